@@ -1,0 +1,111 @@
+package tcp
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Config holds a Stack's settings. The zero value of each field selects the
+// default given in its comment.
+type Config struct {
+	// Addr is the stack's own IPv4 address (required).
+	Addr netip.Addr
+	// MTU of the link; 0 takes Link.MTU(). The MSS we announce is MTU-40 (RFC 9293 MUST-67).
+	MTU int
+	// MSL is the maximum segment lifetime; TIME-WAIT lasts 2×MSL (RFC 9293 §3.6.1). Default 30s.
+	MSL time.Duration
+	// InitialRTO is the RTO before any RTT sample (RFC 6298 §2.1). Default 1s.
+	InitialRTO time.Duration
+	// MinRTO bounds the RTO from below (RFC 6298 §2.4). Default 1s.
+	MinRTO time.Duration
+	// MaxRTO bounds the RTO from above (RFC 6298 §2.5). Default 60s.
+	MaxRTO time.Duration
+	// UserTimeout is R2 (RFC 9293 §3.8.3): how long a segment may go
+	// unacknowledged, retransmissions included, before the connection is
+	// dropped with ETIMEDOUT. It applies to SYNs too. Default 3 minutes (MUST-23).
+	UserTimeout time.Duration
+	// SendBuffer and RecvBuffer are the per-connection buffer sizes. Default 256 KiB.
+	SendBuffer, RecvBuffer int
+	// Backlog bounds the established connections waiting for Accept. Default 128.
+	Backlog int
+	// MaxHalfOpen bounds the connections in SYN-RECEIVED per listener. Default 256.
+	MaxHalfOpen int
+	// ISN chooses initial sequence numbers; nil selects RFC 6528 with a random key.
+	ISN func(id FourTuple, now time.Time) Seq
+	// Tracer, if set, is told about segments, state changes and user events.
+	Tracer Tracer
+}
+
+func (c *Config) withDefaults() Config {
+	d := *c
+	def := func(v *time.Duration, x time.Duration) {
+		if *v == 0 {
+			*v = x
+		}
+	}
+	def(&d.MSL, 30*time.Second)
+	def(&d.InitialRTO, time.Second)
+	def(&d.MinRTO, time.Second)
+	def(&d.MaxRTO, 60*time.Second)
+	def(&d.UserTimeout, 3*time.Minute)
+	if d.MTU == 0 {
+		d.MTU = 1500
+	}
+	if d.SendBuffer <= 0 {
+		d.SendBuffer = 256 << 10
+	}
+	if d.RecvBuffer <= 0 {
+		d.RecvBuffer = 256 << 10
+	}
+	if d.Backlog <= 0 {
+		d.Backlog = 128
+	}
+	if d.MaxHalfOpen <= 0 {
+		d.MaxHalfOpen = 256
+	}
+	return d
+}
+
+// FourTuple identifies a connection: its local and remote address and port.
+type FourTuple struct {
+	Local, Remote netip.AddrPort
+}
+
+// UserEvent is a moment the application sees: a call returning.
+type UserEvent uint8
+
+// User events reported to a Tracer.
+const (
+	EventDialReturned   UserEvent = iota + 1 // connect() returns: the SYN-ACK arrived and was ACKed
+	EventAcceptReturned                      // accept() has a connection: the third segment arrived
+	EventReadEOF                             // read() returns EOF: the peer's FIN was consumed
+	EventReset                               // the connection was reset
+)
+
+func (e UserEvent) String() string {
+	switch e {
+	case EventDialReturned:
+		return "Dial returns"
+	case EventAcceptReturned:
+		return "Accept returns"
+	case EventReadEOF:
+		return "Read returns EOF"
+	case EventReset:
+		return "connection reset"
+	}
+	return "UserEvent(?)"
+}
+
+// Tracer observes a stack. Its methods run on the stack loop, in order, and
+// must not block. The --trace ladder diagram and connection statistics are
+// Tracers.
+type Tracer interface {
+	// SegmentIn is called for every valid segment that arrives, before it is processed.
+	SegmentIn(now time.Time, id FourTuple, seg *Segment)
+	// SegmentOut is called for every segment sent.
+	SegmentOut(now time.Time, id FourTuple, seg *Segment)
+	// StateChange is called on every transition of a connection's state.
+	StateChange(now time.Time, id FourTuple, from, to State)
+	// UserEvent is called when an application-visible call completes.
+	UserEvent(now time.Time, id FourTuple, ev UserEvent)
+}

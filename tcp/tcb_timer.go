@@ -1,0 +1,75 @@
+package tcp
+
+import (
+	"syscall"
+	"time"
+)
+
+// nextTimeout returns when handleTimeout must next be called; zero means no timer is armed.
+func (c *tcb) nextTimeout() time.Time {
+	var t time.Time
+	for _, d := range [...]time.Time{c.rtxAt, c.persistAt, c.timeWaitAt} {
+		if !d.IsZero() && (t.IsZero() || d.Before(t)) {
+			t = d
+		}
+	}
+	return t
+}
+
+// handleTimeout fires every timer due at now (RFC 9293 §3.10.8).
+func (c *tcb) handleTimeout(now time.Time) {
+	if !c.timeWaitAt.IsZero() && !now.Before(c.timeWaitAt) {
+		// "Time-Wait Timeout: If the time-wait timeout expires on a
+		// connection, delete the TCB, enter the CLOSED state, and return."
+		c.setState(now, StateClosed)
+		return
+	}
+	if !c.rtxAt.IsZero() && !now.Before(c.rtxAt) {
+		c.retransmitTimeout(now)
+	}
+	if !c.persistAt.IsZero() && !now.Before(c.persistAt) {
+		// RFC 9293 §3.8.6.1 (SHLD-30): probe, and back off exponentially.
+		c.probe = true
+		c.persistBackoff++
+		c.persistAt = time.Time{} // re-armed by output if the window stays shut
+	}
+}
+
+// retransmitTimeout handles an expired retransmission timer: RFC 6298 §5.4-5.6,
+// RFC 5681 §3.1, and the R2 limit of RFC 9293 §3.8.3 (the user timeout of §3.10.8).
+func (c *tcb) retransmitTimeout(now time.Time) {
+	if c.rtxSince.IsZero() {
+		c.rtxSince = now.Add(-c.rto) // when the segment was first sent
+	}
+	if now.Sub(c.rtxSince) >= c.userTimeout {
+		// MUST-20, MUST-22: past R2 the connection is closed, SYNs included;
+		// "the user is notified" with ETIMEDOUT.
+		c.reset(now, syscall.ETIMEDOUT)
+		return
+	}
+	c.stats.Timeouts++
+	// RFC 5681 §3.1, equation 4, and the loss window of one segment.
+	mss := uint32(c.sndMSS)
+	c.ssthresh = max(c.flightSize()/2, 2*mss)
+	c.cwnd = mss
+	c.inRecov, c.dupAcks, c.fastRtx = false, 0, false
+	// RFC 6298 §5.4: retransmit the earliest unacknowledged segment, and go
+	// back to resend what follows it (go-back-N, as the segments were lost
+	// or their ACKs were). §3 (Karn): stop timing.
+	c.txNxt = c.sndUna
+	c.rttTiming = false
+	// RFC 6298 §5.5-5.6: back off the timer and restart it.
+	c.rto = min(2*c.rto, c.cfg.MaxRTO)
+	c.rtxAt = now.Add(c.rto)
+	// MUST-35: a zero window with data outstanding is probed by the retransmission.
+	if c.sndWnd == 0 && c.state.synchronized() {
+		c.probe = true
+	}
+}
+
+// armRetransmit starts the retransmission timer if it is off (RFC 6298 §5.1).
+func (c *tcb) armRetransmit(now time.Time) {
+	if c.rtxAt.IsZero() {
+		c.rtxAt = now.Add(c.rto)
+	}
+}
