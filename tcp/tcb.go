@@ -58,21 +58,22 @@ type tcb struct {
 	noDelay    bool // Nagle's algorithm off (MUST-17)
 
 	// Retransmission (RFC 6298) and congestion control (RFC 5681).
-	rto       time.Duration
-	srtt      time.Duration
-	rttvar    time.Duration
-	hasRTT    bool
-	rttTiming bool // a segment ending at rttSeq is being timed (Karn: never a retransmitted one)
-	rttSeq    Seq
-	rttStart  time.Time
-	rtxAt     time.Time // retransmission timer; zero when off
-	rtxSince  time.Time // when the oldest outstanding segment was first retransmitted (R2)
-	cwnd      uint32
-	ssthresh  uint32
-	dupAcks   int
-	recover   Seq  // NewReno recovery point (RFC 6582)
-	inRecov   bool // in fast recovery
-	fastRtx   bool // retransmit the segment at sndUna on the next output
+	rto              time.Duration
+	srtt             time.Duration
+	rttvar           time.Duration
+	hasRTT           bool
+	rttTiming        bool // a segment ending at rttSeq is being timed (Karn: never a retransmitted one)
+	rttSeq           Seq
+	rttStart         time.Time
+	rtxAt            time.Time // retransmission timer; zero when off
+	rtxSince         time.Time // when the oldest outstanding segment was sent: the R2 clock
+	synRetransmitted bool      // the SYN timer expired (RFC 6298 §5.7)
+	cwnd             uint32
+	ssthresh         uint32
+	dupAcks          int
+	recover          Seq  // NewReno recovery point (RFC 6582)
+	inRecov          bool // in fast recovery
+	fastRtx          bool // retransmit the segment at sndUna on the next output
 
 	persistAt      time.Time // zero-window probe timer (RFC 9293 §3.8.6.1); zero when off
 	persistBackoff int
@@ -152,6 +153,14 @@ func (c *tcb) setState(now time.Time, s State) {
 		tr.StateChange(now, c.id, from, s)
 	}
 	switch s {
+	case StateEstablished:
+		// RFC 6298 §5.7: "If the timer expires awaiting the ACK of a SYN
+		// segment and the TCP implementation is using an RTO less than 3
+		// seconds, the RTO MUST be re-initialized to 3 seconds when data
+		// transmission begins."
+		if c.synRetransmitted && c.rto < 3*time.Second {
+			c.rto = 3 * time.Second
+		}
 	case StateClosed, StateListen:
 		// Leaving the connection: every timer stops and every waiter wakes.
 		c.rtxAt, c.persistAt, c.timeWaitAt = time.Time{}, time.Time{}, time.Time{}

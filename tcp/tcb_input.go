@@ -188,6 +188,18 @@ func (c *tcb) handleSynchronized(now time.Time, in *Segment) {
 			return
 		}
 		switch {
+		case c.state == StateSynReceived && !c.passive && seg.Flags.Has(FlagSYN|FlagACK) && seg.Seq == c.irs &&
+			c.sndUna.LessThan(seg.Ack) && seg.Ack.LessThanEq(c.sndNxt):
+			// Simultaneous open, RFC 9293 Figure 7 line 6: the peer's SYN,ACK
+			// repeats the SYN we hold but acknowledges ours, which completes
+			// the handshake. The old SYN is trimmed; the ACK is processed.
+			seg.Flags &^= FlagSYN
+			seg.Seq = seg.Seq.Add(1)
+			c.updateWindow(&seg)
+			c.setState(now, StateEstablished)
+			c.events |= EvEstablished | EvWritable
+			c.processACK(now, &seg)
+			c.ackNow = true
 		case c.state == StateSynReceived && seg.Flags.Has(FlagSYN) && !seg.Flags.Has(FlagACK) && seg.Seq == c.irs:
 			// The peer repeats its SYN: our SYN-ACK was lost. Send it again
 			// now rather than waiting for our timer (as Linux does).
@@ -406,8 +418,8 @@ func (c *tcb) processACK(now time.Time, seg *Segment) bool {
 	}
 	// MUST-37: a peer that keeps answering zero-window probes is alive; the
 	// R2 clock does not run against it.
-	if seg.Window == 0 {
-		c.rtxSince = time.Time{}
+	if seg.Window == 0 && !c.rtxSince.IsZero() {
+		c.rtxSince = now
 	}
 	return true
 }
@@ -438,12 +450,11 @@ func (c *tcb) ackAdvance(now time.Time, ack Seq) {
 		c.sampleRTT(now.Sub(c.rttStart))
 	}
 	// RFC 6298 §5.2/5.3: stop the timer when everything is acknowledged,
-	// otherwise restart it.
-	c.rtxSince = time.Time{}
+	// otherwise restart it. The R2 clock restarts with the next segment.
 	if c.sndUna == c.sndNxt {
-		c.rtxAt = time.Time{}
+		c.rtxAt, c.rtxSince = time.Time{}, time.Time{}
 	} else {
-		c.rtxAt = now.Add(c.rto)
+		c.rtxAt, c.rtxSince = now.Add(c.rto), now
 	}
 
 	// RFC 5681 §3.1 / RFC 6582: grow cwnd, or leave fast recovery.

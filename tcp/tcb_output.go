@@ -80,8 +80,9 @@ func (c *tcb) sendData(now time.Time, emit func(*Segment)) {
 		// RFC 5681 §3.2 step 4 / RFC 6582: retransmit the first unacknowledged segment.
 		c.fastRtx = false
 		c.stats.FastRetransmits++
-		n := min(c.sndMSS, max(0, int(c.dataEnd().Sub(c.sndUna))))
-		fin := c.finQueued && c.sndUna.Add(uint32(n)) == c.finSeq
+		// Never past SND.NXT: what was not sent before is not a retransmission.
+		n := min(c.sndMSS, max(0, int(c.dataEnd().Sub(c.sndUna))), int(c.sndNxt.Sub(c.sndUna)))
+		fin := c.finSent() && c.sndUna.Add(uint32(n)) == c.finSeq
 		if n > 0 || fin {
 			c.sendSegment(now, c.sndUna, n, fin, emit)
 		}
@@ -176,7 +177,7 @@ func (c *tcb) fill(s *Segment) {
 // advertise computes the window for an outgoing segment from the free
 // receive buffer and records it as RCV.WND.
 func (c *tcb) advertise() uint16 {
-	edge := c.rcvNxt.Add(uint32(c.rcvWindowSpace()))
+	edge := c.rcvNxt.Add(uint32(c.windowSpace()))
 	// RFC 9293 §3.8.6.2.2 (MUST-39): move the right edge only in steps of
 	// min(buffer/2, MSS), so the peer does not send tiny segments.
 	if grow := edge.Sub(c.rcvAdv); grow > 0 && int(grow) < c.swsThreshold() && c.rcvAdv.GreaterThan(c.rcvNxt) {

@@ -466,7 +466,7 @@ func TestKarnNoSampleFromRetransmission_MUST18(t *testing.T) {
 	h.now = h.now.Add(10 * time.Millisecond)
 	h.must("S. 0:0(0) ack 1 win 65535 <mss 1460>", ". 1:1(0) ack 1 win 65535")
 	assert.False(t, h.c.hasRTT, "Karn: no RTT sample from a retransmitted segment")
-	assert.Equal(t, 2*time.Second, h.c.rto, "the backed-off RTO is kept until a valid sample")
+	assert.Equal(t, 3*time.Second, h.c.rto, "RFC 6298 §5.7: after a SYN timeout the RTO restarts at 3 s")
 }
 
 func TestMSS_MUST15_MUST16(t *testing.T) {

@@ -8,7 +8,7 @@ import (
 // nextTimeout returns when handleTimeout must next be called; zero means no timer is armed.
 func (c *tcb) nextTimeout() time.Time {
 	var t time.Time
-	for _, d := range [...]time.Time{c.rtxAt, c.persistAt, c.timeWaitAt} {
+	for _, d := range [...]time.Time{c.rtxAt, c.r2At(), c.persistAt, c.timeWaitAt} {
 		if !d.IsZero() && (t.IsZero() || d.Before(t)) {
 			t = d
 		}
@@ -22,6 +22,13 @@ func (c *tcb) handleTimeout(now time.Time) {
 		// "Time-Wait Timeout: If the time-wait timeout expires on a
 		// connection, delete the TCB, enter the CLOSED state, and return."
 		c.setState(now, StateClosed)
+		return
+	}
+	if r2 := c.r2At(); !r2.IsZero() && !now.Before(r2) {
+		// RFC 9293 §3.10.8 user timeout, R2 of §3.8.3 (MUST-20, MUST-22):
+		// a segment unacknowledged for that long closes the connection,
+		// SYNs included, and the user is told ETIMEDOUT.
+		c.reset(now, syscall.ETIMEDOUT)
 		return
 	}
 	if !c.rtxAt.IsZero() && !now.Before(c.rtxAt) {
@@ -38,16 +45,8 @@ func (c *tcb) handleTimeout(now time.Time) {
 // retransmitTimeout handles an expired retransmission timer: RFC 6298 §5.4-5.6,
 // RFC 5681 §3.1, and the R2 limit of RFC 9293 §3.8.3 (the user timeout of §3.10.8).
 func (c *tcb) retransmitTimeout(now time.Time) {
-	if c.rtxSince.IsZero() {
-		c.rtxSince = now.Add(-c.rto) // when the segment was first sent
-	}
-	if now.Sub(c.rtxSince) >= c.userTimeout {
-		// MUST-20, MUST-22: past R2 the connection is closed, SYNs included;
-		// "the user is notified" with ETIMEDOUT.
-		c.reset(now, syscall.ETIMEDOUT)
-		return
-	}
 	c.stats.Timeouts++
+	c.synRetransmitted = c.synRetransmitted || !c.state.synchronized()
 	// RFC 5681 §3.1, equation 4, and the loss window of one segment.
 	mss := uint32(c.sndMSS)
 	c.ssthresh = max(c.flightSize()/2, 2*mss)
@@ -72,4 +71,16 @@ func (c *tcb) armRetransmit(now time.Time) {
 	if c.rtxAt.IsZero() {
 		c.rtxAt = now.Add(c.rto)
 	}
+	if c.rtxSince.IsZero() {
+		c.rtxSince = now
+	}
+}
+
+// r2At is when the oldest unacknowledged segment exceeds the user timeout;
+// zero when nothing is outstanding.
+func (c *tcb) r2At() time.Time {
+	if c.rtxAt.IsZero() || c.rtxSince.IsZero() {
+		return time.Time{}
+	}
+	return c.rtxSince.Add(c.userTimeout)
 }

@@ -61,7 +61,7 @@ func (c *tcb) receive(p []byte) (int, error) {
 		// when the right edge can move by 2×MSS or half the buffer (as BSD
 		// does); smaller steps ride on the next ACK (receiver SWS avoidance).
 		if c.state.synchronized() && !c.finRcvd {
-			grow := int(c.rcvNxt.Add(uint32(c.rcvWindowSpace())).Sub(c.rcvAdv))
+			grow := int(c.rcvNxt.Add(uint32(c.windowSpace())).Sub(c.rcvAdv))
 			if grow >= 2*c.rcvMSS || 2*grow >= c.rcvBuf.Cap() {
 				c.ackNow = true
 			}
@@ -172,3 +172,7 @@ func (c *tcb) swsThreshold() int { return min(c.rcvBuf.Cap()/2, c.rcvMSS) }
 
 // rcvWindowSpace is the receive window the buffer could offer right now.
 func (c *tcb) rcvWindowSpace() int { return max(0, c.rcvBuf.Free()-c.ooo.bytes) }
+
+// windowSpace is rcvWindowSpace limited to what the window field can carry
+// with our scale (RFC 7323 §2.3).
+func (c *tcb) windowSpace() int { return min(c.rcvWindowSpace(), 0xffff<<c.rcvScale) }

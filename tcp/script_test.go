@@ -1,0 +1,743 @@
+package tcp
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// scriptDir holds the packet scripts, relative to the tcp package.
+const scriptDir = "../testdata/scripts"
+
+// TestScripts runs the packet scripts (STYLE.md §7.6): readable scenarios in packetdrill's notation
+// that drive one sans-I/O tcb with a fake clock. Each file in
+// ../testdata/scripts is a subtest of TestScripts.
+//
+// A script is a list of lines "TIME ACTION"; '#' starts a comment.
+//
+//	option local=10.0.0.1:80 remote=10.0.0.2:40000 iss=1000 irs=5000 mss=1460 msl=1s rto=1s
+//	0     listen
+//	+0    < S 0:0(0) win 65535 <mss 1460>
+//	+0    > S. 0:0(0) ack 1 <mss 1460>
+//
+// Option lines (before the first action) set the Config and the connection:
+// local, remote (address:port), iss (our ISN), irs (the peer's ISN), mss (our
+// MSS: MTU-40), mtu, msl, rto (initial RTO), minrto, maxrto, usertimeout (R2)
+// as Go durations, rcvbuf and sndbuf in octets, and noconn (no connection at
+// all: injected segments get replyToClosed's answer).
+//
+// TIME is absolute seconds from the start ("0", "1.5") or relative to the
+// previous line ("+0", "+.01"). Before a line runs, the clock advances to its
+// time and every timer due on the way fires, in order.
+//
+// Actions:
+//
+//	< SEGMENT        inject a segment (win defaults to 65535). SEG.SEQ is relative to
+//	                 the peer's ISN (irs), SEG.ACK to ours (iss).
+//	> SEGMENT        the next segment we sent must match, and must have been sent at
+//	                 this line's time. SEG.SEQ is relative to iss, SEG.ACK to irs.
+//	                 Fields left out (ack, win, options, payload) are not compared.
+//	> none           nothing is waiting to be matched.
+//	listen | connect the passive or active OPEN
+//	accept           the passive handshake completed (EvEstablished, state >= ESTABLISHED)
+//	write "txt"      SEND the text; all of it must be queued
+//	write N          SEND N octets of 'x'
+//	read N           RECEIVE with an N-octet buffer: expect N octets;
+//	read N "txt"     ... expect exactly txt ("" means nothing, no error);
+//	read N eof       ... expect io.EOF ("read eof" for short)
+//	close | shutdown CLOSE (a half close); closefull: closeRead then CLOSE (Go's Conn.Close)
+//	abort            ABORT
+//	state NAME       the connection is in state NAME (as RFC 9293 spells it)
+//	err NAME         the connection's error is ECONNRESET, ECONNREFUSED, ETIMEDOUT
+//	                 or ECONNABORTED (errors.Is), or none
+//	event NAME       established|readable|writable|closed was raised since the last check
+//
+// Every segment sent must be matched by a '>' line before the script ends.
+//
+// A listening tcb plays the listener too, as the stack would: when a segment
+// sends it back to LISTEN (RST in SYN-RECEIVED, MUST-11) or closes it from
+// LISTEN (an ACK to a listener draws a RST), a fresh tcb in LISTEN replaces it.
+func TestScripts(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join(scriptDir, "*.pkt"))
+	require.NoError(t, err)
+	require.NotEmpty(t, files, "no scripts in %s", scriptDir)
+	for _, path := range files {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			f, err := os.Open(path)
+			require.NoError(t, err)
+			defer f.Close()
+			if err := scriptRun(filepath.Base(path), f); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// scriptLine is one parsed action line.
+type scriptLine struct {
+	num  int
+	text string        // the line as written, comment removed
+	at   time.Duration // absolute time from the script's start
+	op   string        // "<", ">", "listen", "read", ...
+	pat  Pattern       // for < and >
+	none bool          // "> none"
+	data []byte        // write's payload, read's expected text
+	n    int           // read's buffer size
+	eof  bool          // "read N eof"
+	want bool          // read has an expectation ("txt" or eof)
+	st   State         // state NAME
+	err  error         // err NAME (nil for none)
+	ev   Events        // event NAME
+}
+
+// scriptOptions are what the option lines set.
+type scriptOptions struct {
+	cfg      Config
+	id       FourTuple
+	iss, irs Seq
+	noconn   bool
+}
+
+// scriptSent is a segment the tcb emitted, waiting for a '>' line.
+type scriptSent struct {
+	seg   Segment
+	at    time.Time
+	cause string // what made the tcb send it: a line or a timer
+}
+
+// scriptRunner executes one script against one tcb.
+type scriptRunner struct {
+	name   string
+	opt    scriptOptions
+	start  time.Time
+	now    time.Time
+	c      *tcb
+	listen bool // the tcb plays a listener (see the file comment)
+	sent   []scriptSent
+	events Events // raised and not yet checked by event/accept
+	trace  []string
+	line   *scriptLine
+	cause  string // the input being processed, for scriptSent.cause
+}
+
+// scriptEpoch is the fake clock's start: any fixed instant will do.
+var scriptEpoch = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// scriptFailure carries a failed check out of the runner (see failf).
+type scriptFailure struct{ err error }
+
+// scriptRun parses and runs the script read from src; name is its file name.
+// It returns the first parse error or failed check, with name:line.
+func scriptRun(name string, src io.Reader) (err error) {
+	opt, lines, err := scriptParse(name, src)
+	if err != nil {
+		return err
+	}
+	r := &scriptRunner{name: name, opt: opt, start: scriptEpoch, now: scriptEpoch}
+	r.opt.cfg.Tracer = scriptTracer{r}
+	r.c = newTCB(&r.opt.cfg, opt.id, opt.iss)
+	defer func() {
+		switch p := recover().(type) {
+		case nil:
+		case scriptFailure:
+			err = p.err
+		default:
+			panic(p)
+		}
+	}()
+	for i := range lines {
+		r.line = &lines[i]
+		r.run(&lines[i])
+	}
+	r.line = nil
+	if len(r.sent) > 0 {
+		var b strings.Builder
+		for _, s := range r.sent {
+			fmt.Fprintf(&b, "\n\t%s (%s)", r.fmtOut(&s.seg), r.fmtSent(&s))
+		}
+		r.failf("end of script: segments sent but never expected by a '>' line:%s", b.String())
+	}
+	return nil
+}
+
+// scriptParse reads a script: the option lines, then the action lines.
+func scriptParse(name string, src io.Reader) (scriptOptions, []scriptLine, error) {
+	opt := scriptDefaultOptions()
+	var lines []scriptLine
+	var last time.Duration
+	sc := bufio.NewScanner(src)
+	for num := 1; sc.Scan(); num++ {
+		text := strings.TrimSpace(scriptStripComment(sc.Text()))
+		if text == "" {
+			continue
+		}
+		fail := func(err error) error { return fmt.Errorf("%s:%d: `%s`: %w", name, num, text, err) }
+		if rest, ok := strings.CutPrefix(text, "option "); ok {
+			if len(lines) > 0 {
+				return opt, nil, fail(errors.New("option after the first action"))
+			}
+			if err := scriptParseOptions(&opt, rest); err != nil {
+				return opt, nil, fail(err)
+			}
+			continue
+		}
+		l, err := scriptParseLine(text, last)
+		if err != nil {
+			return opt, nil, fail(err)
+		}
+		l.num, l.text = num, text
+		last = l.at
+		lines = append(lines, l)
+	}
+	if err := sc.Err(); err != nil {
+		return opt, nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return opt, lines, nil
+}
+
+func scriptDefaultOptions() scriptOptions {
+	return scriptOptions{
+		cfg: Config{
+			Addr:        netip.MustParseAddr("10.0.0.1"),
+			MTU:         1500,
+			MSL:         time.Second,
+			InitialRTO:  time.Second,
+			MinRTO:      time.Second,
+			MaxRTO:      60 * time.Second,
+			UserTimeout: 3 * time.Minute,
+			SendBuffer:  256 << 10,
+			RecvBuffer:  256 << 10,
+		},
+		id: FourTuple{
+			Local:  netip.MustParseAddrPort("10.0.0.1:80"),
+			Remote: netip.MustParseAddrPort("10.0.0.2:40000"),
+		},
+		iss: 1000,
+		irs: 5000,
+	}
+}
+
+// scriptStripComment removes a '#' comment that is not inside a quoted string.
+func scriptStripComment(s string) string {
+	inQuote := false
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '\\' && inQuote:
+			i++
+		case c == '"':
+			inQuote = !inQuote
+		case c == '#' && !inQuote:
+			return s[:i]
+		}
+	}
+	return s
+}
+
+func scriptParseOptions(o *scriptOptions, text string) error {
+	for _, kv := range strings.Fields(text) {
+		if kv == "noconn" {
+			o.noconn = true
+			continue
+		}
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return fmt.Errorf("option %q: want key=value", kv)
+		}
+		var err error
+		dur := func(d *time.Duration) {
+			*d, err = time.ParseDuration(v)
+		}
+		num := func(n *int) {
+			*n, err = strconv.Atoi(v)
+			if err == nil && *n <= 0 {
+				err = errors.New("must be positive")
+			}
+		}
+		seq := func(s *Seq) {
+			var u uint64
+			u, err = strconv.ParseUint(v, 10, 32)
+			*s = Seq(u)
+		}
+		switch k {
+		case "local", "remote":
+			var ap netip.AddrPort
+			ap, err = netip.ParseAddrPort(v)
+			if k == "local" {
+				o.id.Local, o.cfg.Addr = ap, ap.Addr()
+			} else {
+				o.id.Remote = ap
+			}
+		case "iss":
+			seq(&o.iss)
+		case "irs":
+			seq(&o.irs)
+		case "mss":
+			var m int
+			num(&m)
+			o.cfg.MTU = m + 40 // RFC 9293 MUST-67: MSS = MTU - 40 for IPv4
+		case "mtu":
+			num(&o.cfg.MTU)
+		case "msl":
+			dur(&o.cfg.MSL)
+		case "rto":
+			dur(&o.cfg.InitialRTO)
+		case "minrto":
+			dur(&o.cfg.MinRTO)
+		case "maxrto":
+			dur(&o.cfg.MaxRTO)
+		case "usertimeout":
+			dur(&o.cfg.UserTimeout)
+		case "rcvbuf":
+			num(&o.cfg.RecvBuffer)
+		case "sndbuf":
+			num(&o.cfg.SendBuffer)
+		default:
+			return fmt.Errorf("unknown option %q", k)
+		}
+		if err != nil {
+			return fmt.Errorf("option %s: %w", k, err)
+		}
+	}
+	return nil
+}
+
+var scriptErrNames = map[string]error{
+	"ECONNRESET":   syscall.ECONNRESET,
+	"ECONNREFUSED": syscall.ECONNREFUSED,
+	"ETIMEDOUT":    syscall.ETIMEDOUT,
+	"ECONNABORTED": syscall.ECONNABORTED,
+	"none":         nil,
+}
+
+var scriptEventNames = map[string]Events{
+	"established": EvEstablished,
+	"readable":    EvReadable,
+	"writable":    EvWritable,
+	"closed":      EvClosed,
+}
+
+// scriptParseLine parses "TIME ACTION ARGS"; last is the previous line's time.
+func scriptParseLine(text string, last time.Duration) (scriptLine, error) {
+	var l scriptLine
+	timeTok, rest, _ := strings.Cut(text, " ")
+	rest = strings.TrimSpace(rest)
+	rel := strings.HasPrefix(timeTok, "+")
+	secs, err := strconv.ParseFloat(strings.TrimPrefix(timeTok, "+"), 64)
+	if err != nil || secs < 0 || math.IsInf(secs, 0) || secs > 1e6 {
+		return l, fmt.Errorf("bad time %q: want seconds or +seconds", timeTok)
+	}
+	l.at = time.Duration(math.Round(secs * 1e9))
+	if rel {
+		l.at += last
+	} else if l.at < last {
+		return l, fmt.Errorf("time %q goes backwards", timeTok)
+	}
+	op, arg, _ := strings.Cut(rest, " ")
+	arg = strings.TrimSpace(arg)
+	l.op = op
+	noArg := func() error {
+		if arg != "" {
+			return fmt.Errorf("%s takes no argument", op)
+		}
+		return nil
+	}
+	switch op {
+	case "<", ">":
+		if op == ">" && arg == "none" {
+			l.none = true
+			return l, nil
+		}
+		l.pat, err = ParsePattern(arg)
+		return l, err
+	case "listen", "connect", "accept", "close", "shutdown", "closefull", "abort":
+		return l, noArg()
+	case "write":
+		if strings.HasPrefix(arg, `"`) {
+			s, err := strconv.Unquote(arg)
+			if err != nil {
+				return l, fmt.Errorf("write: bad quoted text %s", arg)
+			}
+			l.data = []byte(s)
+			return l, nil
+		}
+		n, err := strconv.Atoi(arg)
+		if err != nil || n <= 0 || n > 1<<24 {
+			return l, fmt.Errorf(`write: want "text" or a positive count, got %q`, arg)
+		}
+		l.data = []byte(strings.Repeat("x", n))
+		return l, nil
+	case "read":
+		if arg == "eof" {
+			arg = "1 eof" // STYLE.md §7.6 writes "read eof"
+		}
+		nTok, want, _ := strings.Cut(arg, " ")
+		want = strings.TrimSpace(want)
+		l.n, err = strconv.Atoi(nTok)
+		if err != nil || l.n <= 0 || l.n > 1<<24 {
+			return l, fmt.Errorf("read: want a positive buffer size, got %q", nTok)
+		}
+		switch {
+		case want == "":
+		case want == "eof":
+			l.want, l.eof = true, true
+		case strings.HasPrefix(want, `"`):
+			s, err := strconv.Unquote(want)
+			if err != nil {
+				return l, fmt.Errorf("read: bad quoted text %s", want)
+			}
+			if len(s) > l.n {
+				return l, fmt.Errorf("read: %d octets expected from a %d-octet buffer", len(s), l.n)
+			}
+			l.want, l.data = true, []byte(s)
+		default:
+			return l, fmt.Errorf(`read: want "text" or eof after the size, got %q`, want)
+		}
+		return l, nil
+	case "state":
+		st, ok := ParseState(arg)
+		if !ok {
+			return l, fmt.Errorf("unknown state %q", arg)
+		}
+		l.st = st
+		return l, nil
+	case "err":
+		e, ok := scriptErrNames[arg]
+		if !ok {
+			return l, fmt.Errorf("unknown error %q", arg)
+		}
+		l.err = e
+		return l, nil
+	case "event":
+		ev, ok := scriptEventNames[arg]
+		if !ok {
+			return l, fmt.Errorf("unknown event %q", arg)
+		}
+		l.ev = ev
+		return l, nil
+	}
+	return l, fmt.Errorf("unknown action %q", op)
+}
+
+// failf stops the script, naming the line being run and the recent trace.
+// It panics with a scriptFailure, which scriptRun recovers.
+func (r *scriptRunner) failf(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	where := r.name
+	if r.line != nil {
+		where = fmt.Sprintf("%s:%d: `%s`", r.name, r.line.num, r.line.text)
+	}
+	tail := r.trace
+	if len(tail) > 30 {
+		tail = tail[len(tail)-30:]
+	}
+	panic(scriptFailure{fmt.Errorf("%s\n%s\ntrace (fake time, relative numbers):\n\t%s", where, msg, strings.Join(tail, "\n\t"))})
+}
+
+func (r *scriptRunner) fmtTime(t time.Time) string {
+	return strconv.FormatFloat(t.Sub(r.start).Seconds(), 'f', 3, 64) + "s"
+}
+
+// fmtSent says when and why a segment was sent.
+func (r *scriptRunner) fmtSent(s *scriptSent) string {
+	return "sent at " + r.fmtTime(s.at) + " after " + s.cause
+}
+
+// fmtOut prints a segment we sent: SEG.SEQ relative to iss, SEG.ACK to irs.
+func (r *scriptRunner) fmtOut(s *Segment) string { return s.Format(r.opt.iss, r.opt.irs) }
+
+// fmtIn prints a segment the peer sent: SEG.SEQ relative to irs, SEG.ACK to iss.
+func (r *scriptRunner) fmtIn(s *Segment) string { return s.Format(r.opt.irs, r.opt.iss) }
+
+func (r *scriptRunner) tracef(format string, args ...any) {
+	r.trace = append(r.trace, r.fmtTime(r.now)+" "+fmt.Sprintf(format, args...))
+}
+
+// scriptTracer records the tcb's state changes and output in the trace.
+type scriptTracer struct{ r *scriptRunner }
+
+func (tr scriptTracer) SegmentIn(time.Time, FourTuple, *Segment)  {}
+func (tr scriptTracer) SegmentOut(time.Time, FourTuple, *Segment) {}
+func (tr scriptTracer) StateChange(_ time.Time, _ FourTuple, from, to State) {
+	tr.r.tracef("state %s -> %s", from, to)
+}
+func (tr scriptTracer) UserEvent(_ time.Time, _ FourTuple, ev UserEvent) { tr.r.tracef("user: %s", ev) }
+
+// flush collects the tcb's output and events after an input.
+func (r *scriptRunner) flush() {
+	r.c.output(r.now, r.collect)
+	r.events |= r.c.takeEvents()
+}
+
+// collect copies an emitted segment: its payload is reused by the next one.
+func (r *scriptRunner) collect(s *Segment) {
+	cp := *s
+	cp.Payload = append([]byte(nil), s.Payload...)
+	cp.Options.SACKBlocks = append([]SACKBlock(nil), s.Options.SACKBlocks...)
+	r.sent = append(r.sent, scriptSent{seg: cp, at: r.now, cause: r.cause})
+	r.tracef("> %s", r.fmtOut(&cp))
+}
+
+// advance moves the clock to t, firing each timer that falls due on the way.
+func (r *scriptRunner) advance(t time.Time) {
+	for i := 0; ; i++ {
+		due := r.c.nextTimeout()
+		if due.IsZero() || due.After(t) {
+			break
+		}
+		if i == 10000 {
+			r.failf("timer due at %s keeps firing without being cleared", r.fmtTime(due))
+		}
+		if due.After(r.now) {
+			r.now = due
+		}
+		r.cause = "a timer"
+		r.tracef("timer fires")
+		r.c.handleTimeout(r.now)
+		r.flush()
+	}
+	if t.After(r.now) {
+		r.now = t
+	}
+}
+
+// run executes one line.
+func (r *scriptRunner) run(l *scriptLine) {
+	r.advance(r.start.Add(l.at))
+	r.cause = fmt.Sprintf("line %d `%s`", l.num, l.text)
+	if l.op != "<" && l.op != ">" {
+		r.tracef("%s", strings.TrimSpace(strings.TrimPrefix(l.text, strings.Fields(l.text)[0])))
+	}
+	c := r.c
+	switch l.op {
+	case "<":
+		r.inject(l)
+	case ">":
+		r.expect(l)
+	case "listen":
+		r.listen = true
+		c.openPassive(r.now)
+		r.flush()
+	case "connect":
+		c.openActive(r.now)
+		r.flush()
+	case "accept":
+		if !r.listen || !c.passive {
+			r.failf("accept on a connection that did not listen")
+		}
+		if r.events&EvEstablished == 0 || !c.State().synchronized() {
+			r.failf("got state %s, established event %v; want the handshake completed (ESTABLISHED or later)",
+				c.State(), r.events&EvEstablished != 0)
+		}
+		r.events &^= EvEstablished
+	case "write":
+		n, err := c.send(l.data)
+		if err != nil || n != len(l.data) {
+			r.failf("send: got (%d, %v), want (%d, nil)", n, err, len(l.data))
+		}
+		r.flush()
+	case "read":
+		r.read(l)
+	case "close", "shutdown":
+		if err := c.close(r.now); err != nil {
+			r.failf("close: got %v, want nil", err)
+		}
+		r.flush()
+	case "closefull":
+		if !c.closeRead(r.now) {
+			if err := c.close(r.now); err != nil {
+				r.failf("close: got %v, want nil", err)
+			}
+		}
+		r.flush()
+	case "abort":
+		c.abort(r.now)
+		r.flush()
+	case "state":
+		if got := c.State(); got != l.st {
+			r.failf("got state %s, want %s", got, l.st)
+		}
+	case "err":
+		switch {
+		case l.err == nil && c.err != nil:
+			r.failf("got error %v, want none", c.err)
+		case l.err != nil && !errors.Is(c.err, l.err):
+			r.failf("got error %v, want %v", c.err, l.err)
+		}
+	case "event":
+		if r.events&l.ev == 0 {
+			r.failf("event %s: not raised since the last check (pending events: %s)", l.text[strings.LastIndex(l.text, " ")+1:], scriptFmtEvents(r.events))
+		}
+		r.events &^= l.ev
+	}
+}
+
+func scriptFmtEvents(e Events) string {
+	var names []string
+	for name, bit := range scriptEventNames {
+		if e&bit != 0 {
+			names = append(names, name)
+		}
+	}
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ",")
+}
+
+// inject delivers a '<' segment, with numbers made absolute.
+func (r *scriptRunner) inject(l *scriptLine) {
+	seg := l.pat.Segment
+	seg.Payload = append([]byte(nil), seg.Payload...)
+	seg.SrcPort, seg.DstPort = r.opt.id.Remote.Port(), r.opt.id.Local.Port()
+	seg.Seq = seg.Seq.Add(uint32(r.opt.irs))
+	if seg.Flags.Has(FlagACK) {
+		seg.Ack = seg.Ack.Add(uint32(r.opt.iss))
+	}
+	if !l.pat.HasWindow {
+		seg.Window = 65535
+	}
+	for i := range seg.Options.SACKBlocks {
+		b := &seg.Options.SACKBlocks[i]
+		b.Left, b.Right = b.Left.Add(uint32(r.opt.iss)), b.Right.Add(uint32(r.opt.iss))
+	}
+	r.tracef("< %s", r.fmtIn(&seg))
+	if r.opt.noconn {
+		// RFC 9293 §3.10.7.1: no TCB, so the stack answers from the segment alone.
+		if rst, ok := replyToClosed(&seg); ok {
+			r.collect(&rst)
+		}
+		return
+	}
+	before := r.c.State()
+	r.c.segmentArrives(r.now, &seg)
+	r.flush()
+	after := r.c.State()
+	// The listener survives what happens to the tcb it spawned: the stack
+	// drops a tcb that went back to LISTEN or closed from LISTEN, and the
+	// listener waits for the next SYN.
+	if r.listen && ((before != StateListen && after == StateListen) || (before == StateListen && after == StateClosed)) {
+		r.tracef("listener: fresh tcb in LISTEN")
+		r.c = newTCB(&r.opt.cfg, r.opt.id, r.opt.iss)
+		r.c.openPassive(r.now)
+		r.flush()
+	}
+}
+
+// expect matches the oldest unmatched segment against a '>' line.
+func (r *scriptRunner) expect(l *scriptLine) {
+	if l.none {
+		if len(r.sent) > 0 {
+			s := r.sent[0]
+			r.failf("got %s (%s), want none", r.fmtOut(&s.seg), r.fmtSent(&s))
+		}
+		return
+	}
+	if len(r.sent) == 0 {
+		r.failf("got nothing sent, want %s", l.pat.String())
+	}
+	s := r.sent[0]
+	r.sent = r.sent[1:]
+	if err := l.pat.Match(&s.seg, r.opt.iss, r.opt.irs); err != nil {
+		r.failf("%v\n(that segment was %s)", err, r.fmtSent(&s))
+	}
+	if !s.at.Equal(r.now) {
+		r.failf("got %s (%s), want it sent at %s", r.fmtOut(&s.seg), r.fmtSent(&s), r.fmtTime(r.now))
+	}
+}
+
+// read performs RECEIVE and checks what it returned.
+func (r *scriptRunner) read(l *scriptLine) {
+	buf := make([]byte, l.n)
+	n, err := r.c.receive(buf)
+	r.flush()
+	got := buf[:n]
+	switch {
+	case l.eof:
+		if n != 0 || err != io.EOF {
+			r.failf("got (%q, %v), want EOF", got, err)
+		}
+	case l.want:
+		if err != nil || string(got) != string(l.data) {
+			r.failf("got (%q, %v), want (%q, nil)", got, err, l.data)
+		}
+	default:
+		if err != nil || n != l.n {
+			r.failf("got (%d octets, %v), want (%d octets, nil)", n, err, l.n)
+		}
+	}
+}
+
+// The runner itself: a script that is right passes, and each kind of
+// mistake is reported with name:line and got/want.
+func TestScriptRunner(t *testing.T) {
+	const handshake = "0 listen\n+0 < S 0:0(0) win 65535 <mss 1460>\n"
+	tests := []struct {
+		name    string
+		script  string
+		wantErr []string // substrings of the error; none means the script passes
+	}{
+		{name: "a correct script passes",
+			script: handshake + "+0 > S. 0:0(0) ack 1 <mss 1460>\n+.5 < . 1:1(0) ack 1\n+0 accept\n+0 state ESTABLISHED\n"},
+		{name: "a timer fires while the clock advances",
+			script: handshake + "+0 > S. 0:0(0) ack 1\n1 > S. 0:0(0) ack 1\n"},
+		{name: "noconn answers from replyToClosed",
+			script: "option noconn iss=0\n0 < . 1:1(0) ack 9\n+0 > R 9:9(0)\n"},
+		{name: "a field differs",
+			script:  handshake + "+0 > S. 0:0(0) ack 2\n",
+			wantErr: []string{"t.pkt:3: `+0 > S. 0:0(0) ack 2`", "ack differs", `got "S. 0:0(0) ack 1`}},
+		{name: "a segment is sent at another time",
+			script:  handshake + "+.5 > S. 0:0(0) ack 1\n",
+			wantErr: []string{"t.pkt:3", "sent at 0.000s", "want it sent at 0.500s"}},
+		{name: "a segment comes when none is expected",
+			script:  handshake + "+0 > none\n",
+			wantErr: []string{"t.pkt:3", "want none", "after line 2 `+0 < S 0:0(0)"}},
+		{name: "nothing comes when a segment is expected",
+			script:  "0 listen\n+0 > S. 0:0(0)\n",
+			wantErr: []string{"t.pkt:2", "got nothing sent"}},
+		{name: "a segment is never expected",
+			script:  handshake,
+			wantErr: []string{"end of script", "S. 0:0(0) ack 1"}},
+		{name: "wrong state", script: "0 listen\n+0 state CLOSED\n",
+			wantErr: []string{"t.pkt:2", "got state LISTEN, want CLOSED"}},
+		{name: "read eof, as STYLE.md writes it", script: "0 connect\n+0 > S 0:0(0)\n+0 read eof\n",
+			wantErr: []string{"t.pkt:3", "want EOF"}},
+		{name: "wrong read", script: "0 connect\n+0 > S 0:0(0)\n+0 read 5 eof\n",
+			wantErr: []string{"t.pkt:3", "want EOF"}},
+		{name: "missing event", script: "0 connect\n+0 > S 0:0(0)\n+0 event established\n",
+			wantErr: []string{"t.pkt:3", "not raised"}},
+		{name: "unknown action", script: "0 listen\n\n# comment\n+1 frobnicate\n",
+			wantErr: []string{"t.pkt:4", "unknown action"}},
+		{name: "bad time", script: "x listen\n", wantErr: []string{"t.pkt:1", "bad time"}},
+		{name: "time goes backwards", script: "1 listen\n0.5 state LISTEN\n", wantErr: []string{"t.pkt:2", "backwards"}},
+		{name: "bad segment", script: "0 listen\n+0 < S 0:1(0)\n", wantErr: []string{"t.pkt:2", "END-START"}},
+		{name: "option after an action", script: "0 listen\noption iss=1\n", wantErr: []string{"t.pkt:2", "option after"}},
+		{name: "unknown option", script: "option foo=1\n", wantErr: []string{"t.pkt:1", "unknown option"}},
+		{name: "unknown state", script: "0 state OPEN\n", wantErr: []string{"t.pkt:1", "unknown state"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := scriptRun("t.pkt", strings.NewReader(tt.script))
+			if len(tt.wantErr) == 0 {
+				assert.NoError(t, err, "a correct script passes")
+				return
+			}
+			require.Error(t, err, "the mistake is caught")
+			for _, want := range tt.wantErr {
+				assert.Contains(t, err.Error(), want, "the report names the line and shows got/want")
+			}
+		})
+	}
+}
