@@ -1,0 +1,61 @@
+# utcp: a user-space TCP stack over a TUN device.
+#
+#   make build   build ./utcp
+#   make test    go vet, then every test with the race detector (what CI runs).
+#                As root, tests that need a TUN device run in a private network
+#                namespace made by the test binary itself (tun/tuntest); as
+#                another user they are skipped, or fail when CI=true.
+#   make fuzz    every fuzz target for FUZZTIME each (FUZZTIME=1m make fuzz)
+#   make bench   benchmarks, 5 runs each (feed to benchstat)
+#   make lint    gofmt, go vet, staticcheck, and the sans-IO check of the core
+#   make clean
+
+# Fall back to the standard install location when go is not on PATH.
+export PATH := $(PATH):/usr/local/go/bin
+
+GO ?= go
+FUZZTIME ?= 10s
+FUZZ_PKGS ?= ./...
+STATICCHECK_VERSION ?= v0.8.2
+STATICCHECK := $(shell $(GO) env GOPATH | cut -d: -f1)/bin/staticcheck
+
+.PHONY: all build test fuzz bench lint clean
+
+all: build
+
+build:
+	$(GO) build -o utcp ./cmd/utcp
+
+test:
+	$(GO) vet ./...
+	$(GO) test -race -count=1 ./...
+
+# Discover the fuzz targets of each package, so new ones are picked up.
+# go test -fuzz takes one package and one target at a time.
+fuzz:
+	@set -e; \
+	for pkg in $$($(GO) list $(FUZZ_PKGS)); do \
+		targets=$$($(GO) test -list '^Fuzz' $$pkg) || { echo "$$targets"; exit 1; }; \
+		for target in $$(echo "$$targets" | grep '^Fuzz' || true); do \
+			echo "== fuzz $$pkg $$target for $(FUZZTIME)"; \
+			$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) $$pkg; \
+		done; \
+	done
+
+bench:
+	$(GO) test -run '^$$' -bench . -count 5 ./...
+
+lint: $(STATICCHECK)
+	@echo "== gofmt -l"; \
+	out=$$(gofmt -l .); \
+	if [ -n "$$out" ]; then echo "these files need gofmt:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(STATICCHECK) ./...
+	@echo "== sans-IO core: tcp/tcb*.go must not read the clock, start goroutines or lock (STYLE.md 7.2)"; \
+	if grep -nE 'time\.Now|go func|sync\.' tcp/tcb*.go; then exit 1; fi
+
+$(STATICCHECK):
+	$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+clean:
+	rm -f utcp
