@@ -1,0 +1,264 @@
+package tcp
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Ladder is a Tracer that draws each connection as the ladder diagrams of
+// TCP textbooks: one line per segment, with an arrow between the stack's
+// column and the peer's, the flags, sequence and acknowledgment numbers
+// relative to each side's initial sequence number (as Wireshark shows them),
+// the window, the length and the options, then the state transitions the
+// segment caused. It marks the handshake and close segments and the moments
+// Dial and Accept return and Read sees EOF.
+//
+// The stack calls Flush after each batch of work, so a line is complete
+// (transitions included) as soon as the segment has been processed.
+type Ladder struct {
+	mu      sync.Mutex
+	w       io.Writer
+	start   time.Time
+	conns   map[FourTuple]*ladderConn
+	pending strings.Builder // the last line, still collecting transitions
+	header  bool
+}
+
+type ladderConn struct {
+	localISN, remoteISN   Seq
+	haveLocal, haveRemote bool
+	localFIN, remoteFIN   bool // a FIN was sent / received
+	localFINSeq           Seq  // sequence number of our FIN
+	remoteFINSeq          Seq  // sequence number of the peer's FIN
+	localFINAcked         bool // the peer acknowledged our FIN
+	remoteFINAcked        bool // we acknowledged the peer's FIN
+	closeStep             int  // segments of the four-way close seen so far
+	synAckSeen            bool
+	handshakeDone         bool
+}
+
+// NewLadder returns a Ladder that writes to w.
+func NewLadder(w io.Writer) *Ladder {
+	return &Ladder{w: w, conns: make(map[FourTuple]*ladderConn)}
+}
+
+const ladderArrow = 66 // width of the arrow column
+
+func (l *Ladder) conn(id FourTuple) *ladderConn {
+	c := l.conns[id]
+	if c == nil {
+		c = &ladderConn{}
+		l.conns[id] = c
+	}
+	return c
+}
+
+func (l *Ladder) elapsed(now time.Time) float64 {
+	if l.start.IsZero() {
+		l.start = now
+	}
+	return now.Sub(l.start).Seconds()
+}
+
+// SegmentIn draws an arriving segment: an arrow from the peer to the stack.
+func (l *Ladder) SegmentIn(now time.Time, id FourTuple, seg *Segment) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.flushLocked()
+	c := l.conn(id)
+	if !c.haveRemote || seg.Flags.Has(FlagSYN) {
+		c.remoteISN, c.haveRemote = seg.Seq, true
+	}
+	label := c.label(seg, false)
+	l.line(now, id, "<", c.describe(seg, c.remoteISN, c.localISN, c.haveLocal), label)
+}
+
+// SegmentOut draws a segment the stack sends: an arrow from the stack to the peer.
+func (l *Ladder) SegmentOut(now time.Time, id FourTuple, seg *Segment) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.flushLocked()
+	c := l.conn(id)
+	if !c.haveLocal || seg.Flags.Has(FlagSYN) {
+		c.localISN, c.haveLocal = seg.Seq, true
+	}
+	label := c.label(seg, true)
+	l.line(now, id, ">", c.describe(seg, c.localISN, c.remoteISN, c.haveRemote), label)
+	l.flushLocked()
+}
+
+// StateChange adds a transition to the line of the segment that caused it,
+// or prints it on its own line when a user call or a timer caused it.
+func (l *Ladder) StateChange(now time.Time, id FourTuple, from, to State) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.pending.Len() > 0 {
+		fmt.Fprintf(&l.pending, "  %v → %v", from, to)
+		return
+	}
+	l.head(id)
+	fmt.Fprintf(l.w, "%9.6f  %s  %v → %v\n", l.elapsed(now), strings.Repeat(" ", ladderArrow+2), from, to)
+	if to == StateClosed {
+		delete(l.conns, id)
+	}
+}
+
+// UserEvent marks the moment an application call returns.
+func (l *Ladder) UserEvent(now time.Time, id FourTuple, ev UserEvent) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.flushLocked()
+	var why string
+	switch ev {
+	case EventDialReturned:
+		why = "Dial (connect) returns: the SYN-ACK arrived and was ACKed (handshake segment 2 of 3)"
+	case EventAcceptReturned:
+		why = "Accept returns: the ACK of the SYN-ACK arrived (handshake segment 3 of 3)"
+	case EventReadEOF:
+		why = "Read returns EOF: the peer sent FIN, it will send no more"
+	default:
+		why = ev.String()
+	}
+	fmt.Fprintf(l.w, "%9.6f  ==> %s\n", l.elapsed(now), why)
+}
+
+// Flush completes the pending line.
+func (l *Ladder) Flush() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.flushLocked()
+}
+
+func (l *Ladder) flushLocked() {
+	if l.pending.Len() == 0 {
+		return
+	}
+	l.pending.WriteByte('\n')
+	io.WriteString(l.w, l.pending.String())
+	l.pending.Reset()
+}
+
+func (l *Ladder) head(id FourTuple) {
+	if l.header {
+		return
+	}
+	l.header = true
+	left := "utcp " + id.Local.String()
+	right := "peer " + id.Remote.String()
+	fmt.Fprintf(l.w, "%9s  %-*s%s\n", "time", ladderArrow+2-len(right), left, right)
+}
+
+// line starts a pending line: time, the arrow with the segment, a label.
+func (l *Ladder) line(now time.Time, id FourTuple, dir, text, label string) {
+	l.head(id)
+	body := " " + text + " "
+	pad := ladderArrow - 3 - len([]rune(body))
+	var arrow string
+	if pad < 1 {
+		pad = 1
+	}
+	if dir == ">" {
+		arrow = "|-" + body + strings.Repeat("-", pad) + ">|"
+	} else {
+		arrow = "|<" + strings.Repeat("-", pad) + body + "-|"
+	}
+	fmt.Fprintf(&l.pending, "%9.6f  %s", l.elapsed(now), arrow)
+	if label != "" {
+		fmt.Fprintf(&l.pending, "  (%s)", label)
+	}
+}
+
+// describe formats a segment the way Wireshark's summary does, with
+// sequence numbers relative to each side's first one.
+func (c *ladderConn) describe(s *Segment, seqBase, ackBase Seq, haveAck bool) string {
+	var b strings.Builder
+	b.WriteString(flagNames(s.Flags))
+	fmt.Fprintf(&b, " Seq=%d", uint32(s.Seq-seqBase))
+	if s.Flags.Has(FlagACK) {
+		if haveAck {
+			fmt.Fprintf(&b, " Ack=%d", uint32(s.Ack-ackBase))
+		} else {
+			fmt.Fprintf(&b, " Ack=%d", uint32(s.Ack))
+		}
+	}
+	fmt.Fprintf(&b, " Win=%d Len=%d", s.Window, len(s.Payload))
+	o := &s.Options
+	if o.MSS != 0 {
+		fmt.Fprintf(&b, " MSS=%d", o.MSS)
+	}
+	if o.HasWindowScale {
+		fmt.Fprintf(&b, " WS=%d", 1<<o.WindowScale)
+	}
+	if o.SACKPermitted {
+		b.WriteString(" SACK_PERM")
+	}
+	if o.HasTimestamp {
+		fmt.Fprintf(&b, " TSval=%d TSecr=%d", o.TSVal, o.TSEcr)
+	}
+	return b.String()
+}
+
+// label names the segment's part in the handshake or the close.
+func (c *ladderConn) label(s *Segment, out bool) string {
+	f := s.Flags
+	switch {
+	case f.Has(FlagRST):
+		return "reset"
+	case f.Has(FlagSYN) && !f.Has(FlagACK):
+		c.synAckSeen, c.handshakeDone = false, false
+		return "handshake 1/3"
+	case f.Has(FlagSYN):
+		c.synAckSeen = true
+		return "handshake 2/3"
+	case c.synAckSeen && !c.handshakeDone && f.Has(FlagACK):
+		c.handshakeDone = true
+		return "handshake 3/3"
+	}
+	label := ""
+	if f.Has(FlagFIN) {
+		end := s.Seq.Add(uint32(len(s.Payload)))
+		if out && !c.localFIN {
+			c.localFIN, c.localFINSeq = true, end
+			c.closeStep++
+			label = fmt.Sprintf("close %d/4", c.closeStep)
+		} else if !out && !c.remoteFIN {
+			c.remoteFIN, c.remoteFINSeq = true, end
+			c.closeStep++
+			label = fmt.Sprintf("close %d/4", c.closeStep)
+		}
+	}
+	// The ACK of the other side's FIN is a step of the close as well.
+	if f.Has(FlagACK) {
+		acked := &c.localFINAcked
+		finSeq, sent := c.localFINSeq, c.localFIN
+		if out {
+			acked, finSeq, sent = &c.remoteFINAcked, c.remoteFINSeq, c.remoteFIN
+		}
+		if sent && !*acked && s.Ack == finSeq.Add(1) {
+			*acked = true
+			c.closeStep++
+			if label != "" {
+				label = fmt.Sprintf("close %d+%d/4", c.closeStep-1, c.closeStep)
+			} else {
+				label = fmt.Sprintf("close %d/4", c.closeStep)
+			}
+		}
+	}
+	return label
+}
+
+// flagNames spells the flags as Wireshark does: [SYN, ACK].
+func flagNames(f Flags) string {
+	names := [...]string{"FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR"}
+	order := [...]int{1, 0, 2, 3, 4, 5, 6, 7} // SYN before FIN
+	var parts []string
+	for _, i := range order {
+		if f&(1<<i) != 0 {
+			parts = append(parts, names[i])
+		}
+	}
+	return "[" + strings.Join(parts, ", ") + "]"
+}
