@@ -38,6 +38,7 @@ type ladderConn struct {
 	closeStep             int  // segments of the four-way close seen so far
 	synAckSeen            bool
 	handshakeDone         bool
+	localWS, remoteWS     int // window scale each side offered on its SYN; -1 if none
 }
 
 // NewLadder returns a Ladder that writes to w.
@@ -50,7 +51,7 @@ const ladderArrow = 66 // width of the arrow column
 func (l *Ladder) conn(id FourTuple) *ladderConn {
 	c := l.conns[id]
 	if c == nil {
-		c = &ladderConn{}
+		c = &ladderConn{localWS: -1, remoteWS: -1}
 		l.conns[id] = c
 	}
 	return c
@@ -72,8 +73,11 @@ func (l *Ladder) SegmentIn(now time.Time, id FourTuple, seg *Segment) {
 	if !c.haveRemote || seg.Flags.Has(FlagSYN) {
 		c.remoteISN, c.haveRemote = seg.Seq, true
 	}
+	if seg.Flags.Has(FlagSYN) {
+		c.remoteWS = scaleOf(seg)
+	}
 	label := c.label(seg, false)
-	l.line(now, id, "<", c.describe(seg, c.remoteISN, c.localISN, c.haveLocal), label)
+	l.line(now, id, "<", c.describe(seg, c.remoteISN, c.localISN, c.haveLocal, c.remoteWS), label)
 }
 
 // SegmentOut draws a segment the stack sends: an arrow from the stack to the peer.
@@ -85,8 +89,11 @@ func (l *Ladder) SegmentOut(now time.Time, id FourTuple, seg *Segment) {
 	if !c.haveLocal || seg.Flags.Has(FlagSYN) {
 		c.localISN, c.haveLocal = seg.Seq, true
 	}
+	if seg.Flags.Has(FlagSYN) {
+		c.localWS = scaleOf(seg)
+	}
 	label := c.label(seg, true)
-	l.line(now, id, ">", c.describe(seg, c.localISN, c.remoteISN, c.haveRemote), label)
+	l.line(now, id, ">", c.describe(seg, c.localISN, c.remoteISN, c.haveRemote, c.localWS), label)
 	l.flushLocked()
 }
 
@@ -171,9 +178,17 @@ func (l *Ladder) line(now time.Time, id FourTuple, dir, text, label string) {
 	}
 }
 
+func scaleOf(s *Segment) int {
+	if s.Options.HasWindowScale {
+		return int(min(s.Options.WindowScale, 14))
+	}
+	return -1
+}
+
 // describe formats a segment the way Wireshark's summary does, with
-// sequence numbers relative to each side's first one.
-func (c *ladderConn) describe(s *Segment, seqBase, ackBase Seq, haveAck bool) string {
+// sequence numbers relative to each side's first one and the window
+// scaled once both SYNs agreed on scaling (RFC 7323).
+func (c *ladderConn) describe(s *Segment, seqBase, ackBase Seq, haveAck bool, ws int) string {
 	var b strings.Builder
 	b.WriteString(flagNames(s.Flags))
 	fmt.Fprintf(&b, " Seq=%d", uint32(s.Seq-seqBase))
@@ -184,7 +199,11 @@ func (c *ladderConn) describe(s *Segment, seqBase, ackBase Seq, haveAck bool) st
 			fmt.Fprintf(&b, " Ack=%d", uint32(s.Ack))
 		}
 	}
-	fmt.Fprintf(&b, " Win=%d Len=%d", s.Window, len(s.Payload))
+	win := uint32(s.Window)
+	if !s.Flags.Has(FlagSYN) && c.localWS >= 0 && c.remoteWS >= 0 {
+		win <<= ws
+	}
+	fmt.Fprintf(&b, " Win=%d Len=%d", win, len(s.Payload))
 	o := &s.Options
 	if o.MSS != 0 {
 		fmt.Fprintf(&b, " MSS=%d", o.MSS)
