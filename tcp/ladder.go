@@ -100,6 +100,9 @@ func (l *Ladder) SegmentOut(now time.Time, id FourTuple, seg *Segment) {
 // StateChange adds a transition to the line of the segment that caused it,
 // or prints it on its own line when a user call or a timer caused it.
 func (l *Ladder) StateChange(now time.Time, id FourTuple, from, to State) {
+	if from == StateClosed && to == StateListen {
+		return // the stack's per-SYN LISTEN TCB, an implementation detail
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.pending.Len() > 0 {

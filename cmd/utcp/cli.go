@@ -1,0 +1,318 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitRuntime = 1 // something went wrong while running
+	exitUsage   = 2 // the command line is wrong
+	// A signal exits with 128+signal, as a shell reports it: 130 for
+	// SIGINT, 143 for SIGTERM.
+	exitSignalBase = 128
+)
+
+// Defaults of the common flags.
+const (
+	defaultTUN  = "utcp0"
+	defaultAddr = "10.9.0.2"
+	defaultPeer = "10.9.0.1"
+	defaultMTU  = 1500
+	defaultMSL  = 30 * time.Second
+)
+
+// options is a parsed command line.
+type options struct {
+	cmd string // listen, dial, echo, http
+
+	tun     string
+	addr    netip.Addr // utcp's own address
+	peer    netip.Addr // the kernel's address on the TUN
+	mtu     int
+	trace   bool
+	pcap    string
+	msl     time.Duration
+	verbose bool
+
+	keepOpen bool          // listen -k
+	dir      string        // http --dir
+	timeout  time.Duration // dial --timeout; 0: the stack's user timeout
+
+	host netip.Addr // dial
+	port uint16
+}
+
+// usageError is a mistake on the command line: exit 2, one line.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, a ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, a...)}
+}
+
+// errHelp asks for the help text of options.cmd ("" for the overview).
+var errHelp = errors.New("help requested")
+
+// command describes one subcommand.
+type command struct {
+	name, args, short string
+	long              string // the paragraph of `utcp CMD --help`
+	positional        []string
+}
+
+var commands = []command{
+	{
+		name: "listen", args: "[flags] PORT",
+		short: "like `nc -l PORT`: accept one connection; it goes to stdout, stdin goes to it",
+		long: `Listen on PORT at utcp's address and accept one connection, like ` + "`nc -l PORT`" + `.
+Prints "listening on ADDR:PORT" and then "connection from IP:PORT" on stderr.
+The connection's bytes go to stdout and stdin's bytes go to the connection;
+EOF on stdin half-closes the connection (sends FIN). utcp exits 0 when both
+directions are closed. If utcp sent its FIN first, it holds the connection in
+TIME-WAIT for 2×MSL (see --msl) before it exits; Ctrl-C skips the wait.
+With -k it accepts one connection after another until interrupted.`,
+		positional: []string{"PORT"},
+	},
+	{
+		name: "dial", args: "[flags] HOST PORT",
+		short: "like `nc HOST PORT`: connect from utcp's address to a listener on the kernel side",
+		long: `Connect from utcp's address to HOST:PORT (usually the kernel side, 10.9.0.1,
+where ` + "`nc -l PORT`" + ` listens), like ` + "`nc HOST PORT`" + `. The connection's bytes go to
+stdout and stdin's bytes go to the connection; EOF on stdin half-closes it
+(sends FIN). utcp exits 0 when both directions are closed, after TIME-WAIT if
+it closed first.`,
+		positional: []string{"HOST", "PORT"},
+	},
+	{
+		name: "echo", args: "[flags] PORT",
+		short: "concurrent echo server: every connection gets its bytes back",
+		long: `Serve the echo protocol on PORT until interrupted: every connection gets its
+bytes back, and is closed (FIN) once the peer's FIN has arrived and all of its
+bytes have been echoed. Connections are served concurrently.`,
+		positional: []string{"PORT"},
+	},
+	{
+		name: "http", args: "[flags] PORT",
+		short: "HTTP server (Go's net/http over utcp) with a live status page",
+		long: `Serve HTTP on PORT with Go's net/http running over utcp, until interrupted:
+  /             status page: the stack's connections, their states and counters
+  /status.json  the same as JSON
+  /files/       the files under --dir, if given (http.FileServer)`,
+		positional: []string{"PORT"},
+	},
+}
+
+func lookupCommand(name string) *command {
+	for i := range commands {
+		if commands[i].name == name {
+			return &commands[i]
+		}
+	}
+	return nil
+}
+
+// flagSet defines the flags of cmd on o, with their defaults.
+func flagSet(cmd string, o *options) *pflag.FlagSet {
+	fs := pflag.NewFlagSet("utcp "+cmd, pflag.ContinueOnError)
+	fs.SetOutput(io.Discard) // errors are reported by run, in one line
+	fs.Usage = func() {}
+	fs.SetInterspersed(true) // flags may follow the positional arguments
+	fs.SortFlags = false
+
+	fs.StringVar(&o.tun, "tun", defaultTUN, "create the TUN device `NAME` (removed on exit)")
+	fs.String("addr", defaultAddr, "utcp's own address: the kernel reaches utcp at this `IP`")
+	fs.String("peer", defaultPeer, "the kernel side's address on the TUN: utcp reaches the kernel at this `IP`")
+	fs.IntVar(&o.mtu, "mtu", defaultMTU, "the MTU: no packet in or out is larger than `N` bytes (68-65535)")
+	fs.BoolVar(&o.trace, "trace", false, "draw the conversation as a ladder diagram on stderr")
+	fs.StringVar(&o.pcap, "pcap", "", "write every IP packet in and out to `FILE` (pcap, LINKTYPE_RAW)")
+	fs.DurationVar(&o.msl, "msl", defaultMSL, "maximum segment lifetime `D`; TIME-WAIT lasts 2×D")
+	fs.BoolVarP(&o.verbose, "verbose", "v", false, "print the stack's counters on stderr at exit")
+	switch cmd {
+	case "listen":
+		fs.BoolVarP(&o.keepOpen, "keep-open", "k", false, "keep accepting, one connection after another, until interrupted")
+	case "dial":
+		fs.DurationVarP(&o.timeout, "timeout", "w", 0, "give up connecting after `D` (0: the stack's user timeout, 3m)")
+	case "http":
+		fs.StringVar(&o.dir, "dir", "", "also serve the files under `DIR` at /files/ (the status page stays at /, its JSON at /status.json)")
+	}
+	return fs
+}
+
+// parseArgs parses the command line (without the program name). It
+// returns errHelp, with o.cmd set to the command asked about, for a
+// request for help, and a *usageError for a mistake.
+func parseArgs(args []string) (*options, error) {
+	o := &options{}
+	if len(args) == 0 {
+		return o, usagef("missing command: want listen, dial, echo or http (see utcp --help)")
+	}
+	name := args[0]
+	switch name {
+	case "help", "-h", "--help":
+		if name == "help" && len(args) > 1 {
+			if lookupCommand(args[1]) == nil {
+				return o, usagef("unknown command %q: want listen, dial, echo or http", args[1])
+			}
+			o.cmd = args[1]
+		}
+		return o, errHelp
+	}
+	cmd := lookupCommand(name)
+	if cmd == nil {
+		if strings.HasPrefix(name, "-") {
+			return o, usagef("the command comes first: utcp listen|dial|echo|http [flags] ... (see utcp --help)")
+		}
+		return o, usagef("unknown command %q: want listen, dial, echo or http (see utcp --help)", name)
+	}
+	o.cmd = name
+	fs := flagSet(name, o)
+	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return o, errHelp
+		}
+		return o, usagef("%v (see utcp %s --help)", oneLine(err.Error()), name)
+	}
+	var err error
+	if o.addr, err = parseIPv4(fs, "addr"); err != nil {
+		return o, err
+	}
+	if o.peer, err = parseIPv4(fs, "peer"); err != nil {
+		return o, err
+	}
+	if o.addr == o.peer {
+		return o, usagef("--addr and --peer are both %v: utcp and the kernel need different addresses", o.addr)
+	}
+	if o.tun == "" || len(o.tun) > 15 || strings.ContainsAny(o.tun, "/ \t\n") {
+		return o, usagef("bad TUN name %q: want 1-15 characters, no '/' or spaces", o.tun)
+	}
+	if o.mtu < 68 || o.mtu > 65535 {
+		// RFC 791: every IPv4 host takes 68-octet datagrams; 65535 is the largest.
+		return o, usagef("bad MTU %d: want 68-65535", o.mtu)
+	}
+	if o.msl <= 0 {
+		return o, usagef("bad MSL %v: want a positive duration such as 30s or 100ms", o.msl)
+	}
+	if o.timeout < 0 {
+		return o, usagef("bad timeout %v: want a positive duration, or 0 for none", o.timeout)
+	}
+
+	pos := fs.Args()
+	if len(pos) != len(cmd.positional) {
+		if len(pos) < len(cmd.positional) {
+			return o, usagef("missing %s: usage: utcp %s %s", strings.Join(cmd.positional[len(pos):], " "), name, cmd.args)
+		}
+		return o, usagef("unexpected argument %q: usage: utcp %s %s", pos[len(cmd.positional)], name, cmd.args)
+	}
+	if name == "dial" {
+		h, err := netip.ParseAddr(pos[0])
+		if err != nil || !h.Is4() || !unicast(h) {
+			return o, usagef("bad address %q: want an IPv4 unicast address such as %s", pos[0], defaultPeer)
+		}
+		if h == o.addr {
+			return o, usagef("%v is utcp's own address: dial the kernel side (%v) or another host", h, o.peer)
+		}
+		o.host = h
+		pos = pos[1:]
+	}
+	if o.port, err = parsePort(pos[0]); err != nil {
+		return o, err
+	}
+	return o, nil
+}
+
+// parseIPv4 reads the address flag name.
+func parseIPv4(fs *pflag.FlagSet, name string) (netip.Addr, error) {
+	s, _ := fs.GetString(name)
+	a, err := netip.ParseAddr(s)
+	if err != nil || !a.Is4() || !unicast(a) {
+		return netip.Addr{}, usagef("bad address %q for --%s: want an IPv4 unicast address such as %s", s, name, defaultAddr)
+	}
+	return a, nil
+}
+
+// unicast reports whether a can be a host's address: not unspecified,
+// multicast, loopback or the limited broadcast.
+func unicast(a netip.Addr) bool {
+	return !a.IsUnspecified() && !a.IsMulticast() && !a.IsLoopback() && a != netip.AddrFrom4([4]byte{255, 255, 255, 255})
+}
+
+// parsePort reads a TCP port, 1-65535 (port 0 is reserved, RFC 9293 §3.1).
+func parsePort(s string) (uint16, error) {
+	n, err := strconv.ParseUint(s, 10, 16)
+	if err != nil || n == 0 {
+		return 0, usagef("bad port %q: want 1-65535", s)
+	}
+	return uint16(n), nil
+}
+
+// oneLine keeps the first line of s.
+func oneLine(s string) string {
+	first, _, _ := strings.Cut(s, "\n")
+	return first
+}
+
+// printHelp writes the overview (cmd "") or the help of one command.
+func printHelp(w io.Writer, cmd string) {
+	if c := lookupCommand(cmd); c != nil {
+		fmt.Fprintf(w, "Usage: utcp %s %s\n\n%s\n\n", c.name, c.args, c.long)
+		fmt.Fprint(w, addressNote)
+		fmt.Fprintf(w, "\nFlags (before or after the arguments):\n%s", flagSet(c.name, &options{}).FlagUsages())
+		fmt.Fprint(w, exitNote)
+		return
+	}
+	fmt.Fprint(w, "utcp is a TCP/IPv4 stack in user space. It creates a TUN device and talks to\n"+
+		"the Linux kernel's TCP through it, like netcat but with its own TCP.\n\n")
+	fmt.Fprint(w, addressNote)
+	fmt.Fprint(w, "\nUsage:\n")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  utcp %-6s %-18s %s\n", c.name, c.args, c.short)
+	}
+	fmt.Fprintf(w, "  utcp %-25s %s\n", "help [COMMAND]", "this text, or a command's")
+	fmt.Fprint(w, `
+Examples:
+  sudo utcp listen 4567              then in another terminal: nc 10.9.0.2 4567
+  nc -l 4567 & sudo utcp dial 10.9.0.1 4567
+  sudo utcp echo 7 --trace           then: echo hi | nc -N 10.9.0.2 7
+  sudo utcp http 8080 --dir .        then: curl http://10.9.0.2:8080/  (also /status.json, /files/)
+  sudo utcp listen 4567 --pcap utcp.pcap -v
+
+Flags of every command (before or after the arguments):
+`)
+	common := flagSet("", &options{})
+	fmt.Fprint(w, common.FlagUsages())
+	for _, c := range commands {
+		own := pflag.NewFlagSet(c.name, pflag.ContinueOnError)
+		flagSet(c.name, &options{}).VisitAll(func(f *pflag.Flag) {
+			if common.Lookup(f.Name) == nil {
+				own.AddFlag(f)
+			}
+		})
+		if own.HasFlags() {
+			fmt.Fprintf(w, "\n%s also takes:\n%s", c.name, own.FlagUsages())
+		}
+	}
+	fmt.Fprint(w, exitNote)
+}
+
+const addressNote = `Addresses: utcp takes 10.9.0.2 (--addr) and gives the kernel 10.9.0.1 (--peer)
+on the TUN device utcp0 (--tun). From the kernel side, reach utcp with
+` + "`nc 10.9.0.2 PORT`" + `; utcp reaches the kernel at 10.9.0.1. Creating the TUN device
+needs CAP_NET_ADMIN: run utcp with sudo. The device is removed when utcp exits.
+`
+
+const exitNote = `
+Exit status: 0 done, 1 runtime error (connection refused, reset, timeout, no
+permission, ...), 2 usage error, 130/143 interrupted by SIGINT/SIGTERM (open
+connections are reset and the TUN device is removed).
+`
