@@ -85,6 +85,7 @@ type tcb struct {
 	ackNow  bool      // an ACK must go out with the next output
 	ctl     []Segment // RSTs queued by input or abort, sent before anything else
 	scratch []byte    // payload of the segment being emitted
+	seg     Segment   // the segment being emitted
 	events  Events
 	err     error // why the connection ended abnormally (ECONNREFUSED, ECONNRESET, ETIMEDOUT)
 	stats   ConnStats

@@ -30,17 +30,19 @@ func (c *tcb) output(now time.Time, emit func(*Segment)) {
 	c.sendData(now, emit)
 	if c.ackNow {
 		// A bare ACK: <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>.
-		s := Segment{Seq: c.sndNxt}
-		c.fill(&s)
+		s := c.newSegment()
+		s.Seq = c.sndNxt
+		c.fill(s)
 		c.ackNow = false
-		c.emit(now, &s, emit)
+		c.emit(now, s, emit)
 	}
 }
 
 // sendSYN sends our SYN (active open, SYN-SENT) or SYN-ACK (passive open or
 // simultaneous open, SYN-RECEIVED), first or again.
 func (c *tcb) sendSYN(now time.Time, emit func(*Segment)) {
-	s := Segment{Seq: c.iss, Flags: FlagSYN}
+	s := c.newSegment()
+	s.Seq, s.Flags = c.iss, FlagSYN
 	// RFC 9293 MUST-14, SHLD-5, MAY-3: always announce our MSS on the SYN
 	// (MUST-65: never on other segments).
 	s.Options.MSS = uint16(c.rcvMSS)
@@ -66,7 +68,7 @@ func (c *tcb) sendSYN(now time.Time, emit func(*Segment)) {
 	c.sndNxt = c.sndNxt.Max(c.txNxt)
 	c.armRetransmit(now)
 	c.ackNow = false
-	c.emit(now, &s, emit)
+	c.emit(now, s, emit)
 }
 
 // sendData sends queued data and the FIN as the windows allow (RFC 9293
@@ -138,7 +140,8 @@ func (c *tcb) sendSegment(now time.Time, seq Seq, n int, fin bool, emit func(*Se
 	}
 	p := c.scratch[:n]
 	c.sndBuf.Peek(int(seq.Sub(c.bufStart())), p)
-	s := Segment{Seq: seq, Payload: p}
+	s := c.newSegment()
+	s.Seq, s.Payload = seq, p
 	if fin {
 		s.Flags |= FlagFIN
 	}
@@ -147,7 +150,7 @@ func (c *tcb) sendSegment(now time.Time, seq Seq, n int, fin bool, emit func(*Se
 		// RFC 9293 §3.9.1.2 (MUST-61): PSH on the last segment of what is queued.
 		s.Flags |= FlagPSH
 	}
-	c.fill(&s)
+	c.fill(s)
 	if fin {
 		end = end.Add(1)
 	}
@@ -163,7 +166,14 @@ func (c *tcb) sendSegment(now time.Time, seq Seq, n int, fin bool, emit func(*Se
 	c.stats.BytesOut += uint64(n)
 	c.armRetransmit(now)
 	c.ackNow = false
-	c.emit(now, &s, emit)
+	c.emit(now, s, emit)
+}
+
+// newSegment returns the TCB's reusable outgoing segment, cleared, so
+// emitting does not allocate.
+func (c *tcb) newSegment() *Segment {
+	c.seg = Segment{}
+	return &c.seg
 }
 
 // fill sets the fields every synchronized segment carries: the ACK of

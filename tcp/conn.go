@@ -1,0 +1,463 @@
+package tcp
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Conn is a TCP connection of a Stack. It implements net.Conn, with the
+// extras of *net.TCPConn (CloseRead, CloseWrite) and a few of its own. All
+// methods are safe for concurrent use.
+//
+// Errors are *net.OpError values wrapping what a kernel socket reports:
+// syscall.ECONNRESET, ETIMEDOUT, EPIPE; net.ErrClosed after Close;
+// os.ErrDeadlineExceeded when a deadline passes. Read returns io.EOF, bare,
+// after the peer's FIN.
+type Conn struct {
+	s   *Stack
+	tcb *tcb // owned by the stack loop
+	id  FourTuple
+
+	readable chan struct{} // the loop signals data, EOF or an error to read
+	writable chan struct{} // the loop signals send buffer space, or an error
+	estab    chan struct{} // closed when the handshake completes or fails
+	closed   chan struct{} // closed by Close or Abort
+	once     sync.Once     // closes closed
+	rsem     chan struct{} // one Read at a time
+	wsem     chan struct{} // one Write at a time: Writes do not interleave
+
+	rdl, wdl deadline
+
+	// Owned by the stack loop.
+	ln        *Listener // the listener of a passive connection, until accepted
+	halfOpen  bool      // passive, in SYN-RECEIVED: counts against the listener's bounds
+	touched   bool      // in Stack.touched
+	estabDone bool      // estab is closed
+	estabOK   bool      // the handshake completed
+	eofSeen   bool      // EventReadEOF was reported
+	readShut  bool      // CloseRead was called: Read returns io.EOF
+}
+
+var _ net.Conn = (*Conn)(nil)
+
+func newConn(s *Stack, t *tcb) *Conn {
+	return &Conn{
+		s:        s,
+		tcb:      t,
+		id:       t.id,
+		readable: make(chan struct{}, 1),
+		writable: make(chan struct{}, 1),
+		estab:    make(chan struct{}),
+		closed:   make(chan struct{}),
+		rsem:     make(chan struct{}, 1),
+		wsem:     make(chan struct{}, 1),
+	}
+}
+
+// Dial opens a connection to addr; see DialContext.
+func (s *Stack) Dial(addr netip.AddrPort) (*Conn, error) {
+	return s.DialContext(context.Background(), addr)
+}
+
+// DialContext opens a connection to addr (an active OPEN, RFC 9293
+// §3.10.1) from an ephemeral port. It returns once the peer's SYN-ACK has
+// arrived and been acknowledged. A RST in answer gives an error wrapping
+// syscall.ECONNREFUSED; no answer within Config.UserTimeout gives
+// ETIMEDOUT; when ctx ends first the attempt is abandoned and the error
+// wraps ctx.Err().
+func (s *Stack) DialContext(ctx context.Context, addr netip.AddrPort) (*Conn, error) {
+	raddr := net.TCPAddrFromAddrPort(addr)
+	fail := func(local net.Addr, err error) (*Conn, error) {
+		return nil, opError("dial", local, raddr, err)
+	}
+	addr = netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port())
+	if !validUnicast(addr.Addr()) || addr.Port() == 0 {
+		// RFC 9293 MUST-46: an OPEN to a broadcast or multicast address is refused.
+		return fail(nil, ErrInvalidAddr)
+	}
+	if err := ctx.Err(); err != nil {
+		return fail(nil, err)
+	}
+	var c *Conn
+	var err error
+	if e := s.runOnLoop(func(now time.Time) { c, err = s.openActive(now, addr) }); e != nil {
+		return fail(nil, e)
+	}
+	if err != nil {
+		return fail(nil, err)
+	}
+	select {
+	case <-c.estab:
+	case <-ctx.Done():
+	case <-s.done:
+	}
+	var ok bool
+	e := s.runOnLoop(func(now time.Time) {
+		if c.estabOK {
+			ok = true
+			if tr := s.cfg.Tracer; tr != nil {
+				// "connect returns after the SYN-ACK has arrived and been ACKed".
+				tr.UserEvent(now, c.id, EventDialReturned)
+			}
+			return
+		}
+		if !c.estabDone {
+			// The context ended first: abandon the attempt (§3.10.5 ABORT in SYN-SENT).
+			err = ctx.Err()
+			c.tcb.abort(now)
+			s.update(now, c)
+			return
+		}
+		err = dialError(c.tcb.err)
+	})
+	switch {
+	case e != nil:
+		return fail(c.LocalAddr(), e)
+	case !ok:
+		return fail(c.LocalAddr(), err)
+	}
+	return c, nil
+}
+
+// openActive makes a connection to addr and sends its SYN (on the loop).
+func (s *Stack) openActive(now time.Time, addr netip.AddrPort) (*Conn, error) {
+	port, ok := s.allocPort()
+	if !ok {
+		return nil, ErrNoPorts
+	}
+	id := FourTuple{Local: netip.AddrPortFrom(s.cfg.Addr, port), Remote: addr}
+	t := newTCB(&s.cfg, id, s.chooseISS(id, now))
+	c := newConn(s, t)
+	s.addConn(c)
+	s.stats.dialed.Add(1)
+	t.openActive(now)
+	s.update(now, c)
+	return c, nil
+}
+
+// finishHandshake wakes Dial: the handshake completed (ok) or failed.
+func (c *Conn) finishHandshake(ok bool) {
+	if c.estabDone {
+		return
+	}
+	c.estabDone, c.estabOK = true, ok
+	close(c.estab)
+}
+
+// LocalAddr returns the local address, a *net.TCPAddr.
+func (c *Conn) LocalAddr() net.Addr { return net.TCPAddrFromAddrPort(c.id.Local) }
+
+// RemoteAddr returns the peer's address, a *net.TCPAddr.
+func (c *Conn) RemoteAddr() net.Addr { return net.TCPAddrFromAddrPort(c.id.Remote) }
+
+// ID returns the connection's four-tuple.
+func (c *Conn) ID() FourTuple { return c.id }
+
+func (c *Conn) opError(op string, err error) error {
+	return opError(op, c.LocalAddr(), c.RemoteAddr(), err)
+}
+
+func (c *Conn) isClosed() bool {
+	select {
+	case <-c.closed:
+		return true
+	default:
+		return false
+	}
+}
+
+// acquire takes sem (rsem or wsem), giving up when the connection is
+// closed, the deadline passes or the stack stops. It returns the error to
+// report; the caller releases sem with <-sem.
+func (c *Conn) acquire(sem chan struct{}, dl *deadline) error {
+	select {
+	case sem <- struct{}{}:
+		return nil
+	default:
+	}
+	select {
+	case sem <- struct{}{}:
+		return nil
+	case <-c.closed:
+		return net.ErrClosed
+	case <-dl.wait():
+		return os.ErrDeadlineExceeded
+	case <-c.s.done:
+		return net.ErrClosed
+	}
+}
+
+// Read reads data the peer sent (RFC 9293 §3.10.3 RECEIVE). It blocks until
+// some data, the end of the stream (io.EOF), an error or the read deadline.
+func (c *Conn) Read(b []byte) (int, error) {
+	if err := c.acquire(c.rsem, &c.rdl); err != nil {
+		return 0, c.opError("read", err)
+	}
+	defer func() { <-c.rsem }()
+	for {
+		switch {
+		case c.isClosed():
+			return 0, c.opError("read", net.ErrClosed)
+		case c.rdl.expired():
+			return 0, c.opError("read", os.ErrDeadlineExceeded)
+		case len(b) == 0:
+			return 0, nil
+		}
+		var n int
+		var err error
+		if e := c.s.runOnLoop(func(now time.Time) { n, err = c.receive(now, b) }); e != nil {
+			return 0, c.opError("read", e)
+		}
+		if n > 0 {
+			return n, nil
+		}
+		if err != nil {
+			if err == io.EOF {
+				return 0, io.EOF
+			}
+			return 0, c.opError("read", err)
+		}
+		select {
+		case <-c.readable:
+		case <-c.closed:
+		case <-c.rdl.wait():
+		case <-c.s.done:
+		}
+	}
+}
+
+// receive is Read's work on the loop.
+func (c *Conn) receive(now time.Time, b []byte) (int, error) {
+	if c.isClosed() {
+		return 0, net.ErrClosed
+	}
+	if c.readShut {
+		return 0, io.EOF
+	}
+	n, err := c.tcb.receive(b)
+	if n > 0 {
+		c.s.update(now, c) // reading may open the window: a window update goes out
+	}
+	if err == io.EOF && !c.eofSeen {
+		c.eofSeen = true
+		if tr := c.s.cfg.Tracer; tr != nil {
+			tr.UserEvent(now, c.id, EventReadEOF)
+		}
+	}
+	return n, readError(err)
+}
+
+// Write writes b to the connection (RFC 9293 §3.10.2 SEND). It blocks while
+// the send buffer is full and returns when all of b is queued, or with an
+// error and the count queued so far. Concurrent Writes do not interleave.
+func (c *Conn) Write(b []byte) (int, error) {
+	if err := c.acquire(c.wsem, &c.wdl); err != nil {
+		return 0, c.opError("write", err)
+	}
+	defer func() { <-c.wsem }()
+	n := 0
+	for {
+		switch {
+		case c.isClosed():
+			return n, c.opError("write", net.ErrClosed)
+		case c.wdl.expired():
+			return n, c.opError("write", os.ErrDeadlineExceeded)
+		}
+		var k int
+		var err error
+		if e := c.s.runOnLoop(func(now time.Time) { k, err = c.send(now, b[n:]) }); e != nil {
+			return n, c.opError("write", e)
+		}
+		n += k
+		if err != nil {
+			return n, c.opError("write", err)
+		}
+		if n == len(b) {
+			return n, nil
+		}
+		select {
+		case <-c.writable:
+		case <-c.closed:
+		case <-c.wdl.wait():
+		case <-c.s.done:
+		}
+	}
+}
+
+// send is Write's work on the loop.
+func (c *Conn) send(now time.Time, b []byte) (int, error) {
+	if c.isClosed() {
+		return 0, net.ErrClosed
+	}
+	if len(b) == 0 {
+		// Report an error of the connection, but queue nothing.
+		_, err := c.tcb.send(nil)
+		return 0, writeError(err)
+	}
+	n, err := c.tcb.send(b)
+	if n > 0 {
+		c.s.update(now, c)
+	}
+	return n, writeError(err)
+}
+
+// Close closes the connection (RFC 9293 §3.10.4 CLOSE). If data the
+// application has not read is waiting, or arrives later, the connection is
+// reset instead (RFC 9293 §3.6.1 SHLD-3). Close returns at once, as
+// close(2) does without SO_LINGER: the stack goes on sending queued data
+// and the FIN, and keeps the connection through FIN-WAIT and TIME-WAIT.
+// Pending and later calls return an error wrapping net.ErrClosed.
+func (c *Conn) Close() error {
+	return c.closeWith("close", func(now time.Time) {
+		if !c.tcb.closeRead(now) {
+			c.tcb.close(now) // an error means it is closing or closed already
+		}
+	})
+}
+
+// Abort resets the connection (RFC 9293 §3.10.5 ABORT): a RST goes to the
+// peer and queued data is dropped, like close(2) with SO_LINGER 0. It
+// closes the Conn as Close does.
+func (c *Conn) Abort() error {
+	return c.closeWith("abort", func(now time.Time) { c.tcb.abort(now) })
+}
+
+// closeWith closes c, then runs f on the loop.
+func (c *Conn) closeWith(op string, f func(now time.Time)) error {
+	first := false
+	c.once.Do(func() {
+		close(c.closed)
+		first = true
+	})
+	if !first {
+		return c.opError(op, net.ErrClosed)
+	}
+	c.rdl.stop()
+	c.wdl.stop()
+	c.s.runOnLoop(func(now time.Time) {
+		f(now)
+		c.s.update(now, c)
+	}) // a closed stack has reset the connection already
+	return nil
+}
+
+// CloseWrite sends a FIN after the queued data (a half-close, shutdown(2)
+// with SHUT_WR); reading goes on until the peer's FIN.
+func (c *Conn) CloseWrite() error {
+	return c.onLoop("close", func(now time.Time) error {
+		if err := c.tcb.close(now); err != nil {
+			return writeError(err)
+		}
+		c.s.update(now, c)
+		return nil
+	})
+}
+
+// CloseRead shuts the reading side (shutdown(2) with SHUT_RD): Read returns
+// io.EOF. As RFC 9293 §3.6.1 (SHLD-3) asks, unread data, or data that
+// arrives later, resets the connection.
+func (c *Conn) CloseRead() error {
+	return c.onLoop("close", func(now time.Time) error {
+		c.readShut = true
+		c.tcb.closeRead(now)
+		c.s.update(now, c)
+		signal(c.readable)
+		return nil
+	})
+}
+
+// onLoop runs f on the loop unless c is closed, and wraps its error for op.
+func (c *Conn) onLoop(op string, f func(now time.Time) error) error {
+	var err error
+	e := c.s.runOnLoop(func(now time.Time) {
+		if c.isClosed() {
+			err = net.ErrClosed
+			return
+		}
+		err = f(now)
+	})
+	if e != nil {
+		err = e
+	}
+	if err != nil {
+		return c.opError(op, err)
+	}
+	return nil
+}
+
+// SetDeadline sets the read and write deadlines.
+func (c *Conn) SetDeadline(t time.Time) error {
+	if c.isClosed() {
+		return c.opError("set", net.ErrClosed)
+	}
+	c.rdl.set(t)
+	c.wdl.set(t)
+	return nil
+}
+
+// SetReadDeadline sets the deadline for pending and future Reads; the zero
+// time removes it. A Read that reaches it returns an error wrapping
+// os.ErrDeadlineExceeded.
+func (c *Conn) SetReadDeadline(t time.Time) error {
+	if c.isClosed() {
+		return c.opError("set", net.ErrClosed)
+	}
+	c.rdl.set(t)
+	return nil
+}
+
+// SetWriteDeadline sets the deadline for pending and future Writes; the
+// zero time removes it. A Write that reaches it returns an error wrapping
+// os.ErrDeadlineExceeded, with the count of octets queued before it.
+func (c *Conn) SetWriteDeadline(t time.Time) error {
+	if c.isClosed() {
+		return c.opError("set", net.ErrClosed)
+	}
+	c.wdl.set(t)
+	return nil
+}
+
+// State returns the connection's state (RFC 9293 §3.3.2). It stays
+// meaningful after Close, through FIN-WAIT and TIME-WAIT; once the stack
+// is closed it is CLOSED.
+func (c *Conn) State() State {
+	st := StateClosed
+	c.s.runOnLoop(func(time.Time) { st = c.tcb.state })
+	return st
+}
+
+// Stats returns a snapshot of the connection's counters.
+func (c *Conn) Stats() ConnStats {
+	var st ConnStats
+	c.s.runOnLoop(func(time.Time) { st = c.tcb.Stats() })
+	return st
+}
+
+// SetNoDelay turns Nagle's algorithm off (true, the default) or on (RFC
+// 9293 §3.7.4, MUST-17).
+func (c *Conn) SetNoDelay(noDelay bool) error {
+	return c.onLoop("set", func(now time.Time) error {
+		c.tcb.noDelay = noDelay
+		c.s.update(now, c) // data held back by Nagle may go now
+		return nil
+	})
+}
+
+// SetUserTimeout sets R2 for this connection (RFC 9293 §3.8.3, MUST-21,
+// like TCP_USER_TIMEOUT): how long data may stay unacknowledged before the
+// connection is dropped with ETIMEDOUT.
+func (c *Conn) SetUserTimeout(d time.Duration) error {
+	if d <= 0 {
+		return c.opError("set", syscall.EINVAL)
+	}
+	return c.onLoop("set", func(time.Time) error {
+		c.tcb.setUserTimeout(d)
+		return nil
+	})
+}
