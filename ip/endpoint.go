@@ -1,0 +1,158 @@
+package ip
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync/atomic"
+)
+
+// Stats counts what an Endpoint did with its input. Every packet given to
+// Input adds one to Received and to exactly one outcome: Delivered,
+// Malformed, BadChecksum, Fragments, NotForUs, UnknownProtocol or
+// ICMPDropped. EchoRequests and EchoReplies detail the ICMP echo traffic.
+// The counters may be read while Input runs.
+type Stats struct {
+	Received        atomic.Uint64 // packets given to Input
+	Delivered       atomic.Uint64 // TCP segments returned, or ICMP echo requests answered
+	Malformed       atomic.Uint64 // IPv4 header errors other than the checksum
+	BadChecksum     atomic.Uint64 // IPv4 header checksum failures
+	Fragments       atomic.Uint64 // fragments, dropped: no reassembly
+	NotForUs        atomic.Uint64 // destination is not the Endpoint's address
+	UnknownProtocol atomic.Uint64 // neither TCP nor ICMP
+	EchoRequests    atomic.Uint64 // valid ICMP echo requests received
+	EchoReplies     atomic.Uint64 // ICMP echo replies sent
+	ICMPDropped     atomic.Uint64 // ICMP messages dropped: malformed, bad checksum, unhandled type, or no reply allowed
+}
+
+// StatsSnapshot is a plain copy of Stats at one moment.
+type StatsSnapshot struct {
+	Received, Delivered, Malformed, BadChecksum, Fragments, NotForUs,
+	UnknownProtocol, EchoRequests, EchoReplies, ICMPDropped uint64
+}
+
+// Snapshot returns a copy of the counters. Each counter is read atomically;
+// the copy as a whole is not one atomic moment.
+func (s *Stats) Snapshot() StatsSnapshot {
+	return StatsSnapshot{
+		Received:        s.Received.Load(),
+		Delivered:       s.Delivered.Load(),
+		Malformed:       s.Malformed.Load(),
+		BadChecksum:     s.BadChecksum.Load(),
+		Fragments:       s.Fragments.Load(),
+		NotForUs:        s.NotForUs.Load(),
+		UnknownProtocol: s.UnknownProtocol.Load(),
+		EchoRequests:    s.EchoRequests.Load(),
+		EchoReplies:     s.EchoReplies.Load(),
+		ICMPDropped:     s.ICMPDropped.Load(),
+	}
+}
+
+// String formats the counters as "name=value" pairs.
+func (s StatsSnapshot) String() string {
+	return fmt.Sprintf("received=%d delivered=%d malformed=%d bad_checksum=%d fragments=%d not_for_us=%d unknown_protocol=%d echo_requests=%d echo_replies=%d icmp_dropped=%d",
+		s.Received, s.Delivered, s.Malformed, s.BadChecksum, s.Fragments, s.NotForUs,
+		s.UnknownProtocol, s.EchoRequests, s.EchoReplies, s.ICMPDropped)
+}
+
+// Endpoint is the IPv4 input path of one local address: it validates
+// packets, hands TCP segments up and answers ICMP echo requests.
+// Set Addr (and optionally TTL) before use; an Endpoint must not be copied.
+type Endpoint struct {
+	Addr  netip.Addr // the local address; only packets to it are accepted
+	TTL   uint8      // TTL of packets the Endpoint sends; 0 means 64
+	Stats Stats
+
+	id atomic.Uint32 // last IP identification handed out
+}
+
+// NextID returns the IP identification for the next outgoing packet. It is a
+// counter, so IDs repeat only after 65536 packets (RFC 791 §3.2; RFC 6864
+// §4.1 needs uniqueness only for fragmentable datagrams). Safe for
+// concurrent use.
+func (e *Endpoint) NextID() uint16 { return uint16(e.id.Add(1)) }
+
+func (e *Endpoint) ttl() uint8 {
+	if e.TTL == 0 {
+		return defaultTTL
+	}
+	return e.TTL
+}
+
+// Input processes one received IPv4 packet. It returns the parsed header
+// (zero if the packet is malformed) and at most one of:
+//   - tcpSeg: the TCP segment (the payload of a TCP packet to e.Addr),
+//     aliasing pkt; the caller verifies the TCP checksum;
+//   - out: an ICMP echo reply to send, built in reply[:0] (reply must not
+//     overlap pkt; it grows if too small).
+//
+// Everything else is dropped and counted in e.Stats. Input does not allocate
+// when reply has room for the echo reply.
+func (e *Endpoint) Input(pkt []byte, reply []byte) (h Header, tcpSeg []byte, out []byte) {
+	e.Stats.Received.Add(1)
+	h, payload, err := Parse(pkt)
+	switch {
+	case errors.Is(err, ErrChecksum):
+		// RFC 1122 §3.2.1.2: a datagram with a bad header checksum MUST be silently discarded.
+		e.Stats.BadChecksum.Add(1)
+		return Header{}, nil, nil
+	case err != nil:
+		e.Stats.Malformed.Add(1)
+		return Header{}, nil, nil
+	}
+	if h.IsFragment() {
+		// No reassembly yet (RFC 1122 §3.3.2 makes it a MUST; a known gap).
+		e.Stats.Fragments.Add(1)
+		return h, nil, nil
+	}
+	if h.Dst != e.Addr {
+		// RFC 1122 §3.2.1.3: silently discard a datagram not destined for the
+		// host (broadcast and multicast are not supported). Any source is accepted.
+		e.Stats.NotForUs.Add(1)
+		return h, nil, nil
+	}
+	switch h.Protocol {
+	case ProtoTCP:
+		e.Stats.Delivered.Add(1)
+		return h, payload, nil
+	case ProtoICMP:
+		return h, nil, e.inputICMP(&h, payload, reply)
+	default:
+		// RFC 1122 §3.2.2.1 suggests a Protocol Unreachable; we only drop.
+		e.Stats.UnknownProtocol.Add(1)
+		return h, nil, nil
+	}
+}
+
+// inputICMP answers an echo request and drops every other ICMP message.
+func (e *Endpoint) inputICMP(h *Header, payload, reply []byte) []byte {
+	m, err := ParseICMP(payload)
+	if err != nil || m.Type != ICMPTypeEchoRequest || m.Code != 0 {
+		e.Stats.ICMPDropped.Add(1)
+		return nil
+	}
+	e.Stats.EchoRequests.Add(1)
+	// RFC 1122 §3.2.1.3: never answer a broadcast, multicast or unspecified
+	// source address (it is not a host we can reply to).
+	if h.Src.IsMulticast() || h.Src.IsUnspecified() || h.Src == limitedBroadcast {
+		e.Stats.ICMPDropped.Add(1)
+		return nil
+	}
+	// RFC 1122 §3.2.2.6: the reply's source is the request's specific
+	// destination; identifier, sequence number and data are returned unchanged.
+	rh := Header{
+		TOS:      h.TOS,
+		ID:       e.NextID(),
+		TTL:      e.ttl(),
+		Protocol: ProtoICMP,
+		Src:      h.Dst,
+		Dst:      h.Src,
+	}
+	out := appendEchoPacket(reply[:0], &rh, ICMPTypeEchoReply, m.ID, m.Seq, m.Data)
+	e.Stats.EchoReplies.Add(1)
+	e.Stats.Delivered.Add(1)
+	return out
+}
+
+// limitedBroadcast is 255.255.255.255 (RFC 919).
+var limitedBroadcast = netip.AddrFrom4([4]byte{255, 255, 255, 255})
