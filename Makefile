@@ -1,7 +1,7 @@
 # utcp: a user-space TCP stack over a TUN device.
 #
 #   make build   build ./utcp
-#   make test    go vet, then every test with the race detector (what CI runs).
+#   make test    make lint, then every test with the race detector (what CI runs).
 #                As root, tests that need a TUN device run in a private network
 #                namespace made by the test binary itself (tun/tuntest); as
 #                another user they are skipped, or fail when CI=true.
@@ -26,8 +26,7 @@ all: build
 build:
 	$(GO) build -o utcp ./cmd/utcp
 
-test:
-	$(GO) vet ./...
+test: lint
 	$(GO) test -race -count=1 ./...
 
 # Discover the fuzz targets of each package, so new ones are picked up.
