@@ -6,7 +6,7 @@
 #                namespace made by the test binary itself (tun/tuntest); as
 #                another user they are skipped, or fail when CI=true.
 #   make fuzz    every fuzz target for FUZZTIME each (FUZZTIME=1m make fuzz)
-#   make bench   benchmarks, 5 runs each (feed to benchstat)
+#   make bench   benchmarks, 5 runs each, then a table of medians and ratios
 #   make lint    gofmt, go vet, staticcheck, and the sans-IO check of the core
 #   make clean
 
@@ -41,8 +41,14 @@ fuzz:
 		done; \
 	done
 
+# Every benchmark 5 times, then a table of the medians with each one's ratio
+# to its reference measured in the same run (cmd/benchtable). The TUN
+# benchmarks of cmd/utcp/e2e need root: they run in a private network
+# namespace. benchtable exits 1 if a package failed.
 bench:
-	$(GO) test -run '^$$' -bench . -count 5 ./...
+	@set -e; out=$$(mktemp); trap 'rm -f "$$out"' EXIT; \
+	$(GO) test -run '^$$' -bench . -count 5 ./... 2>&1 | tee "$$out"; \
+	$(GO) run ./cmd/benchtable < "$$out"
 
 lint: $(STATICCHECK)
 	@echo "== gofmt -l"; \

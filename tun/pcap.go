@@ -52,10 +52,14 @@ func (s *Sniffer) ReadPacket(b []byte) (int, error) {
 // WritePacket records b and writes it to the wrapped link. Only packets the
 // link accepted are recorded.
 func (s *Sniffer) WritePacket(b []byte) error {
+	// Hold the lock across the write, so the peer's reply, read on another
+	// goroutine, cannot be recorded before the packet that caused it.
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if err := s.l.WritePacket(b); err != nil {
 		return err
 	}
-	s.record(b)
+	s.recordLocked(b)
 	return nil
 }
 
@@ -64,13 +68,19 @@ func (s *Sniffer) MTU() int { return s.l.MTU() }
 
 // record appends one packet record with the current time.
 func (s *Sniffer) record(pkt []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.recordLocked(pkt)
+}
+
+// recordLocked writes one pcap record; s.mu is held, so records are in
+// order and their timestamps never go backwards.
+func (s *Sniffer) recordLocked(pkt []byte) {
 	ci := gopacket.CaptureInfo{Timestamp: time.Now(), CaptureLength: len(pkt), Length: len(pkt)}
 	if len(pkt) > PcapSnaplen {
 		ci.CaptureLength = PcapSnaplen
 		pkt = pkt[:PcapSnaplen]
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.err != nil {
 		return // the capture is already broken; do not write a torn record after it
 	}
