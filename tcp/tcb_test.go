@@ -315,8 +315,6 @@ var transitions = []transition{
 		in: "close", want: StateFinWait1, callErr: errConnectionClosing},
 	{rule: "3.10.4 CLOSE in CLOSED: error connection does not exist", from: StateClosed,
 		in: "close", want: StateClosed, callErr: errNoConnection},
-	{rule: "3.10.4, SHLD-3: a full close with unread data sends RST", from: StateEstablished,
-		in: "closefull", want: StateEstablished /* replaced below by a data fixture */},
 
 	// §3.10.2 SEND
 	{rule: "3.10.2 SEND in FIN-WAIT-2: error connection closing", from: StateFinWait2,
@@ -344,9 +342,6 @@ var transitions = []transition{
 func TestTransitions(t *testing.T) {
 	for _, tc := range transitions {
 		t.Run(tc.rule, func(t *testing.T) {
-			if tc.in == "closefull" {
-				t.Skip("covered by TestCloseWithUnreadDataSendsRST_SHLD3")
-			}
 			h := fixture(t, tc.from, !tc.active)
 			got, err := h.do(tc.in)
 			if tc.callErr != nil {

@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -168,7 +171,8 @@ func TestDeviceWriteTooBig(t *testing.T) {
 
 func TestOpenWithoutPrivilege(t *testing.T) {
 	if !tuntest.Unprivileged() {
-		t.Skip("the process has CAP_NET_ADMIN; this test checks the error without it")
+		runUnprivileged(t)
+		return
 	}
 	_, err := tun.Open(tun.Config{Name: "utcpnp0"})
 	require.Error(t, err)
@@ -178,4 +182,27 @@ func TestOpenWithoutPrivilege(t *testing.T) {
 	if errors.Is(err, tun.ErrPermission) {
 		assert.Contains(t, err.Error(), "run it with sudo")
 	}
+}
+
+// runUnprivileged runs the calling test again in a child process as the
+// user nobody, without capabilities, so a privileged run checks the
+// unprivileged error too. The test binary is copied where nobody can run it.
+func runUnprivileged(t *testing.T) {
+	t.Helper()
+	self, err := os.Executable()
+	require.NoError(t, err)
+	dir, err := os.MkdirTemp("", "utcp-unpriv-")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	require.NoError(t, os.Chmod(dir, 0o755))
+	bin := filepath.Join(dir, "tun.test")
+	data, err := os.ReadFile(self)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(bin, data, 0o755))
+	cmd := exec.Command(bin, "-test.run=^"+t.Name()+"$", "-test.count=1", "-test.v")
+	cmd.Dir = dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "the unprivileged run:\n%s", out)
+	assert.Contains(t, string(out), "--- PASS: "+t.Name(), "the test ran as nobody:\n%s", out)
 }
