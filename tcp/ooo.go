@@ -1,50 +1,52 @@
 package tcp
 
-// oooSeg is a segment that arrived ahead of RCV.NXT.
+// oooSeg is data that arrived ahead of RCV.NXT.
 type oooSeg struct {
 	seq  Seq
 	data []byte
-	fin  bool
 }
 
-func (s *oooSeg) end() Seq {
-	e := s.seq.Add(uint32(len(s.data)))
-	if s.fin {
-		e = e.Add(1)
-	}
-	return e
-}
+func (s *oooSeg) end() Seq { return s.seq.Add(uint32(len(s.data))) }
 
-// oooQueue holds out-of-order segments for later processing (RFC 9293
-// SHLD-31), sorted by sequence number. Only segments inside the advertised
-// window are stored, so its size is bounded by the receive buffer.
+// oooQueue holds out-of-order data for later processing (RFC 9293 SHLD-31),
+// sorted by sequence number and never holding an octet twice, so its size
+// is bounded by the window it was accepted into. A FIN that arrived out of
+// order is remembered by its sequence number.
 type oooQueue struct {
-	segs  []oooSeg
-	bytes int
+	segs   []oooSeg
+	bytes  int
+	fin    bool
+	finSeq Seq
 }
 
-// insert stores a copy of the segment unless queued segments already cover it.
+// insert stores the octets of data (starting at seq) that are not held yet.
 func (q *oooQueue) insert(seq Seq, data []byte, fin bool) {
-	n := oooSeg{seq: seq, fin: fin}
-	end := n.seq.Add(uint32(len(data)))
 	if fin {
-		end = end.Add(1)
+		q.fin, q.finSeq = true, seq.Add(uint32(len(data)))
 	}
 	i := 0
-	for ; i < len(q.segs); i++ {
-		s := &q.segs[i]
-		if s.seq.LessThanEq(seq) && end.LessThanEq(s.end()) {
-			return // a duplicate of what we hold
+	for len(data) > 0 {
+		for i < len(q.segs) && q.segs[i].end().LessThanEq(seq) {
+			i++
 		}
-		if seq.LessThan(s.seq) {
-			break
+		if i < len(q.segs) && q.segs[i].seq.LessThanEq(seq) {
+			// The head of data is held already: skip it.
+			n := min(len(data), int(q.segs[i].end().Sub(seq)))
+			data, seq = data[n:], seq.Add(uint32(n))
+			continue
 		}
+		// The head is new: store it, up to the next segment held.
+		n := len(data)
+		if i < len(q.segs) {
+			n = min(n, int(q.segs[i].seq.Sub(seq)))
+		}
+		q.segs = append(q.segs, oooSeg{})
+		copy(q.segs[i+1:], q.segs[i:])
+		q.segs[i] = oooSeg{seq: seq, data: append([]byte(nil), data[:n]...)}
+		q.bytes += n
+		data, seq = data[n:], seq.Add(uint32(n))
+		i++
 	}
-	n.data = append([]byte(nil), data...)
-	q.segs = append(q.segs, oooSeg{})
-	copy(q.segs[i+1:], q.segs[i:])
-	q.segs[i] = n
-	q.bytes += len(data)
 }
 
 // pop removes and returns the first segment if it starts at or before rcvNxt.
@@ -61,5 +63,8 @@ func (q *oooQueue) pop(rcvNxt Seq) (oooSeg, bool) {
 	}
 	return s, true
 }
+
+// finAt reports whether a held FIN comes right at rcvNxt.
+func (q *oooQueue) finAt(rcvNxt Seq) bool { return q.fin && q.finSeq == rcvNxt }
 
 func (q *oooQueue) clear() { *q = oooQueue{} }

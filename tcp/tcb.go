@@ -82,13 +82,15 @@ type tcb struct {
 	timeWaitAt  time.Time // 2×MSL timer (RFC 9293 §3.6.1)
 	userTimeout time.Duration
 
-	ackNow  bool      // an ACK must go out with the next output
-	ctl     []Segment // RSTs queued by input or abort, sent before anything else
-	scratch []byte    // payload of the segment being emitted
-	seg     Segment   // the segment being emitted
-	events  Events
-	err     error // why the connection ended abnormally (ECONNREFUSED, ECONNRESET, ETIMEDOUT)
-	stats   ConnStats
+	ackNow         bool      // an ACK must go out with the next output
+	challengeStart time.Time // start of the current challenge-ACK budget period (RFC 5961 §7)
+	challengeCount int       // challenge ACKs sent in it
+	ctl            []Segment // RSTs queued by input or abort, sent before anything else
+	scratch        []byte    // payload of the segment being emitted
+	seg            Segment   // the segment being emitted
+	events         Events
+	err            error // why the connection ended abnormally (ECONNREFUSED, ECONNRESET, ETIMEDOUT)
+	stats          ConnStats
 }
 
 // Events tell the shell which waiters to wake after a call into the core.
@@ -111,6 +113,7 @@ type ConnStats struct {
 	FastRetransmits        uint64
 	DroppedSegs            uint64 // unacceptable segments dropped (RFC 9293 §3.10.7.4)
 	ChallengeACKs          uint64 // RFC 5961 challenge ACKs sent
+	ChallengeACKsThrottled uint64 // challenge ACKs not sent (RFC 5961 §7)
 	OutOfOrder             uint64 // segments queued out of order (SHLD-31)
 	ZeroWindowProbes       uint64
 	SRTT, RTO              time.Duration

@@ -224,7 +224,7 @@ func (c *tcb) handleSynchronized(now time.Time, in *Segment) {
 		if seg.Seq != c.rcvNxt {
 			// In the window but not exact: "send a challenge ACK ... After
 			// sending the challenge ACK, TCP MUST drop the unacceptable segment."
-			c.challengeACK()
+			c.challengeACK(now)
 			return
 		}
 		switch c.state {
@@ -262,7 +262,7 @@ func (c *tcb) handleSynchronized(now time.Time, in *Segment) {
 		}
 		// RFC 5961 §4: a SYN in a synchronized state draws a challenge ACK
 		// and is dropped, whatever its sequence number.
-		c.challengeACK()
+		c.challengeACK(now)
 		return
 	}
 
@@ -375,11 +375,26 @@ func (c *tcb) acceptable(seg *Segment) bool {
 }
 
 // challengeACK sends an RFC 5961 challenge ACK: <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>.
-// The RFC 5961 §7 rate limit is not applied.
-func (c *tcb) challengeACK() {
+// RFC 5961 §7: challenge ACKs are throttled, here to 10 per 5 seconds per
+// connection (a per-connection budget leaks nothing about other
+// connections, unlike the global one of CVE-2016-5696).
+func (c *tcb) challengeACK(now time.Time) {
+	if now.Sub(c.challengeStart) >= challengeACKPeriod {
+		c.challengeStart, c.challengeCount = now, 0
+	}
+	if c.challengeCount >= challengeACKLimit {
+		c.stats.ChallengeACKsThrottled++
+		return
+	}
+	c.challengeCount++
 	c.stats.ChallengeACKs++
 	c.ackNow = true
 }
+
+const (
+	challengeACKLimit  = 10
+	challengeACKPeriod = 5 * time.Second
+)
 
 // processACK is the fifth check for ESTABLISHED and the states that share
 // its rules (FIN-WAIT-1/2, CLOSE-WAIT, CLOSING, LAST-ACK, TIME-WAIT). It
@@ -395,7 +410,7 @@ func (c *tcb) processACK(now time.Time, seg *Segment) bool {
 	// RFC 5961 §5.2 (MAY-12): an ACK below SND.UNA - MAX.SND.WND is
 	// answered with an ACK and dropped (blind data injection).
 	if ack.LessThan(c.sndUna.Add(-c.maxSndWnd)) && c.maxSndWnd > 0 {
-		c.challengeACK()
+		c.challengeACK(now)
 		return false
 	}
 	if ack.LessThan(c.sndUna) {
@@ -550,12 +565,10 @@ func (c *tcb) processTextAndFIN(now time.Time, seg *Segment) {
 		if !ok {
 			break
 		}
-		skip := int(c.rcvNxt.Sub(o.seq))
-		data := o.data[min(skip, len(o.data)):]
-		if skip > len(o.data) { // only its FIN, already consumed
-			continue
-		}
-		fin = c.deliver(data, o.fin) || fin
+		c.deliver(o.data[min(int(c.rcvNxt.Sub(o.seq)), len(o.data)):], false)
+	}
+	if c.ooo.finAt(c.rcvNxt) {
+		fin = true
 	}
 	c.ackNow = true
 	if fin {

@@ -572,3 +572,17 @@ func TestZeroWindowStillProcessesACK_MUST66(t *testing.T) {
 	assert.Equal(t, []string{". 4:4(0) ack 1001 win 0"}, got, "the text is refused at zero window, and an ACK says so")
 	assert.Equal(t, testISS.Add(4), h.c.sndUna, "MUST-66: the ACK in the segment is still processed")
 }
+
+func TestOutOfOrderOverlapsHeldOnce_SHLD31(t *testing.T) {
+	h := fixture(t, StateEstablished, true)
+	h.must("P. 11:21(10) ack 1 win 100 \"KLMNOPQRST\"", ". 1:1(0) ack 1 win 65535")
+	h.must("P. 16:26(10) ack 1 win 100 \"PQRSTUVWXY\"", ". 1:1(0) ack 1 win 65535")
+	h.must("F. 6:16(10) ack 1 win 100 \"FGHIJKLMNO\"", ". 1:1(0) ack 1 win 65535")
+	assert.Equal(t, 20, h.c.ooo.bytes, "overlapping segments are held once: octets 6-25")
+	h.must("P. 1:6(5) ack 1 win 100 \"ABCDE\"", ". 1:1(0) ack 26 win 65510")
+	buf := make([]byte, 64)
+	n, err := h.c.receive(buf)
+	require.NoError(t, err)
+	assert.Equal(t, "ABCDEFGHIJKLMNOPQRSTUVWXY", string(buf[:n]), "the stream comes out whole and in order")
+	assert.Equal(t, StateEstablished, h.c.state, "the FIN was not at the end of the stream, so it is not taken")
+}
