@@ -445,21 +445,15 @@ func (s *Stack) admitSYN(ln *Listener) bool {
 // matches no connection but a listener's port. A SYN gets a TCB of its own
 // that starts in LISTEN. If reopen is set, the new ISS lies above oldNxt.
 func (s *Stack) listenInput(now time.Time, ln *Listener, id FourTuple, seg *Segment, oldNxt Seq, reopen bool) {
-	switch {
-	case seg.Flags.Has(FlagRST):
-		// "First, check for a RST: An incoming RST should be ignored."
-		return
-	case seg.Flags.Has(FlagACK):
-		// "Second, check for an ACK: Any acknowledgment is bad if it arrives
-		// on a connection still in the LISTEN state. An acceptable reset
-		// segment should be formed for any arriving ACK-bearing segment.
-		// The RST should be formatted as follows: <SEQ=SEG.ACK><CTL=RST>"
+	// RFC 9293 §3.10.7.2: a RST is ignored, an ACK draws a RST, and only a
+	// SYN goes on to a new TCB.
+	rst, reply, syn := listenCheck(seg)
+	if reply {
 		s.stats.noPort.Add(1)
-		rst := Segment{SrcPort: seg.DstPort, DstPort: seg.SrcPort, Seq: seg.Ack, Flags: FlagRST}
 		s.sendControl(now, id, &rst)
 		return
-	case !seg.Flags.Has(FlagSYN):
-		// "Fourth, other data or control: ... drop the segment and return."
+	}
+	if !syn {
 		return
 	}
 	// "Third, check for a SYN": the backlog bounds apply first.

@@ -42,33 +42,50 @@ func (c *tcb) segmentArrives(now time.Time, seg *Segment) {
 	}
 }
 
-// handleListen is RFC 9293 §3.10.7.2, LISTEN state.
-func (c *tcb) handleListen(now time.Time, seg *Segment) {
+// listenCheck runs the checks of RFC 9293 §3.10.7.2 (LISTEN state) that
+// need no connection. It returns the RST to send, if any, and whether the
+// segment is a SYN for the third check. The stack uses it for segments to a
+// listening port; handleListen for a TCB in LISTEN.
+func listenCheck(seg *Segment) (rst Segment, reply, syn bool) {
 	switch {
 	case seg.Flags.Has(FlagRST):
 		// First, check for a RST: "An incoming RST should be ignored."
-		return
+		return Segment{}, false, false
 	case seg.Flags.Has(FlagACK):
 		// Second, check for an ACK: "Any acknowledgment is bad if it arrives
-		// on a connection still in the LISTEN state. ... <SEQ=SEG.ACK><CTL=RST>"
-		c.ctl = append(c.ctl, Segment{Seq: seg.Ack, Flags: FlagRST})
-		c.setState(now, StateClosed)
-		return
+		// on a connection still in the LISTEN state. An acceptable reset
+		// segment should be formed for any arriving ACK-bearing segment ...
+		// <SEQ=SEG.ACK><CTL=RST>"
+		return Segment{SrcPort: seg.DstPort, DstPort: seg.SrcPort, Seq: seg.Ack, Flags: FlagRST}, true, false
 	case seg.Flags.Has(FlagSYN):
-		// Third, check for a SYN: "set RCV.NXT to SEG.SEQ+1, IRS is set to
-		// SEG.SEQ ... ISS should be selected and a SYN segment sent of the form
-		// <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>. SND.NXT is set to ISS+1 and
-		// SND.UNA to ISS. The connection state should be changed to
-		// SYN-RECEIVED." The stack chose ISS; output sends the SYN-ACK.
-		// Text that came with the SYN is not queued: the peer sends it again.
-		c.irs = seg.Seq
-		c.rcvNxt = seg.Seq.Add(1)
-		c.rcvAdv = c.rcvNxt
-		c.synOptions(seg)
-		c.setState(now, StateSynReceived)
-		return
+		return Segment{}, false, true
 	}
 	// Fourth, other text or control: "drop the segment and return".
+	return Segment{}, false, false
+}
+
+// handleListen is RFC 9293 §3.10.7.2, LISTEN state.
+func (c *tcb) handleListen(now time.Time, seg *Segment) {
+	rst, reply, syn := listenCheck(seg)
+	if reply {
+		c.ctl = append(c.ctl, rst)
+		c.setState(now, StateClosed)
+		return
+	}
+	if !syn {
+		return
+	}
+	// Third, check for a SYN: "set RCV.NXT to SEG.SEQ+1, IRS is set to
+	// SEG.SEQ ... ISS should be selected and a SYN segment sent of the form
+	// <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>. SND.NXT is set to ISS+1 and
+	// SND.UNA to ISS. The connection state should be changed to
+	// SYN-RECEIVED." The stack chose ISS; output sends the SYN-ACK.
+	// Text that came with the SYN is not queued: the peer sends it again.
+	c.irs = seg.Seq
+	c.rcvNxt = seg.Seq.Add(1)
+	c.rcvAdv = c.rcvNxt
+	c.synOptions(seg)
+	c.setState(now, StateSynReceived)
 }
 
 // synOptions takes what a SYN or SYN-ACK negotiates: the peer's MSS and window scale.
