@@ -151,9 +151,7 @@ func (c *tcb) handleSynSent(now time.Time, seg *Segment) {
 		// state to ESTABLISHED, form an ACK segment <SEQ=SND.NXT><ACK=RCV.NXT>
 		// <CTL=ACK> and send it." This is the second segment of the
 		// three-way handshake: the active opener's connect() returns here.
-		c.updateWindow(seg)
-		c.setState(now, StateEstablished)
-		c.events |= EvEstablished | EvWritable
+		c.establish(now, seg)
 		c.ackNow = true
 		// "If there are other controls or text in the segment, then continue
 		// processing at the sixth step."
@@ -172,6 +170,14 @@ func (c *tcb) handleSynSent(now time.Time, seg *Segment) {
 	c.setState(now, StateSynReceived)
 	c.txNxt = c.iss // output sends <SEQ=ISS><CTL=SYN,ACK>
 	c.rttTiming = false
+}
+
+// establish completes a handshake: SND.WND <- SEG.WND, SND.WL1 <- SEG.SEQ,
+// SND.WL2 <- SEG.ACK, and the state is ESTABLISHED.
+func (c *tcb) establish(now time.Time, seg *Segment) {
+	c.updateWindow(seg)
+	c.setState(now, StateEstablished)
+	c.events |= EvEstablished | EvWritable
 }
 
 // updateWindow takes SND.WND from seg (RFC 9293 §3.10.7.4 fifth check).
@@ -212,9 +218,7 @@ func (c *tcb) handleSynchronized(now time.Time, in *Segment) {
 			// the handshake. The old SYN is trimmed; the ACK is processed.
 			seg.Flags &^= FlagSYN
 			seg.Seq = seg.Seq.Add(1)
-			c.updateWindow(&seg)
-			c.setState(now, StateEstablished)
-			c.events |= EvEstablished | EvWritable
+			c.establish(now, &seg)
 			c.processACK(now, &seg)
 			c.ackNow = true
 		case c.state == StateSynReceived && seg.Flags.Has(FlagSYN) && !seg.Flags.Has(FlagACK) && seg.Seq == c.irs:
@@ -298,9 +302,7 @@ func (c *tcb) handleSynchronized(now time.Time, in *Segment) {
 			c.ctl = append(c.ctl, Segment{Seq: seg.Ack, Flags: FlagRST})
 			return
 		}
-		c.updateWindow(&seg)
-		c.setState(now, StateEstablished)
-		c.events |= EvEstablished | EvWritable
+		c.establish(now, &seg)
 	}
 	if !c.processACK(now, &seg) {
 		return
