@@ -1,6 +1,7 @@
 package tcp
 
 import (
+	"net"
 	"net/netip"
 	"time"
 )
@@ -30,6 +31,11 @@ type Config struct {
 	Backlog int
 	// MaxHalfOpen bounds the connections in SYN-RECEIVED per listener. Default 256.
 	MaxHalfOpen int
+	// KeepAlive is the keep-alive setting of new connections (RFC 9293
+	// §3.8.4): off unless Enable (MUST-25); Idle defaults to 2 hours
+	// (MUST-28), Interval to 75 s, Count to 9. Conn.SetKeepAlive changes it
+	// per connection (MUST-24).
+	KeepAlive net.KeepAliveConfig
 	// ISN chooses initial sequence numbers; nil selects RFC 6528 with a random key.
 	ISN func(id FourTuple, now time.Time) Seq
 	// Tracer, if set, is told about segments, state changes and user events.
@@ -48,6 +54,11 @@ func (c *Config) withDefaults() Config {
 	def(&d.MinRTO, time.Second)
 	def(&d.MaxRTO, 60*time.Second)
 	def(&d.UserTimeout, 3*time.Minute)
+	def(&d.KeepAlive.Idle, 2*time.Hour)
+	def(&d.KeepAlive.Interval, 75*time.Second)
+	if d.KeepAlive.Count <= 0 {
+		d.KeepAlive.Count = 9
+	}
 	if d.MTU == 0 {
 		d.MTU = 1500
 	}

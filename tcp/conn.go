@@ -449,6 +449,37 @@ func (c *Conn) SetNoDelay(noDelay bool) error {
 	})
 }
 
+// SetKeepAlive turns keep-alive probes on or off (RFC 9293 §3.8.4,
+// MUST-24), as net.TCPConn.SetKeepAlive does. They are off by default.
+func (c *Conn) SetKeepAlive(on bool) error {
+	return c.SetKeepAliveConfig(net.KeepAliveConfig{Enable: on})
+}
+
+// SetKeepAlivePeriod sets both the idle time before the first probe and
+// the time between probes, as net.TCPConn.SetKeepAlivePeriod does.
+func (c *Conn) SetKeepAlivePeriod(d time.Duration) error {
+	if d <= 0 {
+		return c.opError("set", syscall.EINVAL)
+	}
+	return c.onLoop("set", func(now time.Time) error {
+		c.tcb.keepAlive.Idle, c.tcb.keepAlive.Interval = d, d
+		c.s.update(now, c) // re-arm the stack timer
+		return nil
+	})
+}
+
+// SetKeepAliveConfig sets keep-alives as net.TCPConn.SetKeepAliveConfig
+// does: Enable, Idle, Interval and Count; zero durations and counts keep the
+// current values. After Count unanswered probes the connection fails with
+// ETIMEDOUT.
+func (c *Conn) SetKeepAliveConfig(ka net.KeepAliveConfig) error {
+	return c.onLoop("set", func(now time.Time) error {
+		c.tcb.setKeepAlive(ka)
+		c.s.update(now, c) // re-arm the stack timer
+		return nil
+	})
+}
+
 // SetUserTimeout sets R2 for this connection (RFC 9293 §3.8.3, MUST-21,
 // like TCP_USER_TIMEOUT): how long data may stay unacknowledged before the
 // connection is dropped with ETIMEDOUT.

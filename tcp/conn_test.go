@@ -414,3 +414,24 @@ func TestConn_CloseReadGivesEOF(t *testing.T) {
 		assert.NoError(t, err, "the peer receives it")
 	})
 }
+
+func TestConn_KeepAlive_MUST24(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := newPair(t, fastConfig(addrA), fastConfig(addrB))
+		ca, _ := p.connect(t, 80)
+		require.NoError(t, ca.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: time.Minute, Interval: time.Second, Count: 3}),
+			"MUST-24: the application switches keep-alives on")
+		// An answering peer keeps the idle connection alive through many probes.
+		<-time.After(10 * time.Minute) // fake time passes: the bubble jumps from timer to timer
+		synctest.Wait()
+		assert.Equal(t, StateEstablished, ca.State(), "probes that are answered keep the connection")
+		assert.GreaterOrEqual(t, ca.Stats().SegsOut, uint64(9), "one probe per idle minute went out")
+
+		p.eb.SetFaults(tun.Faults{Loss: 1}) // the peer goes silent
+		start := time.Now()
+		_, err := ca.Read(make([]byte, 1))
+		assert.ErrorIs(t, err, syscall.ETIMEDOUT, "after Count unanswered probes the connection fails")
+		assert.Equal(t, time.Minute+3*time.Second, time.Since(start).Round(time.Second),
+			"idle, then Count probes an interval apart (MUST-29: never after one)")
+	})
+}

@@ -1,6 +1,7 @@
 package tcp
 
 import (
+	"net"
 	"time"
 )
 
@@ -79,7 +80,14 @@ type tcb struct {
 	persistBackoff int
 	probe          bool // send one octet past a zero window on the next output
 
-	timeWaitAt  time.Time // 2×MSL timer (RFC 9293 §3.6.1)
+	timeWaitAt time.Time // 2×MSL timer (RFC 9293 §3.6.1)
+
+	// Keep-alives (RFC 9293 §3.8.4), off unless the application asks (MUST-24, MUST-25).
+	keepAlive   net.KeepAliveConfig // Enable, Idle, Interval, Count
+	lastRecv    time.Time           // when a segment last arrived
+	lastProbe   time.Time           // when the last keep-alive probe went out
+	probesSent  int                 // unanswered probes
+	sendProbe   bool                // a keep-alive probe is due on the next output
 	userTimeout time.Duration
 
 	ackNow         bool      // an ACK must go out with the next output
@@ -138,6 +146,7 @@ func newTCB(cfg *Config, id FourTuple, iss Seq) *tcb {
 		noDelay:     true,
 		userTimeout: cfg.UserTimeout,
 		ssthresh:    1 << 30,
+		keepAlive:   cfg.KeepAlive,
 	}
 	// RFC 7323 §2.3: the smallest shift that lets the window describe the whole receive buffer.
 	for c.rcvScale < 14 && cfg.RecvBuffer>>c.rcvScale > 0xffff {

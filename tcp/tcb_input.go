@@ -30,6 +30,7 @@ func replyToClosed(seg *Segment) (Segment, bool) {
 // §3.10.7). The stack has verified its checksum and demultiplexed it.
 func (c *tcb) segmentArrives(now time.Time, seg *Segment) {
 	c.stats.SegsIn++
+	c.lastRecv, c.probesSent = now, 0 // the peer is alive (§3.8.4)
 	switch c.state {
 	case StateClosed:
 		// The stack answers segments for closed connections (replyToClosed).

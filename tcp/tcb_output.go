@@ -28,6 +28,15 @@ func (c *tcb) output(now time.Time, emit func(*Segment)) {
 		return
 	}
 	c.sendData(now, emit)
+	if c.sendProbe {
+		// RFC 9293 §3.8.4: a keep-alive is <SEQ=SND.NXT-1><ACK=RCV.NXT> with
+		// no data (SHLD-12); being old, it makes the peer send an ACK.
+		c.sendProbe = false
+		s := c.newSegment()
+		s.Seq = c.sndNxt.Add(^uint32(0))
+		c.fill(s)
+		c.emit(now, s, emit)
+	}
 	if c.ackNow {
 		// A bare ACK: <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>.
 		s := c.newSegment()

@@ -2,6 +2,7 @@ package tcp
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"strings"
 	"syscall"
@@ -585,4 +586,32 @@ func TestOutOfOrderOverlapsHeldOnce_SHLD31(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "ABCDEFGHIJKLMNOPQRSTUVWXY", string(buf[:n]), "the stream comes out whole and in order")
 	assert.Equal(t, StateEstablished, h.c.state, "the FIN was not at the end of the stream, so it is not taken")
+}
+
+func TestKeepAliveOffByDefault_MUST25(t *testing.T) {
+	h := fixture(t, StateEstablished, true)
+	assert.True(t, h.c.nextTimeout().IsZero(), "an idle connection without keep-alives arms no timer")
+	assert.Equal(t, 2*time.Hour, h.cfg.KeepAlive.Idle, "MUST-28: the default interval is at least two hours")
+}
+
+func TestKeepAliveProbesIdleConnection_MUST26_MUST29(t *testing.T) {
+	h := fixture(t, StateEstablished, true)
+	h.c.setKeepAlive(net.KeepAliveConfig{Enable: true, Idle: 10 * time.Second, Interval: time.Second, Count: 3})
+	start := h.now
+	assert.Equal(t, []string{". 0:0(0) ack 1 win 65535"}, h.wait(), "an idle connection is probed with <SEQ=SND.NXT-1>, no data (SHLD-12)")
+	assert.Equal(t, 10*time.Second, h.now.Sub(start), "MUST-26: only after the idle interval")
+	h.must(". 1:1(0) ack 1 win 65535") // the peer answers
+	assert.Equal(t, 0, h.c.probesSent, "an answer resets the count")
+
+	h.must("send x", "P. 1:2(1) ack 1 win 65535 \"x\"")
+	assert.True(t, h.c.keepAliveAt().IsZero(), "MUST-26: no probe while data is outstanding")
+	h.must(". 1:1(0) ack 2 win 65535")
+
+	for i := 1; i <= 3; i++ {
+		require.Equal(t, []string{". 1:1(0) ack 1 win 65535"}, h.wait(), "probe %d", i)
+		assert.Equal(t, StateEstablished, h.c.state, "MUST-29: %d unanswered probe(s) do not kill the connection", i)
+	}
+	assert.Empty(t, h.wait(), "after Count unanswered probes the connection is dropped")
+	assert.Equal(t, StateClosed, h.c.state)
+	assert.ErrorIs(t, h.c.err, syscall.ETIMEDOUT)
 }

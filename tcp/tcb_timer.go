@@ -1,6 +1,7 @@
 package tcp
 
 import (
+	"net"
 	"syscall"
 	"time"
 )
@@ -8,7 +9,7 @@ import (
 // nextTimeout returns when handleTimeout must next be called; zero means no timer is armed.
 func (c *tcb) nextTimeout() time.Time {
 	var t time.Time
-	for _, d := range [...]time.Time{c.rtxAt, c.r2At(), c.persistAt, c.timeWaitAt} {
+	for _, d := range [...]time.Time{c.rtxAt, c.r2At(), c.persistAt, c.timeWaitAt, c.keepAliveAt()} {
 		if !d.IsZero() && (t.IsZero() || d.Before(t)) {
 			t = d
 		}
@@ -33,6 +34,9 @@ func (c *tcb) handleTimeout(now time.Time) {
 	}
 	if !c.rtxAt.IsZero() && !now.Before(c.rtxAt) {
 		c.retransmitTimeout(now)
+	}
+	if ka := c.keepAliveAt(); !ka.IsZero() && !now.Before(ka) {
+		c.keepAliveTimeout(now)
 	}
 	if !c.persistAt.IsZero() && !now.Before(c.persistAt) {
 		// RFC 9293 §3.8.6.1 (SHLD-30): probe, and back off exponentially.
@@ -83,4 +87,46 @@ func (c *tcb) r2At() time.Time {
 		return time.Time{}
 	}
 	return c.rtxSince.Add(c.userTimeout)
+}
+
+// keepAliveAt is when the next keep-alive probe is due; zero when none is.
+// RFC 9293 §3.8.4, MUST-26: probe only a connection with nothing
+// outstanding and nothing received for the idle interval.
+func (c *tcb) keepAliveAt() time.Time {
+	ka := &c.keepAlive
+	if !ka.Enable || (c.state != StateEstablished && c.state != StateCloseWait) ||
+		c.sndUna != c.sndNxt || c.sndBuf.Len() > 0 || c.lastRecv.IsZero() {
+		return time.Time{}
+	}
+	if c.probesSent == 0 {
+		return c.lastRecv.Add(ka.Idle)
+	}
+	return c.lastProbe.Add(ka.Interval)
+}
+
+// keepAliveTimeout sends a probe, or gives up after Count unanswered ones.
+// MUST-29: one unanswered probe never kills the connection.
+func (c *tcb) keepAliveTimeout(now time.Time) {
+	if c.probesSent >= c.keepAlive.Count {
+		c.reset(now, syscall.ETIMEDOUT)
+		return
+	}
+	c.probesSent++
+	c.lastProbe = now
+	c.sendProbe = true
+}
+
+// setKeepAlive applies a keep-alive configuration; zero fields keep the
+// stack's defaults (MUST-27: the interval is configurable).
+func (c *tcb) setKeepAlive(ka net.KeepAliveConfig) {
+	c.keepAlive.Enable = ka.Enable
+	if ka.Idle > 0 {
+		c.keepAlive.Idle = ka.Idle
+	}
+	if ka.Interval > 0 {
+		c.keepAlive.Interval = ka.Interval
+	}
+	if ka.Count > 0 {
+		c.keepAlive.Count = ka.Count
+	}
 }
