@@ -2,6 +2,7 @@ package tcp
 
 import (
 	"encoding/binary"
+	"net"
 	"testing"
 	"time"
 )
@@ -65,8 +66,10 @@ func FuzzTCB(f *testing.F) {
 					h.c.closeRead(h.now)
 				case 2:
 					h.c.abort(h.now)
-				default:
+				case 3:
 					h.c.noDelay = !h.c.noDelay
+				default:
+					h.c.setKeepAlive(net.KeepAliveConfig{Enable: true, Idle: time.Second, Interval: time.Second, Count: 2})
 				}
 			case 6:
 				if next := h.c.nextTimeout(); !next.IsZero() {
