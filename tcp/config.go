@@ -25,6 +25,10 @@ type Config struct {
 	// unacknowledged, retransmissions included, before the connection is
 	// dropped with ETIMEDOUT. It applies to SYNs too. Default 3 minutes (MUST-23).
 	UserTimeout time.Duration
+	// DelayedACK is how long the ACK of in-order data may wait for a second
+	// segment, or for data to ride on (RFC 9293 §3.8.6.3, SHLD-18; MUST-40:
+	// under 0.5 s). Default 40 ms; negative acknowledges every segment at once.
+	DelayedACK time.Duration
 	// SendBuffer and RecvBuffer are the per-connection buffer sizes. Default 256 KiB.
 	SendBuffer, RecvBuffer int
 	// Backlog bounds the established connections waiting for Accept. Default 128.
@@ -54,6 +58,8 @@ func (c *Config) withDefaults() Config {
 	def(&d.MinRTO, time.Second)
 	def(&d.MaxRTO, 60*time.Second)
 	def(&d.UserTimeout, 3*time.Minute)
+	def(&d.DelayedACK, 40*time.Millisecond)
+	d.DelayedACK = min(d.DelayedACK, 500*time.Millisecond-time.Millisecond) // MUST-40
 	def(&d.KeepAlive.Idle, 2*time.Hour)
 	def(&d.KeepAlive.Interval, 75*time.Second)
 	if d.KeepAlive.Count <= 0 {

@@ -35,7 +35,8 @@ const scriptDir = "../testdata/scripts"
 //
 // Option lines (before the first action) set the Config and the connection:
 // local, remote (address:port), iss (our ISN), irs (the peer's ISN), mss (our
-// MSS: MTU-40), mtu, msl, rto (initial RTO), minrto, maxrto, usertimeout (R2)
+// MSS: MTU-40), mtu, msl, rto (initial RTO), minrto, maxrto, usertimeout (R2),
+// delack (delayed ACK; without it every segment is acknowledged at once)
 // as Go durations, rcvbuf and sndbuf in octets, and noconn (no connection at
 // all: injected segments get replyToClosed's answer).
 //
@@ -218,6 +219,7 @@ func scriptDefaultOptions() scriptOptions {
 			MinRTO:      time.Second,
 			MaxRTO:      60 * time.Second,
 			UserTimeout: 3 * time.Minute,
+			DelayedACK:  -1, // scripts see every ACK at once unless they set delack
 			SendBuffer:  256 << 10,
 			RecvBuffer:  256 << 10,
 		},
@@ -300,6 +302,8 @@ func scriptParseOptions(o *scriptOptions, text string) error {
 			dur(&o.cfg.MaxRTO)
 		case "usertimeout":
 			dur(&o.cfg.UserTimeout)
+		case "delack":
+			dur(&o.cfg.DelayedACK)
 		case "rcvbuf":
 			num(&o.cfg.RecvBuffer)
 		case "sndbuf":

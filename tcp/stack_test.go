@@ -512,6 +512,7 @@ func TestStack_HotPathDoesNotAllocate(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		cfg := fastConfig(addrB)
 		cfg.ISN = func(FourTuple, time.Time) Seq { return 5000 }
+		cfg.DelayedACK = -1 // every data segment is answered at once
 		s, r := newRawPeer(t, cfg)
 		ln, err := s.Listen(80)
 		require.NoError(t, err)

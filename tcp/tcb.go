@@ -91,6 +91,8 @@ type tcb struct {
 	userTimeout time.Duration
 
 	ackNow         bool      // an ACK must go out with the next output
+	delAckAt       time.Time // delayed-ACK timer (RFC 9293 §3.8.6.3); zero when off
+	delAckBytes    int       // in-order octets received since our last ACK
 	challengeStart time.Time // start of the current challenge-ACK budget period (RFC 5961 §7)
 	challengeCount int       // challenge ACKs sent in it
 	ctl            []Segment // RSTs queued by input or abort, sent before anything else
@@ -176,11 +178,11 @@ func (c *tcb) setState(now time.Time, s State) {
 		}
 	case StateClosed, StateListen:
 		// Leaving the connection: every timer stops and every waiter wakes.
-		c.rtxAt, c.persistAt, c.timeWaitAt = time.Time{}, time.Time{}, time.Time{}
+		c.rtxAt, c.persistAt, c.timeWaitAt, c.delAckAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
 		c.events |= EvClosed | EvReadable | EvWritable
 	case StateTimeWait:
 		// RFC 9293 §3.10.7.4: in TIME-WAIT all timers but the 2×MSL one are off.
-		c.rtxAt, c.persistAt = time.Time{}, time.Time{}
+		c.rtxAt, c.persistAt, c.delAckAt = time.Time{}, time.Time{}, time.Time{}
 		c.timeWaitAt = now.Add(2 * c.cfg.MSL)
 	}
 }

@@ -15,7 +15,7 @@ func FuzzTCB(f *testing.F) {
 	f.Add([]byte{1, 0x02, 0, 0, 0, 0, 0xff, 0xff, 0, 1, 200, 0x10, 0, 1, 0, 1, 0xff, 0xff, 50, 6, 6, 6, 3, 0x11})
 	f.Add([]byte{0, 0x02, 0, 0, 0, 0, 0, 10, 0, 0x18, 0, 1, 0, 1, 0, 10, 100, 4, 0x04, 0, 1, 0, 0, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		h := newCore(t, func(c *Config) { c.RecvBuffer, c.SendBuffer = 3000, 3000 })
+		h := newCore(t, func(c *Config) { c.RecvBuffer, c.SendBuffer, c.DelayedACK = 3000, 3000, 40*time.Millisecond })
 		if len(data) == 0 {
 			return
 		}

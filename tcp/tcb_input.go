@@ -580,19 +580,41 @@ func (c *tcb) processTextAndFIN(now time.Time, seg *Segment) {
 	// data accepted, and RCV.WND adjusted ... Send an acknowledgment of the
 	// form <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>."
 	fin := c.deliver(seg.Payload, seg.Flags.Has(FlagFIN))
+	filled := false
 	for {
 		o, ok := c.ooo.pop(c.rcvNxt)
 		if !ok {
 			break
 		}
 		c.deliver(o.data[min(int(c.rcvNxt.Sub(o.seq)), len(o.data)):], false)
+		filled = true
 	}
 	if c.ooo.finAt(c.rcvNxt) {
 		fin = true
 	}
-	c.ackNow = true
+	// A FIN, and data that fills a hole (RFC 5681 §4.2), are acknowledged at
+	// once; other in-order data may wait for a second segment.
+	if fin || filled {
+		c.ackNow = true
+	} else {
+		c.delayACK(now, len(seg.Payload))
+	}
 	if fin {
 		c.processFIN(now)
+	}
+}
+
+// delayACK acknowledges received data late (RFC 9293 §3.8.6.3, SHLD-18),
+// but at least every second full-sized segment (SHLD-19) and within
+// Config.DelayedACK (MUST-40: under 0.5 s).
+func (c *tcb) delayACK(now time.Time, n int) {
+	c.delAckBytes += n
+	if c.cfg.DelayedACK < 0 || c.delAckBytes >= 2*c.rcvMSS {
+		c.ackNow = true
+		return
+	}
+	if c.delAckAt.IsZero() {
+		c.delAckAt = now.Add(c.cfg.DelayedACK)
 	}
 }
 

@@ -189,6 +189,7 @@ func (c *tcb) newSegment() *Segment {
 // RCV.NXT and the receive window.
 func (c *tcb) fill(s *Segment) {
 	s.Flags |= FlagACK
+	c.delAckAt, c.delAckBytes = time.Time{}, 0 // this segment carries the ACK
 	s.Ack = c.rcvNxt
 	s.Window = c.advertise()
 }

@@ -39,6 +39,7 @@ func newCore(t testing.TB, mod func(*Config)) *core {
 		Addr:       netip.MustParseAddr("10.0.0.1"),
 		MTU:        1500,
 		MSL:        time.Second,
+		DelayedACK: -1, // each row sees its ACK at once; TestDelayedACK covers the delay
 		SendBuffer: 64 << 10,
 		RecvBuffer: 64 << 10,
 	}

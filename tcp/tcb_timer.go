@@ -9,7 +9,7 @@ import (
 // nextTimeout returns when handleTimeout must next be called; zero means no timer is armed.
 func (c *tcb) nextTimeout() time.Time {
 	var t time.Time
-	for _, d := range [...]time.Time{c.rtxAt, c.r2At(), c.persistAt, c.timeWaitAt, c.keepAliveAt()} {
+	for _, d := range [...]time.Time{c.rtxAt, c.r2At(), c.persistAt, c.timeWaitAt, c.keepAliveAt(), c.delAckAt} {
 		if !d.IsZero() && (t.IsZero() || d.Before(t)) {
 			t = d
 		}
@@ -34,6 +34,10 @@ func (c *tcb) handleTimeout(now time.Time) {
 	}
 	if !c.rtxAt.IsZero() && !now.Before(c.rtxAt) {
 		c.retransmitTimeout(now)
+	}
+	if !c.delAckAt.IsZero() && !now.Before(c.delAckAt) {
+		c.delAckAt = time.Time{}
+		c.ackNow = true // the delayed ACK is due
 	}
 	if ka := c.keepAliveAt(); !ka.IsZero() && !now.Before(ka) {
 		c.keepAliveTimeout(now)
