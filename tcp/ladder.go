@@ -65,36 +65,35 @@ func (l *Ladder) elapsed(now time.Time) float64 {
 }
 
 // SegmentIn draws an arriving segment: an arrow from the peer to the stack.
-func (l *Ladder) SegmentIn(now time.Time, id FourTuple, seg *Segment) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.flushLocked()
-	c := l.conn(id)
-	if !c.haveRemote || seg.Flags.Has(FlagSYN) {
-		c.remoteISN, c.haveRemote = seg.Seq, true
-	}
-	if seg.Flags.Has(FlagSYN) {
-		c.remoteWS = scaleOf(seg)
-	}
-	label := c.label(seg, false)
-	l.line(now, id, "<", c.describe(seg, c.remoteISN, c.localISN, c.haveLocal, c.remoteWS), label)
-}
+func (l *Ladder) SegmentIn(now time.Time, id FourTuple, seg *Segment) { l.segment(now, id, seg, false) }
 
 // SegmentOut draws a segment the stack sends: an arrow from the stack to the peer.
 func (l *Ladder) SegmentOut(now time.Time, id FourTuple, seg *Segment) {
+	l.segment(now, id, seg, true)
+	l.Flush() // what we send causes no transition of its own
+}
+
+func (l *Ladder) segment(now time.Time, id FourTuple, seg *Segment, out bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.flushLocked()
 	c := l.conn(id)
-	if !c.haveLocal || seg.Flags.Has(FlagSYN) {
-		c.localISN, c.haveLocal = seg.Seq, true
+	// Each direction's numbers are relative to its first sequence number,
+	// and its window scale is what its SYN offered.
+	isn, have, ws, dir := &c.remoteISN, &c.haveRemote, &c.remoteWS, "<"
+	ackBase, haveAck := c.localISN, c.haveLocal
+	if out {
+		isn, have, ws, dir = &c.localISN, &c.haveLocal, &c.localWS, ">"
+		ackBase, haveAck = c.remoteISN, c.haveRemote
+	}
+	if !*have || seg.Flags.Has(FlagSYN) {
+		*isn, *have = seg.Seq, true
 	}
 	if seg.Flags.Has(FlagSYN) {
-		c.localWS = scaleOf(seg)
+		*ws = scaleOf(seg)
 	}
-	label := c.label(seg, true)
-	l.line(now, id, ">", c.describe(seg, c.localISN, c.remoteISN, c.haveRemote, c.localWS), label)
-	l.flushLocked()
+	label := c.label(seg, out)
+	l.line(now, id, dir, c.describe(seg, *isn, ackBase, haveAck, *ws), label)
 }
 
 // StateChange adds a transition to the line of the segment that caused it,
