@@ -13,14 +13,6 @@ import (
 // is closed once the peer's FIN has arrived and everything is echoed. It
 // runs until ctx ends, then resets the connections still open.
 func (s *session) echo(ctx context.Context) error {
-	ln, err := s.listenOn()
-	if err != nil {
-		return err
-	}
-	defer ln.Close()
-	stop := context.AfterFunc(ctx, func() { ln.Close() })
-	defer stop()
-
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
@@ -34,14 +26,7 @@ func (s *session) echo(ctx context.Context) error {
 		mu.Unlock()
 		wg.Wait()
 	}()
-	for {
-		c, err := ln.AcceptTCP()
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return fmt.Errorf("accept: %s", describe(err))
-		}
+	return s.acceptEach(ctx, func(_ *tcp.Listener, c *tcp.Conn) (bool, error) {
 		fmt.Fprintf(s.stderr, "connection from %v\n", c.RemoteAddr())
 		mu.Lock()
 		conns[c] = struct{}{}
@@ -52,7 +37,8 @@ func (s *session) echo(ctx context.Context) error {
 			delete(conns, c)
 			mu.Unlock()
 		})
-	}
+		return false, nil
+	})
 }
 
 // echoConn echoes c until the peer's FIN, then sends its own.

@@ -27,9 +27,9 @@ func (s *session) listenOn() (*tcp.Listener, error) {
 	return ln, nil
 }
 
-// listen is `utcp listen`: like nc -l, accept a connection and join it to
-// stdin and stdout; with -k, one connection after another.
-func (s *session) listen(ctx context.Context) error {
+// acceptEach listens and hands each connection to handle until handle
+// says stop, the listener fails, or ctx ends (which closes the listener).
+func (s *session) acceptEach(ctx context.Context, handle func(ln *tcp.Listener, c *tcp.Conn) (stop bool, err error)) error {
 	ln, err := s.listenOn()
 	if err != nil {
 		return err
@@ -45,20 +45,31 @@ func (s *session) listen(ctx context.Context) error {
 			}
 			return fmt.Errorf("accept: %s", describe(err))
 		}
+		if done, err := handle(ln, c); done || err != nil {
+			return err
+		}
+	}
+}
+
+// listen is `utcp listen`: like nc -l, accept a connection and join it to
+// stdin and stdout; with -k, one connection after another.
+func (s *session) listen(ctx context.Context) error {
+	return s.acceptEach(ctx, func(ln *tcp.Listener, c *tcp.Conn) (bool, error) {
 		if !s.o.keepOpen {
 			// As nc -l: one connection; SYNs to the port are refused from now on.
 			ln.Close()
 			fmt.Fprintf(s.stderr, "connection from %v\n", c.RemoteAddr())
-			return s.converse(ctx, c, true)
+			return true, s.converse(ctx, c, true)
 		}
 		fmt.Fprintf(s.stderr, "connection from %v\n", c.RemoteAddr())
 		if err := s.converse(ctx, c, false); err != nil {
 			if ctx.Err() != nil {
-				return ctx.Err()
+				return true, ctx.Err()
 			}
 			fmt.Fprintln(s.stderr, oneLine(err.Error())) // -k goes on with the next connection
 		}
-	}
+		return false, nil
+	})
 }
 
 // dial is `utcp dial`: like nc HOST PORT, connect and join the connection
