@@ -27,6 +27,11 @@ build:
 	$(GO) build -o utcp ./cmd/utcp
 
 test: lint
+	@if [ "$$(id -u)" != 0 ] && [ "$$CI" != true ]; then \
+		echo "note: not root, so the tests that need a TUN device (tun, cmd/utcp/e2e) skip:"; \
+		echo "      they need root/CAP_NET_ADMIN to create one in a private network namespace."; \
+		echo "      'go test -v' names each skipped test; under CI=true they fail instead."; \
+	fi
 	$(GO) test -race -count=1 ./...
 
 # Discover the fuzz targets of each package, so new ones are picked up.

@@ -48,6 +48,9 @@ var (
 
 // Main is called from TestMain. It either re-executes the test binary in a
 // private network namespace and exits with its status, or runs m.
+// skipReason says why a test that needs a TUN device cannot run.
+const skipReason = "needs root/CAP_NET_ADMIN to create a TUN device in a private network namespace"
+
 func Main(m *testing.M) {
 	mainCalled = true
 	switch {
@@ -64,6 +67,11 @@ func Main(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "tuntest: %v\n", err)
 	default:
 		netnsErr = errors.New("not running as root")
+	}
+	if netnsErr != nil && os.Getenv("CI") != "true" {
+		// go test shows skip messages only with -v: say once, always, why
+		// the TUN tests of this package will skip.
+		fmt.Fprintf(os.Stderr, "tuntest: tests that need a TUN device will skip: %s (%v)\n", skipReason, netnsErr)
 	}
 	os.Exit(m.Run())
 }
@@ -82,7 +90,7 @@ func RequireNetns(t testing.TB) {
 		}
 	}
 	if err != nil {
-		unavailable(t, fmt.Sprintf("needs root/CAP_NET_ADMIN to create a TUN device in a private network namespace (%v)", err))
+		unavailable(t, fmt.Sprintf("%s (%v)", skipReason, err))
 	}
 }
 
