@@ -13,6 +13,8 @@ type Config struct {
 	Addr netip.Addr
 	// MTU of the link; 0 takes Link.MTU(). The MSS we announce is MTU-40 (RFC 9293 MUST-67).
 	MTU int
+	// TTL of the packets the stack sends (RFC 9293 MUST-49: configurable). Default 64.
+	TTL uint8
 	// MSL is the maximum segment lifetime; TIME-WAIT lasts 2×MSL (RFC 9293 §3.6.1). Default 30s.
 	MSL time.Duration
 	// InitialRTO is the RTO before any RTT sample (RFC 6298 §2.1). Default 1s.
@@ -64,6 +66,9 @@ func (c *Config) withDefaults() Config {
 	def(&d.KeepAlive.Interval, 75*time.Second)
 	if d.KeepAlive.Count <= 0 {
 		d.KeepAlive.Count = 9
+	}
+	if d.TTL == 0 {
+		d.TTL = 64
 	}
 	if d.MTU == 0 {
 		d.MTU = 1500

@@ -25,8 +25,6 @@ const (
 	// sends anything, so that one ACK answers several segments (RFC 9293
 	// MUST-58, MUST-59).
 	maxBatch = 64
-	// ttl of the packets the stack sends (RFC 1700, as Linux).
-	ttl = 64
 )
 
 // The ephemeral port range (RFC 6335 §6, IANA's dynamic ports).
@@ -159,7 +157,7 @@ func NewStack(link Link, cfg Config) (*Stack, error) {
 	}
 	s.timer.Stop()
 	s.ep.Addr = s.cfg.Addr
-	s.ep.TTL = ttl
+	s.ep.TTL = s.cfg.TTL
 	s.bufSz = max(s.cfg.MTU, link.MTU())
 	s.pkt = make([]byte, 0, s.cfg.MTU+ip.HeaderLen+HeaderLen+MaxOptionsLen)
 	s.nextPort = ephemeralFirst + uint16(s.isn.k0%(ephemeralLast-ephemeralFirst+1))
@@ -628,7 +626,7 @@ func (s *Stack) writeSegment(id FourTuple, seg *Segment) {
 		TotalLen:     uint16(len(b)),
 		ID:           s.ep.NextID(),
 		DontFragment: true, // RFC 1191: we never fragment; the MSS fits the MTU
-		TTL:          ttl,
+		TTL:          s.cfg.TTL,
 		Protocol:     ip.ProtoTCP,
 		Src:          id.Local.Addr(),
 		Dst:          id.Remote.Addr(),

@@ -559,3 +559,17 @@ type countingLink struct {
 }
 
 func (l *countingLink) WritePacket([]byte) error { l.n++; return nil }
+
+func TestStack_TTLConfigurable_MUST49(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := fastConfig(addrB)
+		cfg.TTL = 7
+		s, r := newRawPeer(t, cfg)
+		ln, err := s.Listen(80)
+		require.NoError(t, err)
+		defer ln.Close()
+		r.sendText(t, netip.AddrPortFrom(addrPeer, 40000), netip.AddrPortFrom(addrB, 80), "S 1000:1000(0) win 65535 <mss 1460>")
+		h, _ := r.recv(t)
+		assert.Equal(t, uint8(7), h.TTL, "MUST-49: the TTL of sent segments comes from Config.TTL")
+	})
+}
