@@ -130,4 +130,7 @@ type Tracer interface {
 	StateChange(now time.Time, id FourTuple, from, to State)
 	// UserEvent is called when an application-visible call completes.
 	UserEvent(now time.Time, id FourTuple, ev UserEvent)
+	// Flush is called after each batch of work of the stack loop: the
+	// calls before it belong to segments and calls that are complete.
+	Flush()
 }

@@ -101,7 +101,7 @@ type scriptLine struct {
 	want bool          // read has an expectation ("txt" or eof)
 	st   State         // state NAME
 	err  error         // err NAME (nil for none)
-	ev   Events        // event NAME
+	ev   tcbEvents     // event NAME
 }
 
 // scriptOptions are what the option lines set.
@@ -128,7 +128,7 @@ type scriptRunner struct {
 	c      *tcb
 	listen bool // the tcb plays a listener (see the file comment)
 	sent   []scriptSent
-	events Events // raised and not yet checked by event/accept
+	events tcbEvents // raised and not yet checked by event/accept
 	trace  []string
 	line   *scriptLine
 	cause  string // the input being processed, for scriptSent.cause
@@ -326,11 +326,11 @@ var scriptErrNames = map[string]error{
 	"none":         nil,
 }
 
-var scriptEventNames = map[string]Events{
-	"established": EvEstablished,
-	"readable":    EvReadable,
-	"writable":    EvWritable,
-	"closed":      EvClosed,
+var scriptEventNames = map[string]tcbEvents{
+	"established": evEstablished,
+	"readable":    evReadable,
+	"writable":    evWritable,
+	"closed":      evClosed,
 }
 
 // scriptParseLine parses "TIME ACTION ARGS"; last is the previous line's time.
@@ -478,6 +478,7 @@ func (tr scriptTracer) StateChange(_ time.Time, _ FourTuple, from, to State) {
 	tr.r.tracef("state %s -> %s", from, to)
 }
 func (tr scriptTracer) UserEvent(_ time.Time, _ FourTuple, ev UserEvent) { tr.r.tracef("user: %s", ev) }
+func (tr scriptTracer) Flush()                                           {}
 
 // flush collects the tcb's output and events after an input.
 func (r *scriptRunner) flush() {
@@ -486,7 +487,7 @@ func (r *scriptRunner) flush() {
 }
 
 // collect copies an emitted segment: its payload is reused by the next one.
-func (r *scriptRunner) collect(s *Segment) {
+func (r *scriptRunner) collect(_ FourTuple, s *Segment) {
 	cp := *s
 	cp.Payload = append([]byte(nil), s.Payload...)
 	cp.Options.SACKBlocks = append([]SACKBlock(nil), s.Options.SACKBlocks...)
@@ -541,11 +542,11 @@ func (r *scriptRunner) run(l *scriptLine) {
 		if !r.listen || !c.passive {
 			r.failf("accept on a connection that did not listen")
 		}
-		if r.events&EvEstablished == 0 || !c.State().synchronized() {
+		if r.events&evEstablished == 0 || !c.State().synchronized() {
 			r.failf("got state %s, established event %v; want the handshake completed (ESTABLISHED or later)",
-				c.State(), r.events&EvEstablished != 0)
+				c.State(), r.events&evEstablished != 0)
 		}
-		r.events &^= EvEstablished
+		r.events &^= evEstablished
 	case "write":
 		n, err := c.send(l.data)
 		if err != nil || n != len(l.data) {
@@ -588,7 +589,7 @@ func (r *scriptRunner) run(l *scriptLine) {
 	}
 }
 
-func scriptFmtEvents(e Events) string {
+func scriptFmtEvents(e tcbEvents) string {
 	var names []string
 	for name, bit := range scriptEventNames {
 		if e&bit != 0 {
@@ -621,7 +622,7 @@ func (r *scriptRunner) inject(l *scriptLine) {
 	if r.opt.noconn {
 		// RFC 9293 §3.10.7.1: no TCB, so the stack answers from the segment alone.
 		if rst, ok := replyToClosed(&seg); ok {
-			r.collect(&rst)
+			r.collect(r.opt.id, &rst)
 		}
 		return
 	}

@@ -42,9 +42,6 @@ const (
 // The Stack does not own its Link: the caller closes the link after
 // Stack.Close. The reader goroutine exits when ReadPacket fails, that is,
 // when the link is closed.
-//
-// If Config.Tracer also has a method Flush(), the loop calls it after each
-// batch of work (a Ladder then completes its last line).
 type Stack struct {
 	link Link
 	cfg  Config
@@ -70,11 +67,10 @@ type Stack struct {
 	timer     *time.Timer
 	timerAt   time.Time // when timer fires; zero when stopped
 	idle      chan struct{}
-	pkt       []byte    // the outgoing packet buffer, reused
-	reply     []byte    // ICMP echo reply buffer, reused
-	seg       Segment   // the segment being processed, reused
-	cur       FourTuple // connection whose output emitFn writes
-	emitFn    func(*Segment)
+	pkt       []byte                    // the outgoing packet buffer, reused
+	reply     []byte                    // ICMP echo reply buffer, reused
+	seg       Segment                   // the segment being processed, reused
+	emitFn    func(FourTuple, *Segment) // writeSegment, bound once so output does not allocate
 }
 
 // call is a closure a user goroutine runs on the loop (runOnLoop).
@@ -161,7 +157,7 @@ func NewStack(link Link, cfg Config) (*Stack, error) {
 	s.bufSz = max(s.cfg.MTU, link.MTU())
 	s.pkt = make([]byte, 0, s.cfg.MTU+ip.HeaderLen+HeaderLen+MaxOptionsLen)
 	s.nextPort = ephemeralFirst + uint16(s.isn.k0%(ephemeralLast-ephemeralFirst+1))
-	s.emitFn = s.emitCur
+	s.emitFn = s.writeSegment
 	go s.readLink()
 	go s.run()
 	return s, nil
@@ -542,7 +538,7 @@ func (s *Stack) handleEvents(now time.Time, c *Conn) {
 	if ev == 0 {
 		return
 	}
-	if ev&EvEstablished != 0 {
+	if ev&evEstablished != 0 {
 		if c.halfOpen {
 			// The third segment of the handshake arrived: the connection
 			// waits in the accept queue (its slot was held since the SYN).
@@ -555,13 +551,13 @@ func (s *Stack) handleEvents(now time.Time, c *Conn) {
 			c.finishHandshake(true)
 		}
 	}
-	if ev&EvReadable != 0 {
+	if ev&evReadable != 0 {
 		signal(c.readable)
 	}
-	if ev&EvWritable != 0 {
+	if ev&evWritable != 0 {
 		signal(c.writable)
 	}
-	if ev&EvClosed != 0 {
+	if ev&evClosed != 0 {
 		// CLOSED, or a passive connection back in LISTEN (RFC 9293
 		// MUST-11): either way this TCB is done; the listener stays.
 		if st := c.tcb.state; st == StateClosed || st == StateListen {
@@ -576,7 +572,6 @@ func (s *Stack) flush(now time.Time) {
 	for i, c := range s.touched {
 		s.touched[i] = nil
 		c.touched = false
-		s.cur = c.id
 		c.tcb.output(now, s.emitFn)
 		s.handleEvents(now, c)
 		if t := c.tcb.nextTimeout(); !t.IsZero() && s.conns[c.id] == c {
@@ -584,8 +579,8 @@ func (s *Stack) flush(now time.Time) {
 		}
 	}
 	s.touched = s.touched[:0]
-	if f, ok := s.cfg.Tracer.(interface{ Flush() }); ok {
-		f.Flush() // a Ladder completes its last line
+	if tr := s.cfg.Tracer; tr != nil {
+		tr.Flush() // a Ladder completes its last line
 	}
 }
 
@@ -613,9 +608,6 @@ func (s *Stack) schedule(now, t time.Time) {
 	s.timerAt = t
 	s.timer.Reset(t.Sub(now))
 }
-
-// emitCur writes a segment of connection s.cur (the emit callback of output).
-func (s *Stack) emitCur(seg *Segment) { s.writeSegment(s.cur, seg) }
 
 // writeSegment sends seg as an IPv4 packet from id.Local to id.Remote. The
 // packet buffer is reused, so this does not allocate.

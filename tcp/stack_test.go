@@ -60,6 +60,8 @@ func (r *recorder) StateChange(_ time.Time, id FourTuple, _, to State) {
 	signal(r.changed)
 }
 
+func (r *recorder) Flush() {}
+
 func (r *recorder) UserEvent(_ time.Time, id FourTuple, ev UserEvent) {
 	r.mu.Lock()
 	r.events[id] = append(r.events[id], ev)

@@ -98,20 +98,20 @@ type tcb struct {
 	ctl            []Segment // RSTs queued by input or abort, sent before anything else
 	scratch        []byte    // payload of the segment being emitted
 	seg            Segment   // the segment being emitted
-	events         Events
+	events         tcbEvents
 	err            error // why the connection ended abnormally (ECONNREFUSED, ECONNRESET, ETIMEDOUT)
 	stats          ConnStats
 }
 
 // Events tell the shell which waiters to wake after a call into the core.
-type Events uint8
+type tcbEvents uint8
 
 // Event bits returned by takeEvents.
 const (
-	EvEstablished Events = 1 << iota // the handshake completed
-	EvReadable                       // data, EOF or an error became readable
-	EvWritable                       // send buffer space was freed, or writing became impossible
-	EvClosed                         // the TCB reached CLOSED (or LISTEN): the shell drops it
+	evEstablished tcbEvents = 1 << iota // the handshake completed
+	evReadable                          // data, EOF or an error became readable
+	evWritable                          // send buffer space was freed, or writing became impossible
+	evClosed                            // the TCB reached CLOSED (or LISTEN): the shell drops it
 )
 
 // ConnStats are per-connection counters.
@@ -179,7 +179,7 @@ func (c *tcb) setState(now time.Time, s State) {
 	case StateClosed, StateListen:
 		// Leaving the connection: every timer stops and every waiter wakes.
 		c.rtxAt, c.persistAt, c.timeWaitAt, c.delAckAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
-		c.events |= EvClosed | EvReadable | EvWritable
+		c.events |= evClosed | evReadable | evWritable
 	case StateTimeWait:
 		// RFC 9293 §3.10.7.4: in TIME-WAIT all timers but the 2×MSL one are off.
 		c.rtxAt, c.persistAt, c.delAckAt = time.Time{}, time.Time{}, time.Time{}
@@ -197,7 +197,7 @@ func (c *tcb) reset(now time.Time, err error) {
 }
 
 // takeEvents returns the events since the last call and clears them.
-func (c *tcb) takeEvents() Events {
+func (c *tcb) takeEvents() tcbEvents {
 	e := c.events
 	c.events = 0
 	return e

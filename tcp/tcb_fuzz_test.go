@@ -83,7 +83,7 @@ func FuzzTCB(f *testing.F) {
 				}
 			}
 			sent := 0
-			h.c.output(h.now, func(s *Segment) {
+			h.c.output(h.now, func(_ FourTuple, s *Segment) {
 				sent++
 				if s.Flags.Has(FlagSYN) && s.Options.MSS == 0 {
 					t.Fatalf("MUST-14: a SYN without the MSS option: %v", s)

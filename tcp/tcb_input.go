@@ -178,7 +178,7 @@ func (c *tcb) handleSynSent(now time.Time, seg *Segment) {
 func (c *tcb) establish(now time.Time, seg *Segment) {
 	c.updateWindow(seg)
 	c.setState(now, StateEstablished)
-	c.events |= EvEstablished | EvWritable
+	c.events |= evEstablished | evWritable
 }
 
 // updateWindow takes SND.WND from seg (RFC 9293 §3.10.7.4 fifth check).
@@ -449,7 +449,7 @@ func (c *tcb) processACK(now time.Time, seg *Segment) bool {
 	// set SND.WND <- SEG.WND, set SND.WL1 <- SEG.SEQ, and set SND.WL2 <- SEG.ACK."
 	if c.sndWl1.LessThan(seg.Seq) || (c.sndWl1 == seg.Seq && c.sndWl2.LessThanEq(ack)) {
 		c.updateWindow(seg)
-		c.events |= EvWritable
+		c.events |= evWritable
 	}
 	// MUST-37: a peer that keeps answering zero-window probes is alive; the
 	// R2 clock does not run against it.
@@ -472,7 +472,7 @@ func (c *tcb) ackAdvance(now time.Time, ack Seq) {
 	}
 	if upTo.GreaterThan(start) {
 		c.sndBuf.Discard(int(upTo.Sub(start)))
-		c.events |= EvWritable
+		c.events |= evWritable
 	}
 	c.sndUna = ack
 	if c.txNxt.LessThan(ack) {
@@ -624,7 +624,7 @@ func (c *tcb) deliver(data []byte, fin bool) bool {
 	n := c.rcvBuf.Write(data)
 	c.rcvNxt = c.rcvNxt.Add(uint32(n))
 	if n > 0 {
-		c.events |= EvReadable
+		c.events |= evReadable
 	}
 	return fin && n == len(data)
 }
@@ -636,7 +636,7 @@ func (c *tcb) processFIN(now time.Time) {
 	c.rcvNxt = c.rcvNxt.Add(1)
 	c.finRcvd = true
 	c.ackNow = true
-	c.events |= EvReadable
+	c.events |= evReadable
 	switch c.state {
 	case StateSynReceived, StateEstablished:
 		// "Enter the CLOSE-WAIT state." (passive close)

@@ -4,11 +4,10 @@ import (
 	"time"
 )
 
-// output emits, in order, every segment the connection should send now.
-// emit must consume the segment before it returns: the payload points into
-// a buffer the next segment reuses. Ports are filled in; addresses are the
-// caller's.
-func (c *tcb) output(now time.Time, emit func(*Segment)) {
+// output emits, in order, every segment the connection should send now,
+// with the connection's four-tuple. emit must consume the segment before it
+// returns: the payload points into a buffer the next segment reuses.
+func (c *tcb) output(now time.Time, emit func(FourTuple, *Segment)) {
 	for i := range c.ctl {
 		s := &c.ctl[i]
 		s.SrcPort, s.DstPort = c.id.Local.Port(), c.id.Remote.Port()
@@ -49,7 +48,7 @@ func (c *tcb) output(now time.Time, emit func(*Segment)) {
 
 // sendSYN sends our SYN (active open, SYN-SENT) or SYN-ACK (passive open or
 // simultaneous open, SYN-RECEIVED), first or again.
-func (c *tcb) sendSYN(now time.Time, emit func(*Segment)) {
+func (c *tcb) sendSYN(now time.Time, emit func(FourTuple, *Segment)) {
 	s := c.newSegment()
 	s.Seq, s.Flags = c.iss, FlagSYN
 	// RFC 9293 MUST-14, SHLD-5, MAY-3: always announce our MSS on the SYN
@@ -83,7 +82,7 @@ func (c *tcb) sendSYN(now time.Time, emit func(*Segment)) {
 // sendData sends queued data and the FIN as the windows allow (RFC 9293
 // §3.8.6, RFC 5681), then a fast retransmission or a zero-window probe if
 // one is due.
-func (c *tcb) sendData(now time.Time, emit func(*Segment)) {
+func (c *tcb) sendData(now time.Time, emit func(FourTuple, *Segment)) {
 	if c.sndUna == c.iss {
 		return // no data before our SYN is acknowledged (§3.10.4: FIN queued until ESTABLISHED)
 	}
@@ -143,7 +142,7 @@ func (c *tcb) maySendSmall(n, avail int) bool {
 }
 
 // sendSegment emits n data octets from seq, plus the FIN if fin.
-func (c *tcb) sendSegment(now time.Time, seq Seq, n int, fin bool, emit func(*Segment)) {
+func (c *tcb) sendSegment(now time.Time, seq Seq, n int, fin bool, emit func(FourTuple, *Segment)) {
 	if cap(c.scratch) < c.sndMSS {
 		c.scratch = make([]byte, c.sndMSS)
 	}
@@ -217,7 +216,7 @@ func (c *tcb) advertise() uint16 {
 }
 
 // emit hands a finished segment to the caller.
-func (c *tcb) emit(now time.Time, s *Segment, emit func(*Segment)) {
+func (c *tcb) emit(now time.Time, s *Segment, emit func(FourTuple, *Segment)) {
 	if s.SrcPort == 0 {
 		s.SrcPort, s.DstPort = c.id.Local.Port(), c.id.Remote.Port()
 	}
@@ -225,5 +224,5 @@ func (c *tcb) emit(now time.Time, s *Segment, emit func(*Segment)) {
 	if tr := c.cfg.Tracer; tr != nil {
 		tr.SegmentOut(now, c.id, s)
 	}
-	emit(s)
+	emit(c.id, s)
 }

@@ -30,7 +30,7 @@ type core struct {
 	c      *tcb
 	cfg    Config
 	now    time.Time
-	events Events
+	events tcbEvents
 }
 
 func newCore(t testing.TB, mod func(*Config)) *core {
@@ -58,7 +58,7 @@ func newCore(t testing.TB, mod func(*Config)) *core {
 // flush collects what the core sends now, in notation relative to the ISNs.
 func (h *core) flush() []string {
 	var out []string
-	h.c.output(h.now, func(s *Segment) {
+	h.c.output(h.now, func(_ FourTuple, s *Segment) {
 		out = append(out, s.Format(testISS, testIRS))
 	})
 	h.events |= h.c.takeEvents()
@@ -192,9 +192,9 @@ type transition struct {
 	in      string
 	out     []string
 	want    State
-	ev      Events // events that must be raised
-	err     error  // the connection's error afterwards
-	callErr error  // the error the user call returns
+	ev      tcbEvents // events that must be raised
+	err     error     // the connection's error afterwards
+	callErr error     // the error the user call returns
 }
 
 var transitions = []transition{
@@ -206,7 +206,7 @@ var transitions = []transition{
 	// §3.10.7.2 LISTEN
 	{rule: "3.10.7.2 LISTEN first check: RST is ignored", from: StateListen, in: "R 0:0(0) win 0", want: StateListen},
 	{rule: "3.10.7.2 LISTEN second check: ACK draws <SEQ=SEG.ACK><CTL=RST>", from: StateListen,
-		in: ". 0:0(0) ack 7 win 100", out: []string{"R 7:7(0) win 0"}, want: StateClosed, ev: EvClosed},
+		in: ". 0:0(0) ack 7 win 100", out: []string{"R 7:7(0) win 0"}, want: StateClosed, ev: evClosed},
 	{rule: "3.10.7.2 LISTEN third check: SYN draws SYN,ACK and enters SYN-RECEIVED", from: StateListen,
 		in: "S 0:0(0) win 65535 <mss 1000>", out: []string{"S. 0:0(0) ack 1 win 65535 <mss 1460>"}, want: StateSynReceived},
 	{rule: "3.10.7.2 LISTEN fourth: other text or control is dropped", from: StateListen, in: "F 0:0(0) win 100", want: StateListen},
@@ -219,11 +219,11 @@ var transitions = []transition{
 	{rule: "3.10.7.3 SYN-SENT first check: a bad ACK on a RST is dropped silently", from: StateSynSent,
 		in: "R. 0:0(0) ack 9 win 0", want: StateSynSent},
 	{rule: "3.10.7.3 SYN-SENT second check: RST with acceptable ACK: connection refused", from: StateSynSent,
-		in: "R. 0:0(0) ack 1 win 0", want: StateClosed, ev: EvClosed, err: syscall.ECONNREFUSED},
+		in: "R. 0:0(0) ack 1 win 0", want: StateClosed, ev: evClosed, err: syscall.ECONNREFUSED},
 	{rule: "3.10.7.3 SYN-SENT second check: RST without ACK is dropped", from: StateSynSent,
 		in: "R 0:0(0) win 0", want: StateSynSent},
 	{rule: "3.10.7.3 SYN-SENT fourth check: SYN,ACK completes the handshake, ACK it (connect returns)", from: StateSynSent,
-		in: "S. 0:0(0) ack 1 win 65535 <mss 1460>", out: []string{". 1:1(0) ack 1 win 65535"}, want: StateEstablished, ev: EvEstablished},
+		in: "S. 0:0(0) ack 1 win 65535 <mss 1460>", out: []string{". 1:1(0) ack 1 win 65535"}, want: StateEstablished, ev: evEstablished},
 	{rule: "3.10.7.3 SYN-SENT fourth check: SYN without ACK is simultaneous open (MUST-10)", from: StateSynSent,
 		in: "S 0:0(0) win 65535 <mss 1460>", out: []string{"S. 0:0(0) ack 1 win 65535 <mss 1460>"}, want: StateSynReceived},
 	{rule: "3.10.7.3 SYN-SENT fifth: neither SYN nor RST is dropped", from: StateSynSent,
@@ -235,19 +235,19 @@ var transitions = []transition{
 	{rule: "3.10.7.4 first check: an old duplicate draws an ACK", from: StateEstablished,
 		in: ". 0:0(0) ack 1 win 100", out: []string{". 1:1(0) ack 1 win 65535"}, want: StateEstablished},
 	{rule: "3.10.7.4 first check: a segment straddling RCV.NXT is trimmed to its new part", from: StateEstablished,
-		in: "P. 0:6(6) ack 1 win 100 \"xhello\"", out: []string{". 1:1(0) ack 6 win 65530"}, want: StateEstablished, ev: EvReadable},
+		in: "P. 0:6(6) ack 1 win 100 \"xhello\"", out: []string{". 1:1(0) ack 6 win 65530"}, want: StateEstablished, ev: evReadable},
 
 	// §3.10.7.4 second check: RST (RFC 5961 §3.2)
 	{rule: "3.10.7.4 second check: RST at RCV.NXT resets ESTABLISHED", from: StateEstablished,
-		in: "R 1:1(0) win 0", want: StateClosed, ev: EvClosed, err: syscall.ECONNRESET},
+		in: "R 1:1(0) win 0", want: StateClosed, ev: evClosed, err: syscall.ECONNRESET},
 	{rule: "3.10.7.4 second check: in-window RST not at RCV.NXT draws a challenge ACK (RFC 5961)", from: StateEstablished,
 		in: "R 100:100(0) win 0", out: []string{". 1:1(0) ack 1 win 65535"}, want: StateEstablished},
 	{rule: "3.10.7.4 first check: out-of-window RST is ignored", from: StateEstablished,
 		in: "R 900000:900000(0) win 0", want: StateEstablished},
 	{rule: "3.10.7.4 second check: RST in SYN-RECEIVED from passive OPEN returns to LISTEN (MUST-11)", from: StateSynReceived,
-		in: "R 1:1(0) win 0", want: StateListen, ev: EvClosed},
+		in: "R 1:1(0) win 0", want: StateListen, ev: evClosed},
 	{rule: "3.10.7.4 second check: RST in SYN-RECEIVED from active OPEN: connection refused (MUST-11)", from: StateSynReceived, active: true,
-		in: "R 1:1(0) win 0", want: StateClosed, ev: EvClosed, err: syscall.ECONNREFUSED},
+		in: "R 1:1(0) win 0", want: StateClosed, ev: evClosed, err: syscall.ECONNREFUSED},
 	{rule: "3.10.7.4 second check: RST in FIN-WAIT-1 resets", from: StateFinWait1,
 		in: "R 1:1(0) win 0", want: StateClosed, err: syscall.ECONNRESET},
 	{rule: "3.10.7.4 second check: RST in FIN-WAIT-2 resets", from: StateFinWait2,
@@ -255,15 +255,15 @@ var transitions = []transition{
 	{rule: "3.10.7.4 second check: RST in CLOSE-WAIT resets", from: StateCloseWait,
 		in: "R 2:2(0) win 0", want: StateClosed, err: syscall.ECONNRESET},
 	{rule: "3.10.7.4 second check: RST in CLOSING closes", from: StateClosing,
-		in: "R 2:2(0) win 0", want: StateClosed, ev: EvClosed},
+		in: "R 2:2(0) win 0", want: StateClosed, ev: evClosed},
 	{rule: "3.10.7.4 second check: RST in LAST-ACK closes", from: StateLastAck,
-		in: "R 2:2(0) win 0", want: StateClosed, ev: EvClosed},
+		in: "R 2:2(0) win 0", want: StateClosed, ev: evClosed},
 	{rule: "3.10.7.4 second check: RST in TIME-WAIT closes", from: StateTimeWait,
-		in: "R 2:2(0) win 0", want: StateClosed, ev: EvClosed},
+		in: "R 2:2(0) win 0", want: StateClosed, ev: evClosed},
 
 	// §3.10.7.4 fourth check: SYN
 	{rule: "3.10.7.4 fourth check: SYN in SYN-RECEIVED from passive OPEN returns to LISTEN", from: StateSynReceived,
-		in: "S 10:10(0) win 100", want: StateListen, ev: EvClosed},
+		in: "S 10:10(0) win 100", want: StateListen, ev: evClosed},
 	{rule: "3.10.7.4 fourth check: SYN in ESTABLISHED draws a challenge ACK (RFC 5961 §4)", from: StateEstablished,
 		in: "S 10:10(0) win 100", out: []string{". 1:1(0) ack 1 win 65535"}, want: StateEstablished},
 	{rule: "3.10.7.4 fourth check: SYN in TIME-WAIT draws a challenge ACK", from: StateTimeWait,
@@ -273,7 +273,7 @@ var transitions = []transition{
 	{rule: "3.10.7.4 fifth check: a segment without ACK is dropped", from: StateEstablished,
 		in: "P 1:6(5) win 100", want: StateEstablished},
 	{rule: "3.10.7.4 fifth check: SYN-RECEIVED + acceptable ACK enters ESTABLISHED (accept returns)", from: StateSynReceived,
-		in: ". 1:1(0) ack 1 win 100", want: StateEstablished, ev: EvEstablished},
+		in: ". 1:1(0) ack 1 win 100", want: StateEstablished, ev: evEstablished},
 	{rule: "3.10.7.4 fifth check: SYN-RECEIVED + unacceptable ACK draws <SEQ=SEG.ACK><CTL=RST>", from: StateSynReceived,
 		in: ". 1:1(0) ack 50 win 100", out: []string{"R 50:50(0) win 0"}, want: StateSynReceived},
 	{rule: "3.10.7.4 fifth check: ACK of data never sent draws an ACK and is dropped", from: StateEstablished,
@@ -283,19 +283,19 @@ var transitions = []transition{
 	{rule: "3.10.7.4 fifth check: CLOSING enters TIME-WAIT when the FIN is acknowledged", from: StateClosing,
 		in: ". 2:2(0) ack 2 win 100", want: StateTimeWait},
 	{rule: "3.10.7.4 fifth check: LAST-ACK enters CLOSED when the FIN is acknowledged", from: StateLastAck,
-		in: ". 2:2(0) ack 2 win 100", want: StateClosed, ev: EvClosed},
+		in: ". 2:2(0) ack 2 win 100", want: StateClosed, ev: evClosed},
 	{rule: "3.10.7.4 fifth check: TIME-WAIT re-ACKs a retransmitted FIN", from: StateTimeWait,
 		in: "F. 1:1(0) ack 2 win 100", out: []string{". 2:2(0) ack 2 win 65534"}, want: StateTimeWait},
 
 	// §3.10.7.4 seventh check: text
 	{rule: "3.10.7.4 seventh check: data is delivered and acknowledged", from: StateEstablished,
-		in: "P. 1:6(5) ack 1 win 100 \"hello\"", out: []string{". 1:1(0) ack 6 win 65530"}, want: StateEstablished, ev: EvReadable},
+		in: "P. 1:6(5) ack 1 win 100 \"hello\"", out: []string{". 1:1(0) ack 6 win 65530"}, want: StateEstablished, ev: evReadable},
 	{rule: "3.10.7.4 seventh check: data in FIN-WAIT-2 is still delivered (half-close)", from: StateFinWait2,
-		in: "P. 1:6(5) ack 2 win 100 \"hello\"", out: []string{". 2:2(0) ack 6 win 65530"}, want: StateFinWait2, ev: EvReadable},
+		in: "P. 1:6(5) ack 2 win 100 \"hello\"", out: []string{". 2:2(0) ack 6 win 65530"}, want: StateFinWait2, ev: evReadable},
 
 	// §3.10.7.4 eighth check: FIN
 	{rule: "3.10.7.4 eighth check: FIN in ESTABLISHED enters CLOSE-WAIT (passive close)", from: StateEstablished,
-		in: "F. 1:1(0) ack 1 win 100", out: []string{". 1:1(0) ack 2 win 65534"}, want: StateCloseWait, ev: EvReadable},
+		in: "F. 1:1(0) ack 1 win 100", out: []string{". 1:1(0) ack 2 win 65534"}, want: StateCloseWait, ev: evReadable},
 	{rule: "3.10.7.4 eighth check: FIN in FIN-WAIT-1 before our FIN is ACKed enters CLOSING", from: StateFinWait1,
 		in: "F. 1:1(0) ack 1 win 100", out: []string{". 2:2(0) ack 2 win 65534"}, want: StateClosing},
 	{rule: "3.10.7.4 eighth check: FIN in FIN-WAIT-1 that ACKs our FIN enters TIME-WAIT", from: StateFinWait1,
@@ -306,7 +306,7 @@ var transitions = []transition{
 		in: "F. 1:1(0) ack 1 win 100", out: []string{". 1:1(0) ack 2 win 65534"}, want: StateCloseWait},
 
 	// §3.10.4 CLOSE
-	{rule: "3.10.4 CLOSE in LISTEN: enter CLOSED", from: StateListen, in: "close", want: StateClosed, ev: EvClosed},
+	{rule: "3.10.4 CLOSE in LISTEN: enter CLOSED", from: StateListen, in: "close", want: StateClosed, ev: evClosed},
 	{rule: "3.10.4 CLOSE in SYN-SENT: enter CLOSED, send nothing", from: StateSynSent, in: "close", want: StateClosed},
 	{rule: "3.10.4 CLOSE in SYN-RECEIVED: FIN waits for ESTABLISHED, enter FIN-WAIT-1", from: StateSynReceived, in: "close", want: StateFinWait1},
 	{rule: "3.10.4 CLOSE in ESTABLISHED: send FIN, enter FIN-WAIT-1 (active close)", from: StateEstablished,
@@ -326,7 +326,7 @@ var transitions = []transition{
 
 	// §3.10.5 ABORT
 	{rule: "3.10.5 ABORT in ESTABLISHED: send <SEQ=SND.NXT><CTL=RST>", from: StateEstablished,
-		in: "abort", out: []string{"R 1:1(0) win 0"}, want: StateClosed, ev: EvClosed},
+		in: "abort", out: []string{"R 1:1(0) win 0"}, want: StateClosed, ev: evClosed},
 	{rule: "3.10.5 ABORT in SYN-SENT: no segment", from: StateSynSent, in: "abort", want: StateClosed},
 	{rule: "3.10.5 ABORT in TIME-WAIT: no segment", from: StateTimeWait, in: "abort", want: StateClosed},
 
@@ -338,7 +338,7 @@ var transitions = []transition{
 	{rule: "3.10.8 retransmission timeout in FIN-WAIT-1 resends the FIN", from: StateFinWait1,
 		in: "timer", out: []string{"F. 1:1(0) ack 1 win 65535"}, want: StateFinWait1},
 	{rule: "3.10.8 time-wait timeout: after 2×MSL enter CLOSED (MUST-13)", from: StateTimeWait,
-		in: "timer", want: StateClosed, ev: EvClosed},
+		in: "timer", want: StateClosed, ev: evClosed},
 }
 
 func TestTransitions(t *testing.T) {
