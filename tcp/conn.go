@@ -360,12 +360,13 @@ func (c *Conn) CloseWrite() error {
 }
 
 // CloseRead shuts the reading side (shutdown(2) with SHUT_RD): Read returns
-// io.EOF. As RFC 9293 §3.6.1 (SHLD-3) asks, unread data, or data that
-// arrives later, resets the connection.
+// io.EOF. The connection goes on: what is unread, and what arrives later,
+// is acknowledged and dropped, as on Linux; nothing resets the peer. (Close
+// is different: unread data resets the connection, RFC 9293 SHLD-3.)
 func (c *Conn) CloseRead() error {
 	return c.onLoop("close", func(now time.Time) error {
 		c.readShut = true
-		c.tcb.closeRead(now)
+		c.tcb.shutdownRead()
 		c.s.update(now, c)
 		signal(c.readable)
 		return nil
@@ -443,7 +444,7 @@ func (c *Conn) Stats() ConnStats {
 // 9293 §3.7.4, MUST-17).
 func (c *Conn) SetNoDelay(noDelay bool) error {
 	return c.onLoop("set", func(now time.Time) error {
-		c.tcb.noDelay = noDelay
+		c.tcb.setNoDelay(noDelay)
 		c.s.update(now, c) // data held back by Nagle may go now
 		return nil
 	})
@@ -462,7 +463,7 @@ func (c *Conn) SetKeepAlivePeriod(d time.Duration) error {
 		return c.opError("set", syscall.EINVAL)
 	}
 	return c.onLoop("set", func(now time.Time) error {
-		c.tcb.keepAlive.Idle, c.tcb.keepAlive.Interval = d, d
+		c.tcb.setKeepAlive(net.KeepAliveConfig{Enable: c.tcb.ka.cfg.Enable, Idle: d, Interval: d})
 		c.s.update(now, c) // re-arm the stack timer
 		return nil
 	})
@@ -487,8 +488,9 @@ func (c *Conn) SetUserTimeout(d time.Duration) error {
 	if d <= 0 {
 		return c.opError("set", syscall.EINVAL)
 	}
-	return c.onLoop("set", func(time.Time) error {
+	return c.onLoop("set", func(now time.Time) error {
 		c.tcb.setUserTimeout(d)
+		c.s.update(now, c) // re-arm the stack timer: R2 may now come sooner
 		return nil
 	})
 }

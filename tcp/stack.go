@@ -407,7 +407,7 @@ func (s *Stack) handlePacket(now time.Time, pkt []byte) {
 // the SYN to the listener.
 func (s *Stack) reopenTimeWait(now time.Time, c *Conn, seg *Segment) (Seq, bool) {
 	t := c.tcb
-	if t.state != StateTimeWait || seg.Flags&(FlagSYN|FlagACK|FlagRST) != FlagSYN || !seg.Seq.GreaterThan(t.rcvNxt) {
+	if t.state != StateTimeWait || seg.Flags&(FlagSYN|FlagACK|FlagRST) != FlagSYN || !seg.Seq.GreaterThan(t.rcv.nxt) {
 		return 0, false
 	}
 	ln := s.listeners[t.id.Local.Port()]
@@ -417,7 +417,7 @@ func (s *Stack) reopenTimeWait(now time.Time, c *Conn, seg *Segment) (Seq, bool)
 	t.setState(now, StateClosed) // "delete the TCB": the old incarnation ends here
 	s.update(now, c)
 	s.stats.timeWaitReopened.Add(1)
-	return t.sndNxt, true
+	return t.snd.nxt, true
 }
 
 // admitSYN applies a listener's bounds to a new SYN and counts a drop:

@@ -1,7 +1,6 @@
 package tcp
 
 import (
-	"net"
 	"time"
 )
 
@@ -14,8 +13,16 @@ import (
 //
 // Method families, as in quinn-proto:
 //   - input:  segmentArrives (tcb_input.go), handleTimeout (tcb_timer.go)
-//   - user calls: openActive, openPassive, send, receive, close, closeRead, abort (tcb_user.go)
+//   - user calls: openActive, openPassive, send, receive, close, closeRead,
+//     shutdownRead, abort (tcb_user.go)
 //   - output: output, nextTimeout, takeEvents (tcb_output.go)
+//
+// Its state is grouped by concern, each group in a file of its own: the send
+// sequence space and its per-segment records (tcb_send.go), the receive
+// sequence space and the window it offers (tcb_recv.go), the RTT estimator
+// (tcb_rtt.go), congestion control (tcb_cc.go, tcb_newreno.go), loss
+// recovery (tcb_recovery.go), keep-alive (tcb_keepalive.go) and the timers
+// (tcb_timer.go).
 type tcb struct {
 	cfg   *Config
 	id    FourTuple
@@ -24,86 +31,31 @@ type tcb struct {
 	// RST in SYN-RECEIVED returns it to LISTEN (RFC 9293 MUST-11).
 	passive bool
 
-	// Send sequence variables (RFC 9293 §3.3.1, Figure 4).
-	iss       Seq
-	sndUna    Seq    // oldest unacknowledged sequence number
-	sndNxt    Seq    // next new sequence number to send: one past the highest ever sent
-	sndWnd    uint32 // peer's window, scaled (RFC 7323 §2.3)
-	sndWl1    Seq    // SEG.SEQ of the segment that last updated sndWnd
-	sndWl2    Seq    // SEG.ACK of the segment that last updated sndWnd
-	maxSndWnd uint32 // largest window the peer ever offered (sender SWS, RFC 9293 §3.8.6.2.1)
-	sndMSS    int    // effective send MSS (RFC 9293 MUST-16)
-	sndScale  uint8  // shift applied to SEG.WND (the peer's RFC 7323 window scale)
+	snd    sendSpace
+	rcv    recvSpace
+	rtt    rttEstimator
+	cc     congestionControl
+	rec    recovery
+	ka     keepAlive
+	timers timerTable
 
-	// txNxt is where the next segment starts: equal to sndNxt, except after a
-	// retransmission timeout, when sending goes back to sndUna (go-back-N).
-	txNxt Seq
-
-	// Receive sequence variables.
-	irs      Seq
-	rcvNxt   Seq
-	rcvWnd   uint32 // RCV.WND as last advertised
-	rcvAdv   Seq    // right edge advertised: rcvNxt+rcvWnd when it was sent
-	rcvScale uint8  // our window scale, used only if the peer offered one too
-	rcvMSS   int    // MSS we announce (RFC 9293 MUST-67: MTU-40)
-	wsOK     bool   // both SYNs carried the window scale option (RFC 7323 §2.2)
-
-	sndBuf ring // octets from the first unacknowledged data octet on
-	rcvBuf ring // in-order octets the user has not read
-	ooo    oooQueue
-
-	finQueued  bool // the user called CLOSE: a FIN follows the queued data (§3.10.4)
-	finSeq     Seq  // the FIN's sequence number, fixed when finQueued is set
-	finRcvd    bool // the peer's FIN has been consumed: reads return EOF once rcvBuf drains
-	readClosed bool // the user will read no more (SHLD-3)
-	noDelay    bool // Nagle's algorithm off (MUST-17)
-
-	// Retransmission (RFC 6298) and congestion control (RFC 5681).
-	rto              time.Duration
-	srtt             time.Duration
-	rttvar           time.Duration
-	hasRTT           bool
-	rttTiming        bool // a segment ending at rttSeq is being timed (Karn: never a retransmitted one)
-	rttSeq           Seq
-	rttStart         time.Time
-	rtxAt            time.Time // retransmission timer; zero when off
-	rtxSince         time.Time // when the oldest outstanding segment was sent: the R2 clock
-	synRetransmitted bool      // the SYN timer expired (RFC 6298 §5.7)
-	cwnd             uint32
-	ssthresh         uint32
-	dupAcks          int
-	recover          Seq  // NewReno recovery point (RFC 6582)
-	inRecov          bool // in fast recovery
-	fastRtx          bool // retransmit the segment at sndUna on the next output
-
-	persistAt      time.Time // zero-window probe timer (RFC 9293 §3.8.6.1); zero when off
-	persistBackoff int
-	probe          bool // send one octet past a zero window on the next output
-
-	timeWaitAt time.Time // 2×MSL timer (RFC 9293 §3.6.1)
-
-	// Keep-alives (RFC 9293 §3.8.4), off unless the application asks (MUST-24, MUST-25).
-	keepAlive   net.KeepAliveConfig // Enable, Idle, Interval, Count
-	lastRecv    time.Time           // when a segment last arrived
-	lastProbe   time.Time           // when the last keep-alive probe went out
-	probesSent  int                 // unanswered probes
-	sendProbe   bool                // a keep-alive probe is due on the next output
+	// rtxSince is when the oldest unacknowledged segment was first sent:
+	// the R2 clock (RFC 9293 §3.8.3). Zero when nothing is outstanding.
+	rtxSince    time.Time
 	userTimeout time.Duration
+	noDelay     bool // Nagle's algorithm off (MUST-17)
 
-	ackNow         bool      // an ACK must go out with the next output
-	delAckAt       time.Time // delayed-ACK timer (RFC 9293 §3.8.6.3); zero when off
-	delAckBytes    int       // in-order octets received since our last ACK
-	challengeStart time.Time // start of the current challenge-ACK budget period (RFC 5961 §7)
-	challengeCount int       // challenge ACKs sent in it
-	ctl            []Segment // RSTs queued by input or abort, sent before anything else
-	scratch        []byte    // payload of the segment being emitted
-	seg            Segment   // the segment being emitted
-	events         tcbEvents
-	err            error // why the connection ended abnormally (ECONNREFUSED, ECONNRESET, ETIMEDOUT)
-	stats          ConnStats
+	ackNow    bool            // an ACK must go out with the next output
+	challenge challengeBudget // RFC 5961 §7 throttle
+	ctl       []Segment       // RSTs queued by input or abort, sent before anything else
+	scratch   []byte          // payload of the segment being emitted
+	seg       Segment         // the segment being emitted
+	events    tcbEvents
+	err       error // why the connection ended abnormally (ECONNREFUSED, ECONNRESET, ETIMEDOUT)
+	stats     ConnStats
 }
 
-// Events tell the shell which waiters to wake after a call into the core.
+// tcbEvents tell the shell which waiters to wake after a call into the core.
 type tcbEvents uint8
 
 // Event bits returned by takeEvents.
@@ -111,7 +63,7 @@ const (
 	evEstablished tcbEvents = 1 << iota // the handshake completed
 	evReadable                          // data, EOF or an error became readable
 	evWritable                          // send buffer space was freed, or writing became impossible
-	evClosed                            // the TCB reached CLOSED (or LISTEN): the shell drops it
+	evClosed                            // a live connection ended: CLOSED, or a passive child back in LISTEN
 )
 
 // ConnStats are per-connection counters.
@@ -136,24 +88,16 @@ func newTCB(cfg *Config, id FourTuple, iss Seq) *tcb {
 	c := &tcb{
 		cfg:         cfg,
 		id:          id,
-		iss:         iss,
-		sndUna:      iss,
-		sndNxt:      iss,
-		txNxt:       iss,
-		sndBuf:      newRing(cfg.SendBuffer),
-		rcvBuf:      newRing(cfg.RecvBuffer),
-		rto:         cfg.InitialRTO,
-		rcvMSS:      cfg.MTU - 40,
-		sndMSS:      536, // RFC 9293 MUST-15: without an MSS option assume 536 (IPv4)
 		noDelay:     true,
 		userTimeout: cfg.UserTimeout,
-		ssthresh:    1 << 30,
-		keepAlive:   cfg.KeepAlive,
+		rtt:         newRTTEstimator(cfg),
+		ka:          keepAlive{cfg: cfg.KeepAlive},
 	}
-	// RFC 7323 §2.3: the smallest shift that lets the window describe the whole receive buffer.
-	for c.rcvScale < 14 && cfg.RecvBuffer>>c.rcvScale > 0xffff {
-		c.rcvScale++
-	}
+	c.snd.init(cfg, iss)
+	c.rcv.init(cfg)
+	// Until the handshake settles the MSS, the controller works with 536
+	// octets (MUST-15); establish replaces it.
+	c.cc = newCongestionControl(c.snd.mss, false)
 	return c
 }
 
@@ -168,22 +112,17 @@ func (c *tcb) setState(now time.Time, s State) {
 		tr.StateChange(now, c.id, from, s)
 	}
 	switch s {
-	case StateEstablished:
-		// RFC 6298 §5.7: "If the timer expires awaiting the ACK of a SYN
-		// segment and the TCP implementation is using an RTO less than 3
-		// seconds, the RTO MUST be re-initialized to 3 seconds when data
-		// transmission begins."
-		if c.synRetransmitted && c.rto < 3*time.Second {
-			c.rto = 3 * time.Second
-		}
 	case StateClosed, StateListen:
 		// Leaving the connection: every timer stops and every waiter wakes.
-		c.rtxAt, c.persistAt, c.timeWaitAt, c.delAckAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
-		c.events |= evClosed | evReadable | evWritable
+		// Opening a CLOSED TCB for LISTEN ends nothing.
+		c.timers.stopAll()
+		if from != StateClosed {
+			c.events |= evClosed | evReadable | evWritable
+		}
 	case StateTimeWait:
 		// RFC 9293 §3.10.7.4: in TIME-WAIT all timers but the 2×MSL one are off.
-		c.rtxAt, c.persistAt, c.delAckAt = time.Time{}, time.Time{}, time.Time{}
-		c.timeWaitAt = now.Add(2 * c.cfg.MSL)
+		c.timers.stopAll()
+		c.timers.set(timerTimeWait, now.Add(2*c.cfg.MSL))
 	}
 }
 
@@ -191,8 +130,7 @@ func (c *tcb) setState(now time.Time, s State) {
 // flushing both queues (RFC 9293 §3.10.7.4 second check).
 func (c *tcb) reset(now time.Time, err error) {
 	c.err = err
-	c.sndBuf.Discard(c.sndBuf.Len())
-	c.finQueued = false
+	c.snd.flush()
 	c.setState(now, StateClosed)
 }
 
@@ -209,25 +147,35 @@ func (c *tcb) State() State { return c.state }
 // Stats returns a snapshot of the connection's counters.
 func (c *tcb) Stats() ConnStats {
 	s := c.stats
-	s.SRTT, s.RTO = c.srtt, c.rto
-	s.SndWnd, s.RcvWnd, s.Cwnd = c.sndWnd, c.rcvWnd, c.cwnd
-	s.SendQueued, s.RecvQueued = c.sndBuf.Len(), c.rcvBuf.Len()
+	s.SRTT, s.RTO = c.rtt.srtt, c.rtt.rto
+	s.SndWnd, s.RcvWnd, s.Cwnd = c.snd.wnd, c.rcv.wnd, c.cc.cwnd()
+	s.SendQueued, s.RecvQueued = c.snd.buf.Len(), c.rcv.buf.Len()
 	return s
 }
 
-// bufStart is the sequence number of the first octet in sndBuf.
-func (c *tcb) bufStart() Seq {
-	if c.sndUna == c.iss {
-		return c.iss.Add(1) // the SYN occupies ISS and is not in the buffer
-	}
-	return c.sndUna
+// challengeBudget throttles RFC 5961 challenge ACKs and the ACKs that answer
+// unacceptable segments in TIME-WAIT: at most challengeACKLimit per
+// challengeACKPeriod per connection (RFC 5961 §7). A per-connection budget
+// leaks nothing about other connections, unlike the global one of
+// CVE-2016-5696.
+type challengeBudget struct {
+	start time.Time // start of the current period
+	count int       // ACKs sent in it
 }
 
-// dataEnd is the sequence number after the last queued data octet; a queued FIN takes this number.
-func (c *tcb) dataEnd() Seq { return c.bufStart().Add(uint32(c.sndBuf.Len())) }
+const (
+	challengeACKLimit  = 10
+	challengeACKPeriod = 5 * time.Second
+)
 
-// finSent reports whether our FIN has been sent.
-func (c *tcb) finSent() bool { return c.finQueued && c.finSeq.LessThan(c.sndNxt) }
-
-// finAcked reports whether our FIN has been acknowledged.
-func (c *tcb) finAcked() bool { return c.finQueued && c.finSeq.LessThan(c.sndUna) }
+// take reports whether one more throttled ACK may go at now.
+func (b *challengeBudget) take(now time.Time) bool {
+	if now.Sub(b.start) >= challengeACKPeriod {
+		b.start, b.count = now, 0
+	}
+	if b.count >= challengeACKLimit {
+		return false
+	}
+	b.count++
+	return true
+}

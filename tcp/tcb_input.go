@@ -27,13 +27,14 @@ func replyToClosed(seg *Segment) (Segment, bool) {
 }
 
 // segmentArrives processes one segment for this connection (RFC 9293
-// §3.10.7). The stack has verified its checksum and demultiplexed it.
+// §3.10.7). The host has verified its checksum and demultiplexed it. seg
+// is the segment as it arrived; nothing here modifies it.
 func (c *tcb) segmentArrives(now time.Time, seg *Segment) {
 	c.stats.SegsIn++
-	c.lastRecv, c.probesSent = now, 0 // the peer is alive (§3.8.4)
+	c.ka.heard(now) // the peer is alive (§3.8.4)
 	switch c.state {
 	case StateClosed:
-		// The stack answers segments for closed connections (replyToClosed).
+		// The host answers segments for closed connections (replyToClosed).
 	case StateListen:
 		c.handleListen(now, seg)
 	case StateSynSent:
@@ -80,12 +81,11 @@ func (c *tcb) handleListen(now time.Time, seg *Segment) {
 	// SEG.SEQ ... ISS should be selected and a SYN segment sent of the form
 	// <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>. SND.NXT is set to ISS+1 and
 	// SND.UNA to ISS. The connection state should be changed to
-	// SYN-RECEIVED." The stack chose ISS; output sends the SYN-ACK.
+	// SYN-RECEIVED." The host chose ISS; output sends the SYN-ACK.
 	// Text that came with the SYN is not queued: the peer sends it again.
-	c.irs = seg.Seq
-	c.rcvNxt = seg.Seq.Add(1)
-	c.rcvAdv = c.rcvNxt
+	c.rcv.synReceived(seg.Seq)
 	c.synOptions(seg)
+	c.snd.synDue = true
 	c.setState(now, StateSynReceived)
 }
 
@@ -94,18 +94,20 @@ func (c *tcb) synOptions(seg *Segment) {
 	// RFC 9293 §3.7.1, MUST-14/MUST-15/MUST-16: send MSS is the peer's MSS
 	// option (536 without one), limited by what our own MTU carries.
 	if mss := int(seg.Options.MSS); mss > 0 {
-		c.sndMSS = mss
+		c.snd.mss = mss
 	}
-	c.sndMSS = max(min(c.sndMSS, c.cfg.MTU-40), 64)
+	c.snd.mss = max(min(c.snd.mss, c.cfg.MTU-40), 64)
 	// RFC 7323 §2.2: window scaling is on only if both SYNs carry the option.
-	c.wsOK = seg.Options.HasWindowScale
-	if c.wsOK {
-		c.sndScale = min(seg.Options.WindowScale, 14)
+	c.rcv.scaleOK = seg.Options.HasWindowScale
+	if c.rcv.scaleOK {
+		c.snd.scale = min(seg.Options.WindowScale, 14)
 	} else {
-		c.sndScale, c.rcvScale = 0, 0
+		c.snd.scale, c.rcv.scale = 0, 0
 	}
-	// RFC 5681 §3.1 with RFC 6928: initial window min(10*MSS, max(2*MSS, 14600)).
-	c.cwnd = uint32(min(10*c.sndMSS, max(2*c.sndMSS, 14600)))
+	// SHLD-19: until segments show otherwise, a full-sized segment from the
+	// peer is the smaller of the two MSSs (the peer's MSS option describes
+	// what it can receive, and so its own MTU).
+	c.rcv.fullSized = min(c.snd.mss, c.rcv.mss)
 }
 
 // handleSynSent is RFC 9293 §3.10.7.3, SYN-SENT state.
@@ -114,7 +116,7 @@ func (c *tcb) handleSynSent(now time.Time, seg *Segment) {
 	// a reset (unless the RST bit is set, if so drop the segment and return)
 	// <SEQ=SEG.ACK><CTL=RST> and discard the segment."
 	hasACK := seg.Flags.Has(FlagACK)
-	if hasACK && (seg.Ack.LessThanEq(c.iss) || seg.Ack.GreaterThan(c.sndNxt)) {
+	if hasACK && (seg.Ack.LessThanEq(c.snd.iss) || seg.Ack.GreaterThan(c.snd.nxt)) {
 		if !seg.Flags.Has(FlagRST) {
 			c.ctl = append(c.ctl, Segment{Seq: seg.Ack, Flags: FlagRST})
 		}
@@ -137,9 +139,7 @@ func (c *tcb) handleSynSent(now time.Time, seg *Segment) {
 		// Fifth: "If neither of the SYN or RST bits is set, then drop the segment and return."
 		return
 	}
-	c.irs = seg.Seq
-	c.rcvNxt = seg.Seq.Add(1)
-	c.rcvAdv = c.rcvNxt
+	c.rcv.synReceived(seg.Seq)
 	c.synOptions(seg)
 	if hasACK {
 		// "SND.UNA should be advanced to equal SEG.ACK (if there is an ACK),
@@ -147,7 +147,7 @@ func (c *tcb) handleSynSent(now time.Time, seg *Segment) {
 		// acknowledged should be removed."
 		c.ackAdvance(now, seg.Ack)
 	}
-	if c.sndUna.GreaterThan(c.iss) {
+	if c.snd.synAcked {
 		// "If SND.UNA > ISS (our SYN has been ACKed), change the connection
 		// state to ESTABLISHED, form an ACK segment <SEQ=SND.NXT><ACK=RCV.NXT>
 		// <CTL=ACK> and send it." This is the second segment of the
@@ -156,10 +156,7 @@ func (c *tcb) handleSynSent(now time.Time, seg *Segment) {
 		c.ackNow = true
 		// "If there are other controls or text in the segment, then continue
 		// processing at the sixth step."
-		s := *seg
-		s.Seq = s.Seq.Add(1)
-		s.Flags &^= FlagSYN
-		c.processTextAndFIN(now, &s)
+		c.processTextAndFIN(now, seg)
 		return
 	}
 	// "Otherwise, enter SYN-RECEIVED, form a SYN,ACK segment
@@ -169,81 +166,54 @@ func (c *tcb) handleSynSent(now time.Time, seg *Segment) {
 	// (MUST-11), so a RST in SYN-RECEIVED closes it.
 	c.updateWindow(seg)
 	c.setState(now, StateSynReceived)
-	c.txNxt = c.iss // output sends <SEQ=ISS><CTL=SYN,ACK>
-	c.rttTiming = false
+	c.snd.synDue = true
 }
 
 // establish completes a handshake: SND.WND <- SEG.WND, SND.WL1 <- SEG.SEQ,
-// SND.WL2 <- SEG.ACK, and the state is ESTABLISHED.
+// SND.WL2 <- SEG.ACK, and the state is ESTABLISHED. Congestion control
+// starts here, now that the MSS is known.
 func (c *tcb) establish(now time.Time, seg *Segment) {
 	c.updateWindow(seg)
+	c.cc = newCongestionControl(c.snd.mss, c.snd.synRetransmitted)
+	if c.snd.synRetransmitted {
+		c.rtt.synTimedOut() // RFC 6298 §5.7
+	}
 	c.setState(now, StateEstablished)
 	c.events |= evEstablished | evWritable
 }
 
-// updateWindow takes SND.WND from seg (RFC 9293 §3.10.7.4 fifth check).
-// RFC 7323 §2.2: the window in a SYN is never scaled.
+// updateWindow takes SND.WND from seg as it arrived (RFC 9293 §3.10.7.4
+// fifth check). RFC 7323 §2.2: the window in a SYN is never scaled.
 func (c *tcb) updateWindow(seg *Segment) {
 	wnd := uint32(seg.Window)
 	if !seg.Flags.Has(FlagSYN) {
-		wnd <<= c.sndScale
+		wnd <<= c.snd.scale
 	}
-	c.sndWnd = wnd
-	c.sndWl1 = seg.Seq
-	c.sndWl2 = seg.Ack
-	c.maxSndWnd = max(c.maxSndWnd, wnd)
+	c.snd.wnd = wnd
+	c.snd.wl1 = seg.Seq
+	c.snd.wl2 = seg.Ack
+	c.snd.maxWnd = max(c.snd.maxWnd, wnd)
 	if wnd > 0 {
-		c.persistAt = time.Time{}
-		c.persistBackoff = 0
+		c.timers.stop(timerPersist)
+		c.snd.persistBackoff = 0
 	}
 }
 
 // handleSynchronized is RFC 9293 §3.10.7.4, "Otherwise": SYN-RECEIVED and
-// every synchronized state. The checks run in the RFC's order.
-func (c *tcb) handleSynchronized(now time.Time, in *Segment) {
-	seg := *in // trimmed below; in stays untouched
-
+// every synchronized state. The checks run in the RFC's order, each on the
+// segment as it arrived; only the text is trimmed to the window, in the
+// seventh check.
+func (c *tcb) handleSynchronized(now time.Time, seg *Segment) {
 	// First, check sequence number.
-	if !c.acceptable(&seg) {
+	if !c.acceptable(seg) {
 		c.stats.DroppedSegs++
-		if seg.Flags.Has(FlagRST) {
-			// "If the RST bit is set, drop the segment and return" (an
-			// out-of-window RST is ignored, RFC 5961 §3.2).
-			return
-		}
-		switch {
-		case c.state == StateSynReceived && !c.passive && seg.Flags.Has(FlagSYN|FlagACK) && seg.Seq == c.irs &&
-			c.sndUna.LessThan(seg.Ack) && seg.Ack.LessThanEq(c.sndNxt):
-			// Simultaneous open, RFC 9293 Figure 7 line 6: the peer's SYN,ACK
-			// repeats the SYN we hold but acknowledges ours, which completes
-			// the handshake. The old SYN is trimmed; the ACK is processed.
-			seg.Flags &^= FlagSYN
-			seg.Seq = seg.Seq.Add(1)
-			c.establish(now, &seg)
-			c.processACK(now, &seg)
-			c.ackNow = true
-		case c.state == StateSynReceived && seg.Flags.Has(FlagSYN) && !seg.Flags.Has(FlagACK) && seg.Seq == c.irs:
-			// The peer repeats its SYN: our SYN-ACK was lost. Send it again
-			// now rather than waiting for our timer (as Linux does).
-			c.txNxt = c.iss
-			c.rttTiming = false
-		case c.state == StateTimeWait && seg.Flags.Has(FlagFIN):
-			// Fifth check, TIME-WAIT: "The only thing that can arrive in this
-			// state is a retransmission of the remote FIN. Acknowledge it, and
-			// restart the 2 MSL timeout."
-			c.timeWaitAt = now.Add(2 * c.cfg.MSL)
-			c.ackNow = true
-		default:
-			// "If an incoming segment is not acceptable, an acknowledgment
-			// should be sent in reply: <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>"
-			c.ackNow = true
-		}
+		c.unacceptable(now, seg)
 		return
 	}
 
 	// Second, check the RST bit (RFC 5961 §3.2 as RFC 9293 recommends).
 	if seg.Flags.Has(FlagRST) {
-		if seg.Seq != c.rcvNxt {
+		if seg.Seq != c.rcv.nxt {
 			// In the window but not exact: "send a challenge ACK ... After
 			// sending the challenge ACK, TCP MUST drop the unacceptable segment."
 			c.challengeACK(now)
@@ -282,8 +252,8 @@ func (c *tcb) handleSynchronized(now time.Time, in *Segment) {
 			c.setState(now, StateListen)
 			return
 		}
-		// RFC 5961 §4: a SYN in a synchronized state draws a challenge ACK
-		// and is dropped, whatever its sequence number.
+		// RFC 5961 §4.2: a SYN in a synchronized state draws a challenge
+		// ACK and is dropped, whatever its sequence number.
 		c.challengeACK(now)
 		return
 	}
@@ -297,28 +267,28 @@ func (c *tcb) handleSynchronized(now time.Time, in *Segment) {
 		// continue processing with the variables below set to: SND.WND <-
 		// SEG.WND, SND.WL1 <- SEG.SEQ, SND.WL2 <- SEG.ACK." This is the
 		// third segment of the handshake: accept() can return it now.
-		if !(c.sndUna.LessThan(seg.Ack) && seg.Ack.LessThanEq(c.sndNxt)) {
+		if !(c.snd.una.LessThan(seg.Ack) && seg.Ack.LessThanEq(c.snd.nxt)) {
 			// "If the segment acknowledgment is not acceptable, form a reset
 			// segment <SEQ=SEG.ACK><CTL=RST> and send it."
 			c.ctl = append(c.ctl, Segment{Seq: seg.Ack, Flags: FlagRST})
 			return
 		}
-		c.establish(now, &seg)
+		c.establish(now, seg)
 	}
-	if !c.processACK(now, &seg) {
+	if !c.processACK(now, seg) {
 		return
 	}
 	switch c.state {
 	case StateFinWait1:
 		// "In addition to the processing for the ESTABLISHED state, if the FIN
 		// segment is now acknowledged, then enter FIN-WAIT-2."
-		if c.finAcked() {
+		if c.snd.finAcked() {
 			c.setState(now, StateFinWait2)
 		}
 	case StateClosing:
 		// "if the ACK acknowledges our FIN, then enter the TIME-WAIT state;
 		// otherwise, ignore the segment."
-		if c.finAcked() {
+		if c.snd.finAcked() {
 			c.setState(now, StateTimeWait)
 		}
 		return
@@ -326,7 +296,7 @@ func (c *tcb) handleSynchronized(now time.Time, in *Segment) {
 		// "The only thing that can arrive in this state is an acknowledgment
 		// of our FIN. If our FIN is now acknowledged, delete the TCB, enter
 		// the CLOSED state, and return."
-		if c.finAcked() {
+		if c.snd.finAcked() {
 			c.setState(now, StateClosed)
 		}
 		return
@@ -336,92 +306,87 @@ func (c *tcb) handleSynchronized(now time.Time, in *Segment) {
 	// separately; urgent octets arrive inline with the rest of the data.
 
 	// Seventh, process the segment text; eighth, check the FIN bit.
-	c.processTextAndFIN(now, &seg)
+	c.processTextAndFIN(now, seg)
 }
 
 // acceptable is the first check of RFC 9293 §3.10.7.4: the four-case
-// acceptability test. It trims an acceptable segment to the receive window
-// in place: "If a segment's contents straddle the boundary between old and
-// new, only the new parts are processed", and octets past the window are
-// dropped.
+// acceptability test, on the segment as it arrived.
 func (c *tcb) acceptable(seg *Segment) bool {
-	wnd := uint32(0)
-	if c.rcvAdv.GreaterThan(c.rcvNxt) {
-		wnd = uint32(c.rcvAdv.Sub(c.rcvNxt))
-	}
-	segLen := seg.Len()
-	ok := false
+	nxt, wnd, segLen := c.rcv.nxt, c.rcv.window(), seg.Len()
 	switch {
 	case segLen == 0 && wnd == 0:
-		ok = seg.Seq == c.rcvNxt
-	case segLen == 0 && wnd > 0:
-		ok = seg.Seq.InWindow(c.rcvNxt, wnd)
-	case segLen > 0 && wnd == 0:
-		// "not acceptable" — but MUST-66: "If the RCV.WND is zero, no segments
-		// will be acceptable, but special allowance should be made to accept
-		// valid ACKs, URGs, and RSTs." A segment at RCV.NXT is processed with
-		// its text and FIN removed, and draws an ACK.
-		if seg.Seq == c.rcvNxt {
-			seg.Payload = nil
-			seg.Flags &^= FlagFIN | FlagSYN
-			c.ackNow = true
-			return true
-		}
+		return seg.Seq == nxt
+	case segLen == 0:
+		return seg.Seq.InWindow(nxt, wnd)
+	case wnd == 0:
+		// "not acceptable" — but MUST-66: "If the RCV.WND is zero, no
+		// segments will be acceptable, but special allowance should be
+		// made to accept valid ACKs, URGs, and RSTs." A segment at RCV.NXT
+		// is processed; the seventh check finds no room for its text.
+		return seg.Seq == nxt
 	default:
-		ok = seg.Seq.InWindow(c.rcvNxt, wnd) || seg.Seq.Add(segLen-1).InWindow(c.rcvNxt, wnd)
+		return seg.Seq.InWindow(nxt, wnd) || seg.Seq.Add(segLen-1).InWindow(nxt, wnd)
 	}
-	if !ok || segLen == 0 {
-		return ok
-	}
-	// Trim the old part at the front: first the SYN, then data octets.
-	if seg.Seq.LessThan(c.rcvNxt) {
-		old := uint32(c.rcvNxt.Sub(seg.Seq))
-		if seg.Flags.Has(FlagSYN) {
-			seg.Flags &^= FlagSYN
-			old--
-			seg.Seq = seg.Seq.Add(1)
-		}
-		n := min(old, uint32(len(seg.Payload)))
-		seg.Payload = seg.Payload[n:]
-		seg.Seq = seg.Seq.Add(n)
-	}
-	// Trim what lies past the right edge: data octets, then the FIN.
-	right := c.rcvNxt.Add(wnd)
-	if end := seg.Seq.Add(uint32(len(seg.Payload))); end.GreaterThan(right) {
-		seg.Payload = seg.Payload[:len(seg.Payload)-int(end.Sub(right))]
-		seg.Flags &^= FlagFIN
-	}
-	return true
 }
 
-// challengeACK sends an RFC 5961 challenge ACK: <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>.
-// RFC 5961 §7: challenge ACKs are throttled, here to 10 per 5 seconds per
-// connection (a per-connection budget leaks nothing about other
-// connections, unlike the global one of CVE-2016-5696).
-func (c *tcb) challengeACK(now time.Time) {
-	if now.Sub(c.challengeStart) >= challengeACKPeriod {
-		c.challengeStart, c.challengeCount = now, 0
+// unacceptable answers a segment that failed the first check: "If an
+// incoming segment is not acceptable, an acknowledgment should be sent in
+// reply (unless the RST bit is set, if so drop the segment and return):
+// <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>". A few cases need more.
+func (c *tcb) unacceptable(now time.Time, seg *Segment) {
+	switch {
+	case seg.Flags.Has(FlagRST):
+		// An out-of-window RST is dropped silently (RFC 5961 §3.2).
+	case c.state == StateSynReceived && !c.passive && seg.Flags.Has(FlagSYN|FlagACK) && seg.Seq == c.rcv.irs &&
+		c.snd.una.LessThan(seg.Ack) && seg.Ack.LessThanEq(c.snd.nxt):
+		// Simultaneous open, RFC 9293 Figure 7 line 6: the peer's SYN,ACK
+		// repeats the SYN we hold but acknowledges ours, which completes
+		// the handshake. Its window is a SYN's, never scaled (RFC 7323 §2.2).
+		c.establish(now, seg)
+		c.processACK(now, seg)
+		c.ackNow = true
+	case c.state == StateSynReceived && seg.Flags.Has(FlagSYN) && !seg.Flags.Has(FlagACK) && seg.Seq == c.rcv.irs:
+		// The peer repeats its SYN: our SYN,ACK was lost. Send it again now
+		// rather than waiting for our timer (as Linux does).
+		c.snd.synDue = true
+		c.snd.synRetransmitted = true
+	case seg.Flags.Has(FlagSYN) && c.state != StateSynReceived:
+		// RFC 5961 §4.2: a SYN in a synchronized state draws a challenge
+		// ACK "irrespective of the sequence number".
+		c.challengeACK(now)
+	case c.state == StateTimeWait && seg.Flags.Has(FlagFIN) &&
+		seg.Seq.Add(uint32(len(seg.Payload))) == c.rcv.nxt.Add(^uint32(0)):
+		// Fifth check, TIME-WAIT: "The only thing that can arrive in this
+		// state is a retransmission of the remote FIN. Acknowledge it, and
+		// restart the 2 MSL timeout." Only a FIN at RCV.NXT-1 is one.
+		c.timers.set(timerTimeWait, now.Add(2*c.cfg.MSL))
+		c.ackNow = true
+	case c.state == StateTimeWait:
+		// Anything else answered from TIME-WAIT costs an ACK each; throttle
+		// them as challenge ACKs are (RFC 5961 §7).
+		c.challengeACK(now)
+	default:
+		c.ackNow = true
 	}
-	if c.challengeCount >= challengeACKLimit {
+}
+
+// challengeACK sends an RFC 5961 challenge ACK,
+// <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>, within the §7 budget.
+func (c *tcb) challengeACK(now time.Time) {
+	if !c.challenge.take(now) {
 		c.stats.ChallengeACKsThrottled++
 		return
 	}
-	c.challengeCount++
 	c.stats.ChallengeACKs++
 	c.ackNow = true
 }
-
-const (
-	challengeACKLimit  = 10
-	challengeACKPeriod = 5 * time.Second
-)
 
 // processACK is the fifth check for ESTABLISHED and the states that share
 // its rules (FIN-WAIT-1/2, CLOSE-WAIT, CLOSING, LAST-ACK, TIME-WAIT). It
 // reports false when the segment must be dropped.
 func (c *tcb) processACK(now time.Time, seg *Segment) bool {
-	ack := seg.Ack
-	if ack.GreaterThan(c.sndNxt) {
+	ack, s := seg.Ack, &c.snd
+	if ack.GreaterThan(s.nxt) {
 		// "If the ACK acks something not yet sent (SEG.ACK > SND.NXT), then
 		// send an ACK, drop the segment, and return."
 		c.ackNow = true
@@ -429,25 +394,28 @@ func (c *tcb) processACK(now time.Time, seg *Segment) bool {
 	}
 	// RFC 5961 §5.2 (MAY-12): an ACK below SND.UNA - MAX.SND.WND is
 	// answered with an ACK and dropped (blind data injection).
-	if ack.LessThan(c.sndUna.Add(-c.maxSndWnd)) && c.maxSndWnd > 0 {
+	if s.maxWnd > 0 && ack.LessThan(s.una.Add(-s.maxWnd)) {
 		c.challengeACK(now)
 		return false
 	}
-	if ack.LessThan(c.sndUna) {
+	if ack.LessThan(s.una) {
 		// "If the ACK is a duplicate (SEG.ACK < SND.UNA), it can be ignored."
 		return true
 	}
-	if ack.GreaterThan(c.sndUna) {
+	if ack.GreaterThan(s.una) {
 		// "If SND.UNA < SEG.ACK =< SND.NXT, then set SND.UNA <- SEG.ACK."
 		c.ackAdvance(now, ack)
-	} else if len(seg.Payload) == 0 && !seg.Flags.Has(FlagFIN) &&
-		uint32(seg.Window)<<c.sndScale == c.sndWnd && c.sndUna != c.sndNxt {
-		c.duplicateACK()
+	} else if len(seg.Payload) == 0 && !seg.Flags.Has(FlagFIN) && !seg.Flags.Has(FlagSYN) &&
+		uint32(seg.Window)<<s.scale == s.wnd && s.una != s.nxt && s.wnd > 0 {
+		// RFC 5681 §2's duplicate ACK. An answer to a zero-window probe
+		// looks like one but says only that the window is still shut: it
+		// is no sign of loss.
+		c.duplicateACK(now, ack)
 	}
 	// "If SND.UNA =< SEG.ACK =< SND.NXT, the send window should be updated.
 	// If (SND.WL1 < SEG.SEQ or (SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK)),
 	// set SND.WND <- SEG.WND, set SND.WL1 <- SEG.SEQ, and set SND.WL2 <- SEG.ACK."
-	if c.sndWl1.LessThan(seg.Seq) || (c.sndWl1 == seg.Seq && c.sndWl2.LessThanEq(ack)) {
+	if s.wl1.LessThan(seg.Seq) || (s.wl1 == seg.Seq && s.wl2.LessThanEq(ack)) {
 		c.updateWindow(seg)
 		c.events |= evWritable
 	}
@@ -459,95 +427,8 @@ func (c *tcb) processACK(now time.Time, seg *Segment) bool {
 	return true
 }
 
-// ackAdvance moves SND.UNA to ack: it frees acknowledged octets, takes an RTT
-// sample (RFC 6298, with Karn's rule), restarts the retransmission timer and
-// grows the congestion window (RFC 5681).
-func (c *tcb) ackAdvance(now time.Time, ack Seq) {
-	acked := uint32(ack.Sub(c.sndUna))
-	// Data octets acknowledged: those between bufStart and min(ack, data end).
-	start, end := c.bufStart(), c.dataEnd()
-	upTo := ack
-	if upTo.GreaterThan(end) {
-		upTo = end
-	}
-	if upTo.GreaterThan(start) {
-		c.sndBuf.Discard(int(upTo.Sub(start)))
-		c.events |= evWritable
-	}
-	c.sndUna = ack
-	if c.txNxt.LessThan(ack) {
-		c.txNxt = ack
-	}
-
-	// RFC 6298 §3 (Karn): sample only a segment that was never retransmitted.
-	if c.rttTiming && c.rttSeq.LessThanEq(ack) {
-		c.rttTiming = false
-		c.sampleRTT(now.Sub(c.rttStart))
-	}
-	// RFC 6298 §5.2/5.3: stop the timer when everything is acknowledged,
-	// otherwise restart it. The R2 clock restarts with the next segment.
-	if c.sndUna == c.sndNxt {
-		c.rtxAt, c.rtxSince = time.Time{}, time.Time{}
-	} else {
-		c.rtxAt, c.rtxSince = now.Add(c.rto), now
-	}
-
-	// RFC 5681 §3.1 / RFC 6582: grow cwnd, or leave fast recovery.
-	mss := uint32(c.sndMSS)
-	switch {
-	case c.inRecov && ack.GreaterThanEq(c.recover):
-		c.inRecov = false
-		c.cwnd = c.ssthresh
-	case c.inRecov:
-		// RFC 6582 §3.2 step 5: a partial ACK retransmits the next hole.
-		c.fastRtx = true
-		c.cwnd = c.cwnd - min(c.cwnd, acked) + mss
-	case c.cwnd < c.ssthresh:
-		c.cwnd += min(acked, mss) // slow start
-	default:
-		c.cwnd += max(1, mss*mss/c.cwnd) // congestion avoidance
-	}
-	c.dupAcks = 0
-}
-
-// duplicateACK counts a duplicate ACK; the third starts fast retransmit and
-// fast recovery (RFC 5681 §3.2, RFC 6582).
-func (c *tcb) duplicateACK() {
-	c.dupAcks++
-	mss := uint32(c.sndMSS)
-	switch {
-	case c.inRecov:
-		c.cwnd += mss
-	case c.dupAcks == 3:
-		c.ssthresh = max(c.flightSize()/2, 2*mss)
-		c.cwnd = c.ssthresh + 3*mss
-		c.recover = c.sndNxt
-		c.inRecov = true
-		c.fastRtx = true
-		c.rttTiming = false
-	}
-}
-
-func (c *tcb) flightSize() uint32 { return uint32(c.sndNxt.Sub(c.sndUna)) }
-
-// sampleRTT folds one measurement into SRTT and RTTVAR and recomputes the
-// RTO (RFC 6298 §2.2-2.5).
-func (c *tcb) sampleRTT(r time.Duration) {
-	if !c.hasRTT {
-		c.srtt, c.rttvar, c.hasRTT = r, r/2, true
-	} else {
-		d := c.srtt - r
-		if d < 0 {
-			d = -d
-		}
-		c.rttvar = (3*c.rttvar + d) / 4
-		c.srtt = (7*c.srtt + r) / 8
-	}
-	c.rto = min(max(c.srtt+max(time.Millisecond, 4*c.rttvar), c.cfg.MinRTO), c.cfg.MaxRTO)
-}
-
 // processTextAndFIN runs the seventh (segment text) and eighth (FIN) checks
-// of RFC 9293 §3.10.7.4 on an acceptable, trimmed segment.
+// of RFC 9293 §3.10.7.4 on an acceptable segment.
 func (c *tcb) processTextAndFIN(now time.Time, seg *Segment) {
 	switch c.state {
 	case StateEstablished, StateFinWait1, StateFinWait2:
@@ -557,84 +438,44 @@ func (c *tcb) processTextAndFIN(now time.Time, seg *Segment) {
 		// segment text." A repeated FIN was answered by the first check.
 		return
 	}
-	if len(seg.Payload) == 0 && !seg.Flags.Has(FlagFIN) {
+	seq, data, fin, cut := c.rcv.text(seg)
+	if cut {
+		c.ackNow = true // text the window has no room for is dropped, and an ACK says so
+	}
+	if len(data) == 0 && !fin {
 		return
 	}
-	if c.readClosed && len(seg.Payload) > 0 {
+	if c.rcv.readClosed && len(data) > 0 {
 		// RFC 9293 §3.6.1 (SHLD-3): data for an application that closed the
 		// connection resets it.
 		c.abort(now)
 		return
 	}
-	c.stats.BytesIn += uint64(len(seg.Payload))
-	if seg.Seq != c.rcvNxt {
-		// SHLD-31: hold a segment that starts past RCV.NXT for later, and
-		// acknowledge at once (MAY-13) so the peer sees the hole.
-		c.ooo.insert(seg.Seq, seg.Payload, seg.Flags.Has(FlagFIN))
-		c.stats.OutOfOrder++
-		c.ackNow = true
-		return
+	c.stats.BytesIn += uint64(len(data))
+	before := c.rcv.nxt
+	fin, filled := c.deliverText(now, seq, data, fin)
+	if seq != before {
+		return // held out of order; acknowledged at once
 	}
-	// Seventh: "Once in the ESTABLISHED state, it is possible to deliver
-	// segment data to user RECEIVE buffers ... RCV.NXT is advanced over the
-	// data accepted, and RCV.WND adjusted ... Send an acknowledgment of the
-	// form <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>."
-	fin := c.deliver(seg.Payload, seg.Flags.Has(FlagFIN))
-	filled := false
-	for {
-		o, ok := c.ooo.pop(c.rcvNxt)
-		if !ok {
-			break
-		}
-		c.deliver(o.data[min(int(c.rcvNxt.Sub(o.seq)), len(o.data)):], false)
-		filled = true
-	}
-	if c.ooo.finAt(c.rcvNxt) {
-		fin = true
-	}
-	// A FIN, and data that fills a hole (RFC 5681 §4.2), are acknowledged at
-	// once; other in-order data may wait for a second segment.
+	// "Send an acknowledgment of the form <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>."
+	// A FIN, and data that fills a hole (RFC 5681 §4.2), are acknowledged
+	// at once; other in-order data may wait for a second segment.
 	if fin || filled {
 		c.ackNow = true
 	} else {
-		c.delayACK(now, len(seg.Payload))
+		c.delayACK(now, int(c.rcv.nxt.Sub(before)))
 	}
 	if fin {
 		c.processFIN(now)
 	}
 }
 
-// delayACK acknowledges received data late (RFC 9293 §3.8.6.3, SHLD-18),
-// but at least every second full-sized segment (SHLD-19) and within
-// Config.DelayedACK (MUST-40: under 0.5 s).
-func (c *tcb) delayACK(now time.Time, n int) {
-	c.delAckBytes += n
-	if c.cfg.DelayedACK < 0 || c.delAckBytes >= 2*c.rcvMSS {
-		c.ackNow = true
-		return
-	}
-	if c.delAckAt.IsZero() {
-		c.delAckAt = now.Add(c.cfg.DelayedACK)
-	}
-}
-
-// deliver appends in-order data to the receive buffer and advances RCV.NXT.
-// It reports whether fin became in order too.
-func (c *tcb) deliver(data []byte, fin bool) bool {
-	n := c.rcvBuf.Write(data)
-	c.rcvNxt = c.rcvNxt.Add(uint32(n))
-	if n > 0 {
-		c.events |= evReadable
-	}
-	return fin && n == len(data)
-}
-
 // processFIN is the eighth check of RFC 9293 §3.10.7.4: "signal the user
 // 'connection closing' and return any pending RECEIVEs with same message,
 // advance RCV.NXT over the FIN, and send an acknowledgment for the FIN."
 func (c *tcb) processFIN(now time.Time) {
-	c.rcvNxt = c.rcvNxt.Add(1)
-	c.finRcvd = true
+	c.rcv.nxt = c.rcv.nxt.Add(1)
+	c.rcv.finRcvd = true
 	c.ackNow = true
 	c.events |= evReadable
 	switch c.state {
@@ -645,7 +486,7 @@ func (c *tcb) processFIN(now time.Time) {
 		// "If our FIN has been ACKed (perhaps in this segment), then enter
 		// TIME-WAIT, start the time-wait timer, turn off the other timers;
 		// otherwise, enter the CLOSING state." (simultaneous close)
-		if c.finAcked() {
+		if c.snd.finAcked() {
 			c.setState(now, StateTimeWait)
 		} else {
 			c.setState(now, StateClosing)

@@ -19,7 +19,7 @@ func (c *tcb) output(now time.Time, emit func(FourTuple, *Segment)) {
 		c.ackNow = false
 		return
 	}
-	if c.txNxt == c.iss {
+	if c.snd.synDue {
 		c.sendSYN(now, emit)
 		return
 	}
@@ -27,21 +27,20 @@ func (c *tcb) output(now time.Time, emit func(FourTuple, *Segment)) {
 		return
 	}
 	c.sendData(now, emit)
-	if c.sendProbe {
+	if c.ka.due {
 		// RFC 9293 §3.8.4: a keep-alive is <SEQ=SND.NXT-1><ACK=RCV.NXT> with
 		// no data (SHLD-12); being old, it makes the peer send an ACK.
-		c.sendProbe = false
+		c.ka.due = false
 		s := c.newSegment()
-		s.Seq = c.sndNxt.Add(^uint32(0))
+		s.Seq = c.snd.nxt.Add(^uint32(0))
 		c.fill(s)
 		c.emit(now, s, emit)
 	}
 	if c.ackNow {
 		// A bare ACK: <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>.
 		s := c.newSegment()
-		s.Seq = c.sndNxt
+		s.Seq = c.snd.nxt
 		c.fill(s)
-		c.ackNow = false
 		c.emit(now, s, emit)
 	}
 }
@@ -49,132 +48,203 @@ func (c *tcb) output(now time.Time, emit func(FourTuple, *Segment)) {
 // sendSYN sends our SYN (active open, SYN-SENT) or SYN-ACK (passive open or
 // simultaneous open, SYN-RECEIVED), first or again.
 func (c *tcb) sendSYN(now time.Time, emit func(FourTuple, *Segment)) {
+	snd := &c.snd
 	s := c.newSegment()
-	s.Seq, s.Flags = c.iss, FlagSYN
+	s.Seq, s.Flags = snd.iss, FlagSYN
 	// RFC 9293 MUST-14, SHLD-5, MAY-3: always announce our MSS on the SYN
 	// (MUST-65: never on other segments).
-	s.Options.MSS = uint16(c.rcvMSS)
+	s.Options.MSS = uint16(c.rcv.mss)
 	// RFC 7323 §2.2: offer window scaling on a SYN; on a SYN-ACK only if the peer offered it.
-	if c.state == StateSynSent || c.wsOK {
+	if c.state == StateSynSent || c.rcv.scaleOK {
 		s.Options.HasWindowScale = true
-		s.Options.WindowScale = c.rcvScale
+		s.Options.WindowScale = c.rcv.scale
 	}
 	if c.state != StateSynSent {
 		s.Flags |= FlagACK
-		s.Ack = c.rcvNxt
+		s.Ack = c.rcv.nxt
 	}
 	// RFC 7323 §2.2: the window field of a SYN is not scaled.
-	s.Window = uint16(min(c.rcvWindowSpace(), 0xffff))
-	c.rcvWnd = uint32(s.Window)
-	c.rcvAdv = c.rcvNxt.Add(c.rcvWnd)
-	if c.sndNxt == c.iss {
-		c.rttTiming, c.rttSeq, c.rttStart = true, c.iss.Add(1), now
+	s.Window = uint16(min(c.rcv.available(), 0xffff))
+	c.rcv.wnd = uint32(s.Window)
+	c.rcv.adv = c.rcv.nxt.Add(c.rcv.wnd)
+	if !snd.synSent {
+		snd.synSent, snd.synSentAt = true, now // the first transmission: its ACK times the RTT
 	} else {
+		snd.synSentAt = time.Time{} // Karn: an ACK of a repeated SYN is ambiguous
 		c.stats.Retransmits++
 	}
-	c.txNxt = c.iss.Add(1)
-	c.sndNxt = c.sndNxt.Max(c.txNxt)
+	snd.nxt = snd.nxt.Max(snd.iss.Add(1))
+	snd.synDue = false
 	c.armRetransmit(now)
 	c.ackNow = false
 	c.emit(now, s, emit)
 }
 
-// sendData sends queued data and the FIN as the windows allow (RFC 9293
-// §3.8.6, RFC 5681), then a fast retransmission or a zero-window probe if
-// one is due.
+// sendData sends what the windows allow (RFC 9293 §3.8.6, RFC 5681): first
+// the segments marked lost, then new data and the FIN, then a zero-window
+// probe if one is due.
 func (c *tcb) sendData(now time.Time, emit func(FourTuple, *Segment)) {
-	if c.sndUna == c.iss {
+	snd := &c.snd
+	if !snd.synAcked {
 		return // no data before our SYN is acknowledged (§3.10.4: FIN queued until ESTABLISHED)
 	}
-	if c.fastRtx {
-		// RFC 5681 §3.2 step 4 / RFC 6582: retransmit the first unacknowledged segment.
-		c.fastRtx = false
-		c.stats.FastRetransmits++
-		// Never past SND.NXT: what was not sent before is not a retransmission.
-		n := min(c.sndMSS, max(0, int(c.dataEnd().Sub(c.sndUna))), int(c.sndNxt.Sub(c.sndUna)))
-		fin := c.finSent() && c.sndUna.Add(uint32(n)) == c.finSeq
-		if n > 0 || fin {
-			c.sendSegment(now, c.sndUna, n, fin, emit)
-		}
-	}
+	c.retransmitLost(now, emit)
 	for {
-		off := int(c.txNxt.Sub(c.bufStart()))
-		avail := c.sndBuf.Len() - off
-		if avail < 0 {
-			avail = 0 // only the FIN lies past the data
-		}
+		avail := max(0, int(snd.dataEnd().Sub(snd.nxt))) // only the FIN may lie past the data
 		// MUST-34, SHLD-15: the usable window may be negative; send nothing then.
-		usable := int64(c.sndUna.Add(min(c.sndWnd, c.cwnd)).Sub(c.txNxt))
-		n := int(min(int64(avail), int64(c.sndMSS), max(usable, 0)))
-		retransmit := c.txNxt.LessThan(c.sndNxt)
-		fin := c.finQueued && c.txNxt.Add(uint32(n)) == c.finSeq
-		if c.probe && n == 0 && avail > 0 {
+		usable := int64(snd.una.Add(snd.wnd).Sub(snd.nxt))
+		room := int64(c.cc.cwnd()) - int64(snd.pipe())
+		n := int(min(int64(avail), int64(snd.mss), max(usable, 0), max(room, 0)))
+		fin := snd.finQueued && snd.nxt.Add(uint32(n)) == snd.finSeq
+		if snd.zeroWindowProbeDue && n == 0 && avail > 0 && usable <= 0 {
 			// RFC 9293 §3.8.6.1 (MUST-35/36): probe a zero window with one octet.
-			c.probe = false
+			snd.zeroWindowProbeDue = false
 			c.stats.ZeroWindowProbes++
-			c.sendSegment(now, c.txNxt, 1, false, emit)
+			c.sendNew(now, 1, false, emit)
 			continue
 		}
 		if n == 0 && !fin {
 			break
 		}
-		if n < c.sndMSS && !retransmit && !c.probe && !c.maySendSmall(n, avail) {
+		if n < snd.mss && !c.maySendSmall(n, avail) {
 			break
 		}
-		c.probe = false
-		c.sendSegment(now, c.txNxt, n, fin, emit)
+		c.sendNew(now, n, fin, emit)
 	}
+	snd.zeroWindowProbeDue = false
 	// RFC 9293 §3.8.6.1 (SHLD-29): with data waiting, nothing in flight and
 	// no window to send it, probe after one RTO.
-	if c.sndUna == c.sndNxt && c.dataEnd().GreaterThan(c.txNxt) && c.persistAt.IsZero() {
-		c.persistAt = now.Add(c.rto << min(c.persistBackoff, 6))
+	if snd.una == snd.nxt && snd.dataEnd().GreaterThan(snd.nxt) && !c.timers.armed(timerPersist) {
+		c.timers.set(timerPersist, now.Add(c.rtt.rto<<min(snd.persistBackoff, 6)))
 	}
+}
+
+// retransmitLost sends again the records marked lost, oldest first, as
+// congestion control allows (RFC 5681 §3.2 for the first after a fast
+// retransmit, which goes whatever cwnd says). Adjacent small records are
+// sent as one segment of up to an MSS.
+func (c *tcb) retransmitLost(now time.Time, emit func(FourTuple, *Segment)) {
+	snd := &c.snd
+	q := &snd.recs
+	if q.lostBytes == 0 {
+		snd.rtxNow = false
+		return
+	}
+	if snd.wnd == 0 {
+		// MUST-35: with the window shut, the retransmission timer probes it
+		// with the first octet outstanding.
+		if snd.zeroWindowProbeDue {
+			snd.zeroWindowProbeDue = false
+			c.stats.ZeroWindowProbes++
+			r := q.at(0)
+			n := min(1, c.recordData(r))
+			c.resend(now, r, n, r.fin && n == 0, emit)
+		}
+		return
+	}
+	for i := 0; i < q.len(); i++ {
+		r := q.at(i)
+		if !r.lost {
+			continue
+		}
+		c.coalesceLost(i)
+		if !snd.rtxNow && int64(snd.pipe())+int64(r.length()) > int64(c.cc.cwnd()) {
+			break
+		}
+		if !r.start.LessThan(snd.una.Add(snd.wnd)) {
+			break // past the peer's window
+		}
+		snd.rtxNow = false
+		c.resend(now, r, c.recordData(r), r.fin, emit)
+		q.setLost(r, false)
+	}
+	snd.rtxNow = false
+}
+
+// coalesceLost joins the lost records after the i-th into it while the
+// result carries at most an MSS of data. A joined record is left empty.
+func (c *tcb) coalesceLost(i int) {
+	q := &c.snd.recs
+	r := q.at(i)
+	for j := i + 1; j < q.len() && !r.fin; j++ {
+		nx := q.at(j)
+		if nx.length() == 0 {
+			continue
+		}
+		if !nx.lost || nx.sacked || c.recordData(r)+c.recordData(nx) > c.snd.mss {
+			return
+		}
+		n := nx.length()
+		q.setLost(nx, false)
+		nx.start = nx.end
+		r.end, r.fin = nx.end, nx.fin
+		r.retransmitted = r.retransmitted || nx.retransmitted
+		q.lostBytes += n
+	}
+}
+
+// recordData is the number of data octets a record covers.
+func (c *tcb) recordData(r *sendRecord) int {
+	n := int(r.length())
+	if r.fin {
+		n--
+	}
+	return n
 }
 
 // maySendSmall decides whether a segment shorter than the MSS may go now:
 // RFC 9293 §3.8.6.2.1 sender SWS avoidance (MUST-38) and Nagle's algorithm
 // (§3.7.4, SHLD-7), which the application can turn off (MUST-17).
 func (c *tcb) maySendSmall(n, avail int) bool {
-	if n == avail && (c.noDelay || c.sndUna == c.sndNxt || c.finQueued) {
+	snd := &c.snd
+	if n == avail && (c.noDelay || snd.una == snd.nxt || snd.finQueued) {
 		return true // all queued data, and Nagle allows it
 	}
-	return c.maxSndWnd > 0 && uint32(n) >= c.maxSndWnd/2 // at least half the largest window offered
+	return snd.maxWnd > 0 && uint32(n) >= snd.maxWnd/2 // at least half the largest window offered
 }
 
-// sendSegment emits n data octets from seq, plus the FIN if fin.
-func (c *tcb) sendSegment(now time.Time, seq Seq, n int, fin bool, emit func(FourTuple, *Segment)) {
-	if cap(c.scratch) < c.sndMSS {
-		c.scratch = make([]byte, c.sndMSS)
+// sendNew sends n new data octets at SND.NXT, plus the FIN if fin, and
+// records the segment.
+func (c *tcb) sendNew(now time.Time, n int, fin bool, emit func(FourTuple, *Segment)) {
+	snd := &c.snd
+	start := snd.nxt
+	end := c.transmit(now, start, n, fin, emit)
+	snd.recs.push(sendRecord{start: start, end: end, sentAt: now, fin: fin})
+	snd.nxt = end
+}
+
+// resend sends n data octets of record r again (and the FIN if fin).
+func (c *tcb) resend(now time.Time, r *sendRecord, n int, fin bool, emit func(FourTuple, *Segment)) {
+	r.retransmitted, r.sentAt = true, now
+	c.stats.Retransmits++
+	c.transmit(now, r.start, n, fin, emit)
+}
+
+// transmit emits n data octets from seq, plus the FIN if fin, and returns
+// the sequence number after the segment.
+func (c *tcb) transmit(now time.Time, seq Seq, n int, fin bool, emit func(FourTuple, *Segment)) Seq {
+	snd := &c.snd
+	if cap(c.scratch) < snd.mss {
+		c.scratch = make([]byte, snd.mss)
 	}
 	p := c.scratch[:n]
-	c.sndBuf.Peek(int(seq.Sub(c.bufStart())), p)
+	snd.buf.Peek(int(seq.Sub(snd.bufStart())), p)
 	s := c.newSegment()
 	s.Seq, s.Payload = seq, p
-	if fin {
-		s.Flags |= FlagFIN
-	}
 	end := seq.Add(uint32(n))
-	if n > 0 && end == c.dataEnd() {
+	if n > 0 && end == snd.dataEnd() {
 		// RFC 9293 §3.9.1.2 (MUST-61): PSH on the last segment of what is queued.
 		s.Flags |= FlagPSH
 	}
-	c.fill(s)
 	if fin {
+		s.Flags |= FlagFIN
 		end = end.Add(1)
 	}
-	if seq.LessThan(c.sndNxt) {
-		c.stats.Retransmits++
-	} else if !c.rttTiming && end.GreaterThan(seq) {
-		c.rttTiming, c.rttSeq, c.rttStart = true, end, now
-	}
-	if seq == c.txNxt {
-		c.txNxt = end
-	}
-	c.sndNxt = c.sndNxt.Max(end)
+	c.fill(s)
 	c.stats.BytesOut += uint64(n)
 	c.armRetransmit(now)
-	c.ackNow = false
 	c.emit(now, s, emit)
+	return end
 }
 
 // newSegment returns the TCB's reusable outgoing segment, cleared, so
@@ -185,34 +255,14 @@ func (c *tcb) newSegment() *Segment {
 }
 
 // fill sets the fields every synchronized segment carries: the ACK of
-// RCV.NXT and the receive window.
+// RCV.NXT and the receive window. The segment carries any ACK that was due.
 func (c *tcb) fill(s *Segment) {
 	s.Flags |= FlagACK
-	c.delAckAt, c.delAckBytes = time.Time{}, 0 // this segment carries the ACK
-	s.Ack = c.rcvNxt
-	s.Window = c.advertise()
-}
-
-// advertise computes the window for an outgoing segment from the free
-// receive buffer and records it as RCV.WND.
-func (c *tcb) advertise() uint16 {
-	edge := c.rcvNxt.Add(uint32(c.windowSpace()))
-	// RFC 9293 §3.8.6.2.2 (MUST-39): move the right edge only in steps of
-	// min(buffer/2, MSS), so the peer does not send tiny segments.
-	if grow := edge.Sub(c.rcvAdv); grow > 0 && int(grow) < c.swsThreshold() && c.rcvAdv.GreaterThan(c.rcvNxt) {
-		edge = c.rcvAdv
-	}
-	// SHLD-14: never move the right edge to the left.
-	edge = edge.Max(c.rcvAdv)
-	wnd := uint32(0)
-	if edge.GreaterThan(c.rcvNxt) {
-		wnd = uint32(edge.Sub(c.rcvNxt))
-	}
-	// RFC 7323 §2.3: the field carries the window shifted right by our scale.
-	field := min(wnd>>c.rcvScale, 0xffff)
-	c.rcvWnd = field << c.rcvScale
-	c.rcvAdv = c.rcvAdv.Max(c.rcvNxt.Add(c.rcvWnd))
-	return uint16(field)
+	s.Ack = c.rcv.nxt
+	s.Window = c.rcv.advertise()
+	c.ackNow = false
+	c.timers.stop(timerDelayedACK)
+	c.rcv.unacked = 0
 }
 
 // emit hands a finished segment to the caller.

@@ -26,14 +26,21 @@ var testEpoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 // relative to the peer's ISN and its ACK relative to our ISS; what leaves,
 // the other way round.
 type core struct {
-	t      testing.TB
-	c      *tcb
-	cfg    Config
-	now    time.Time
-	events tcbEvents
+	t        testing.TB
+	c        *tcb
+	cfg      Config
+	now      time.Time
+	events   tcbEvents
+	iss, irs Seq // the bases of the relative numbers
 }
 
 func newCore(t testing.TB, mod func(*Config)) *core {
+	t.Helper()
+	return newCoreISN(t, mod, testISS, testIRS)
+}
+
+// newCoreISN is newCore with our ISS and the peer's IRS of choice.
+func newCoreISN(t testing.TB, mod func(*Config), iss, irs Seq) *core {
 	t.Helper()
 	cfg := Config{
 		Addr:       netip.MustParseAddr("10.0.0.1"),
@@ -46,12 +53,12 @@ func newCore(t testing.TB, mod func(*Config)) *core {
 	if mod != nil {
 		mod(&cfg)
 	}
-	h := &core{t: t, cfg: cfg.withDefaults(), now: testEpoch}
+	h := &core{t: t, cfg: cfg.withDefaults(), now: testEpoch, iss: iss, irs: irs}
 	id := FourTuple{
 		Local:  netip.MustParseAddrPort("10.0.0.1:80"),
 		Remote: netip.MustParseAddrPort("10.0.0.2:40000"),
 	}
-	h.c = newTCB(&h.cfg, id, testISS)
+	h.c = newTCB(&h.cfg, id, iss)
 	return h
 }
 
@@ -59,7 +66,7 @@ func newCore(t testing.TB, mod func(*Config)) *core {
 func (h *core) flush() []string {
 	var out []string
 	h.c.output(h.now, func(_ FourTuple, s *Segment) {
-		out = append(out, s.Format(testISS, testIRS))
+		out = append(out, s.Format(h.iss, h.irs))
 	})
 	h.events |= h.c.takeEvents()
 	return out
@@ -70,8 +77,8 @@ func (h *core) segment(text string) *Segment {
 	h.t.Helper()
 	s, err := ParseSegment(text)
 	require.NoError(h.t, err, "test segment %q", text)
-	s.Seq = s.Seq + testIRS
-	s.Ack = s.Ack + testISS
+	s.Seq = s.Seq + h.irs
+	s.Ack = s.Ack + h.iss
 	s.SrcPort, s.DstPort = 40000, 80
 	return &s
 }
@@ -141,7 +148,13 @@ func nonNil(s []string) []string {
 // passive selects how SYN-RECEIVED was reached (MUST-11).
 func fixture(t testing.TB, s State, passive bool) *core {
 	t.Helper()
-	h := newCore(t, nil)
+	return fixtureISN(t, s, passive, testISS, testIRS)
+}
+
+// fixtureISN is fixture with our ISS and the peer's IRS of choice.
+func fixtureISN(t testing.TB, s State, passive bool, iss, irs Seq) *core {
+	t.Helper()
+	h := newCoreISN(t, nil, iss, irs)
 	switch s {
 	case StateClosed:
 	case StateListen:
@@ -150,32 +163,32 @@ func fixture(t testing.TB, s State, passive bool) *core {
 		h.must("open", "S 0:0(0) win 65535 <mss 1460,nop,wscale 1>")
 	case StateSynReceived:
 		if passive {
-			h = fixture(t, StateListen, true)
+			h = fixtureISN(t, StateListen, true, iss, irs)
 			h.must("S 0:0(0) win 65535 <mss 1460>", "S. 0:0(0) ack 1 win 65535 <mss 1460>")
 		} else {
-			h = fixture(t, StateSynSent, false)
+			h = fixtureISN(t, StateSynSent, false, iss, irs)
 			h.must("S 0:0(0) win 65535 <mss 1460>", "S. 0:0(0) ack 1 win 65535 <mss 1460>")
 		}
 	case StateEstablished:
-		h = fixture(t, StateSynReceived, true)
+		h = fixtureISN(t, StateSynReceived, true, iss, irs)
 		h.must(". 1:1(0) ack 1 win 65535")
 	case StateFinWait1:
-		h = fixture(t, StateEstablished, true)
+		h = fixtureISN(t, StateEstablished, true, iss, irs)
 		h.must("close", "F. 1:1(0) ack 1 win 65535")
 	case StateFinWait2:
-		h = fixture(t, StateFinWait1, true)
+		h = fixtureISN(t, StateFinWait1, true, iss, irs)
 		h.must(". 1:1(0) ack 2 win 65534")
 	case StateCloseWait:
-		h = fixture(t, StateEstablished, true)
+		h = fixtureISN(t, StateEstablished, true, iss, irs)
 		h.must("F. 1:1(0) ack 1 win 65535", ". 1:1(0) ack 2 win 65534")
 	case StateLastAck:
-		h = fixture(t, StateCloseWait, true)
+		h = fixtureISN(t, StateCloseWait, true, iss, irs)
 		h.must("close", "F. 1:1(0) ack 2 win 65534")
 	case StateClosing:
-		h = fixture(t, StateFinWait1, true)
+		h = fixtureISN(t, StateFinWait1, true, iss, irs)
 		h.must("F. 1:1(0) ack 1 win 65535", ". 2:2(0) ack 2 win 65534")
 	case StateTimeWait:
-		h = fixture(t, StateFinWait2, true)
+		h = fixtureISN(t, StateFinWait2, true, iss, irs)
 		h.must("F. 1:1(0) ack 2 win 65534", ". 2:2(0) ack 2 win 65534")
 	}
 	require.Equal(t, s, h.c.state, "fixture")
@@ -362,19 +375,10 @@ func TestTransitions(t *testing.T) {
 	}
 }
 
-// checkInvariants asserts what must hold after every step, like smoltcp's sanity!.
+// checkInvariants fails the test if the TCB's invariants do not hold.
 func checkInvariants(t testing.TB, c *tcb) {
 	t.Helper()
-	assert.True(t, c.sndUna.LessThanEq(c.sndNxt), "SND.UNA =< SND.NXT")
-	assert.True(t, c.txNxt.LessThanEq(c.sndNxt), "the send cursor never passes SND.NXT")
-	assert.True(t, c.sndUna.LessThanEq(c.txNxt), "the send cursor never falls behind SND.UNA")
-	if c.state.synchronized() {
-		assert.True(t, c.rcvNxt.LessThanEq(c.rcvAdv), "the advertised right edge is at or past RCV.NXT")
-	}
-	if c.state == StateTimeWait {
-		assert.False(t, c.timeWaitAt.IsZero(), "TIME-WAIT runs the 2×MSL timer")
-		assert.True(t, c.rtxAt.IsZero(), "TIME-WAIT turns off the retransmission timer")
-	}
+	assert.NoError(t, c.invariants(), "the TCB's invariants after a step in %v", c.state)
 }
 
 func TestReplyToClosed(t *testing.T) {
@@ -452,9 +456,9 @@ func TestRTTEstimate_RFC6298(t *testing.T) {
 	h := fixture(t, StateSynSent, false)
 	h.now = h.now.Add(100 * time.Millisecond)
 	h.must("S. 0:0(0) ack 1 win 65535 <mss 1460>", ". 1:1(0) ack 1 win 65535")
-	assert.Equal(t, 100*time.Millisecond, h.c.srtt, "§2.2: SRTT <- R")
-	assert.Equal(t, 50*time.Millisecond, h.c.rttvar, "§2.2: RTTVAR <- R/2")
-	assert.Equal(t, time.Second, h.c.rto, "§2.4: the RTO is rounded up to the 1 s minimum")
+	assert.Equal(t, 100*time.Millisecond, h.c.rtt.srtt, "§2.2: SRTT <- R")
+	assert.Equal(t, 50*time.Millisecond, h.c.rtt.rttvar, "§2.2: RTTVAR <- R/2")
+	assert.Equal(t, time.Second, h.c.rtt.rto, "§2.4: the RTO is rounded up to the 1 s minimum")
 }
 
 func TestKarnNoSampleFromRetransmission_MUST18(t *testing.T) {
@@ -462,17 +466,17 @@ func TestKarnNoSampleFromRetransmission_MUST18(t *testing.T) {
 	h.wait() // the SYN goes again: its ACK is ambiguous
 	h.now = h.now.Add(10 * time.Millisecond)
 	h.must("S. 0:0(0) ack 1 win 65535 <mss 1460>", ". 1:1(0) ack 1 win 65535")
-	assert.False(t, h.c.hasRTT, "Karn: no RTT sample from a retransmitted segment")
-	assert.Equal(t, 3*time.Second, h.c.rto, "RFC 6298 §5.7: after a SYN timeout the RTO restarts at 3 s")
+	assert.False(t, h.c.rtt.hasSample, "Karn: no RTT sample from a retransmitted segment")
+	assert.Equal(t, 3*time.Second, h.c.rtt.rto, "RFC 6298 §5.7: after a SYN timeout the RTO restarts at 3 s")
 }
 
 func TestMSS_MUST15_MUST16(t *testing.T) {
 	h := fixture(t, StateListen, true)
 	h.must("S 0:0(0) win 65535", "S. 0:0(0) ack 1 win 65535 <mss 1460>")
-	assert.Equal(t, 536, h.c.sndMSS, "MUST-15: no MSS option means 536")
+	assert.Equal(t, 536, h.c.snd.mss, "MUST-15: no MSS option means 536")
 	h = fixture(t, StateListen, true)
 	h.must("S 0:0(0) win 65535 <mss 9000>", "S. 0:0(0) ack 1 win 65535 <mss 1460>")
-	assert.Equal(t, 1460, h.c.sndMSS, "MUST-16: never more than our own MTU carries")
+	assert.Equal(t, 1460, h.c.snd.mss, "MUST-16: never more than our own MTU carries")
 }
 
 func TestSegmentsRespectPeerMSSAndWindow(t *testing.T) {
@@ -513,10 +517,10 @@ func TestFastRetransmit_RFC5681(t *testing.T) {
 	assert.Empty(t, h.in(". 1:1(0) ack 1001 win 65535"), "second duplicate ACK")
 	out := h.in(". 1:1(0) ack 1001 win 65535")
 	assert.Equal(t, []string{". 1001:2001(1000) ack 1 win 65535"}, out, "the third duplicate ACK retransmits the hole")
-	assert.True(t, h.c.inRecov, "and starts fast recovery")
+	assert.True(t, h.c.rec.inRecovery, "and starts fast recovery")
 	assert.Equal(t, uint64(1), h.c.stats.FastRetransmits)
 	h.in(". 1:1(0) ack 5001 win 65535")
-	assert.False(t, h.c.inRecov, "an ACK past the recovery point ends it (RFC 6582)")
+	assert.False(t, h.c.rec.inRecovery, "an ACK past the recovery point ends it (RFC 6582)")
 	checkInvariants(t, h.c)
 }
 
@@ -572,7 +576,7 @@ func TestZeroWindowStillProcessesACK_MUST66(t *testing.T) {
 	h.must(". 1:1001(1000) ack 1 win 65535", ". 4:4(0) ack 1001 win 0")
 	got := h.in(". 1001:1101(100) ack 4 win 65535")
 	assert.Equal(t, []string{". 4:4(0) ack 1001 win 0"}, got, "the text is refused at zero window, and an ACK says so")
-	assert.Equal(t, testISS.Add(4), h.c.sndUna, "MUST-66: the ACK in the segment is still processed")
+	assert.Equal(t, testISS.Add(4), h.c.snd.una, "MUST-66: the ACK in the segment is still processed")
 }
 
 func TestOutOfOrderOverlapsHeldOnce_SHLD31(t *testing.T) {
@@ -580,7 +584,7 @@ func TestOutOfOrderOverlapsHeldOnce_SHLD31(t *testing.T) {
 	h.must("P. 11:21(10) ack 1 win 100 \"KLMNOPQRST\"", ". 1:1(0) ack 1 win 65535")
 	h.must("P. 16:26(10) ack 1 win 100 \"PQRSTUVWXY\"", ". 1:1(0) ack 1 win 65535")
 	h.must("F. 6:16(10) ack 1 win 100 \"FGHIJKLMNO\"", ". 1:1(0) ack 1 win 65535")
-	assert.Equal(t, 20, h.c.ooo.bytes, "overlapping segments are held once: octets 6-25")
+	assert.Equal(t, 20, h.c.rcv.ooo.bytes(), "overlapping segments are held once: octets 6-25")
 	h.must("P. 1:6(5) ack 1 win 100 \"ABCDE\"", ". 1:1(0) ack 26 win 65510")
 	buf := make([]byte, 64)
 	n, err := h.c.receive(buf)
@@ -602,7 +606,7 @@ func TestKeepAliveProbesIdleConnection_MUST26_MUST29(t *testing.T) {
 	assert.Equal(t, []string{". 0:0(0) ack 1 win 65535"}, h.wait(), "an idle connection is probed with <SEQ=SND.NXT-1>, no data (SHLD-12)")
 	assert.Equal(t, 10*time.Second, h.now.Sub(start), "MUST-26: only after the idle interval")
 	h.must(". 1:1(0) ack 1 win 65535") // the peer answers
-	assert.Equal(t, 0, h.c.probesSent, "an answer resets the count")
+	assert.Equal(t, 0, h.c.ka.unanswered, "an answer resets the count")
 
 	h.must("send x", "P. 1:2(1) ack 1 win 65535 \"x\"")
 	assert.True(t, h.c.keepAliveAt().IsZero(), "MUST-26: no probe while data is outstanding")
@@ -612,7 +616,8 @@ func TestKeepAliveProbesIdleConnection_MUST26_MUST29(t *testing.T) {
 		require.Equal(t, []string{". 1:1(0) ack 1 win 65535"}, h.wait(), "probe %d", i)
 		assert.Equal(t, StateEstablished, h.c.state, "MUST-29: %d unanswered probe(s) do not kill the connection", i)
 	}
-	assert.Empty(t, h.wait(), "after Count unanswered probes the connection is dropped")
+	assert.Equal(t, []string{"R 2:2(0) win 0"}, h.wait(),
+		"after Count unanswered probes the connection is dropped, and a RST tells the peer (as Linux does)")
 	assert.Equal(t, StateClosed, h.c.state)
 	assert.ErrorIs(t, h.c.err, syscall.ETIMEDOUT)
 }

@@ -1,83 +1,128 @@
 package tcp
 
 import (
-	"net"
 	"syscall"
 	"time"
 )
 
-// nextTimeout returns when handleTimeout must next be called; zero means no timer is armed.
-func (c *tcb) nextTimeout() time.Time {
-	var t time.Time
-	for _, d := range [...]time.Time{c.rtxAt, c.r2At(), c.persistAt, c.timeWaitAt, c.keepAliveAt(), c.delAckAt} {
-		if !d.IsZero() && (t.IsZero() || d.Before(t)) {
-			t = d
-		}
-	}
-	return t
+// timerKind names a TCB timer (RFC 9293 §3.10.8 and §3.8). R2 (the user
+// timeout) and keep-alive are not in the table: they follow from other
+// state (rtxSince, the keep-alive clock).
+type timerKind uint8
+
+const (
+	timerRetransmit timerKind = iota // RFC 6298
+	timerPersist                     // zero-window probe, §3.8.6.1
+	timerDelayedACK                  // §3.8.6.3
+	timerTimeWait                    // 2×MSL, §3.6.1
+	numTimers
+)
+
+// timerTable holds when each timer fires; the zero time means off.
+type timerTable [numTimers]time.Time
+
+func (t *timerTable) set(k timerKind, at time.Time) { t[k] = at }
+func (t *timerTable) stop(k timerKind)              { t[k] = time.Time{} }
+func (t *timerTable) armed(k timerKind) bool        { return !t[k].IsZero() }
+func (t *timerTable) stopAll()                      { *t = timerTable{} }
+
+// due reports whether timer k is armed and has expired at now.
+func (t *timerTable) due(k timerKind, now time.Time) bool {
+	return !t[k].IsZero() && !now.Before(t[k])
 }
 
-// handleTimeout fires every timer due at now (RFC 9293 §3.10.8).
+// nextTimeout returns when handleTimeout must next be called; zero means no timer is armed.
+func (c *tcb) nextTimeout() time.Time {
+	var next time.Time
+	earliest := func(d time.Time) {
+		if !d.IsZero() && (next.IsZero() || d.Before(next)) {
+			next = d
+		}
+	}
+	for _, d := range c.timers {
+		earliest(d)
+	}
+	earliest(c.r2At())
+	earliest(c.keepAliveAt())
+	return next
+}
+
+// handleTimeout fires every timer due at now (RFC 9293 §3.10.8), in order:
+// the ones that end the connection first.
 func (c *tcb) handleTimeout(now time.Time) {
-	if !c.timeWaitAt.IsZero() && !now.Before(c.timeWaitAt) {
+	switch {
+	case c.timers.due(timerTimeWait, now):
 		// "Time-Wait Timeout: If the time-wait timeout expires on a
 		// connection, delete the TCB, enter the CLOSED state, and return."
 		c.setState(now, StateClosed)
 		return
-	}
-	if r2 := c.r2At(); !r2.IsZero() && !now.Before(r2) {
+	case c.r2Due(now):
 		// RFC 9293 §3.10.8 user timeout, R2 of §3.8.3 (MUST-20, MUST-22):
 		// a segment unacknowledged for that long closes the connection,
 		// SYNs included, and the user is told ETIMEDOUT.
-		c.reset(now, syscall.ETIMEDOUT)
+		c.giveUp(now)
 		return
 	}
-	if !c.rtxAt.IsZero() && !now.Before(c.rtxAt) {
+	if c.timers.due(timerRetransmit, now) {
 		c.retransmitTimeout(now)
 	}
-	if !c.delAckAt.IsZero() && !now.Before(c.delAckAt) {
-		c.delAckAt = time.Time{}
-		c.ackNow = true // the delayed ACK is due
+	if c.timers.due(timerDelayedACK, now) {
+		c.timers.stop(timerDelayedACK)
+		c.ackNow = true
 	}
-	if ka := c.keepAliveAt(); !ka.IsZero() && !now.Before(ka) {
-		c.keepAliveTimeout(now)
+	if at := c.keepAliveAt(); !at.IsZero() && !now.Before(at) {
+		if c.ka.fire(now) {
+			c.giveUp(now)
+			return
+		}
 	}
-	if !c.persistAt.IsZero() && !now.Before(c.persistAt) {
+	if c.timers.due(timerPersist, now) {
 		// RFC 9293 §3.8.6.1 (SHLD-30): probe, and back off exponentially.
-		c.probe = true
-		c.persistBackoff++
-		c.persistAt = time.Time{} // re-armed by output if the window stays shut
+		c.timers.stop(timerPersist) // re-armed by output if the window stays shut
+		c.snd.zeroWindowProbeDue = true
+		c.snd.persistBackoff++
 	}
 }
 
-// retransmitTimeout handles an expired retransmission timer: RFC 6298 §5.4-5.6,
-// RFC 5681 §3.1, and the R2 limit of RFC 9293 §3.8.3 (the user timeout of §3.10.8).
+// giveUp ends a connection whose peer stopped answering (R2, or Count
+// unanswered keep-alives) with ETIMEDOUT. A synchronized peer gets a RST,
+// as Linux sends one, so that if it is alive after all it learns.
+func (c *tcb) giveUp(now time.Time) {
+	if c.state.synchronized() {
+		c.ctl = append(c.ctl, Segment{Seq: c.snd.nxt, Flags: FlagRST})
+	}
+	c.rcv.flush()
+	c.reset(now, syscall.ETIMEDOUT)
+}
+
+// retransmitTimeout handles an expired retransmission timer: RFC 6298
+// §5.4-5.6 and RFC 5681 §3.1.
 func (c *tcb) retransmitTimeout(now time.Time) {
 	c.stats.Timeouts++
-	c.synRetransmitted = c.synRetransmitted || !c.state.synchronized()
-	// RFC 5681 §3.1, equation 4, and the loss window of one segment.
-	mss := uint32(c.sndMSS)
-	c.ssthresh = max(c.flightSize()/2, 2*mss)
-	c.cwnd = mss
-	c.inRecov, c.dupAcks, c.fastRtx = false, 0, false
-	// RFC 6298 §5.4: retransmit the earliest unacknowledged segment, and go
-	// back to resend what follows it (go-back-N, as the segments were lost
-	// or their ACKs were). §3 (Karn): stop timing.
-	c.txNxt = c.sndUna
-	c.rttTiming = false
+	if !c.snd.synAcked {
+		// RFC 9293 §3.8.1: a SYN is retransmitted like data.
+		c.snd.synDue = true
+		c.snd.synRetransmitted = true
+		c.snd.synSentAt = time.Time{} // Karn: its ACK gives no sample
+	}
+	// RFC 6298 §5.4: retransmit the earliest unacknowledged segment; every
+	// record is marked lost (go-back-N), and congestion control takes the
+	// loss window.
+	c.onRetransmitTimeout(now)
 	// RFC 6298 §5.5-5.6: back off the timer and restart it.
-	c.rto = min(2*c.rto, c.cfg.MaxRTO)
-	c.rtxAt = now.Add(c.rto)
+	c.rtt.backoff()
+	c.timers.set(timerRetransmit, now.Add(c.rtt.rto))
 	// MUST-35: a zero window with data outstanding is probed by the retransmission.
-	if c.sndWnd == 0 && c.state.synchronized() {
-		c.probe = true
+	if c.snd.wnd == 0 && c.snd.synAcked {
+		c.snd.zeroWindowProbeDue = true
 	}
 }
 
-// armRetransmit starts the retransmission timer if it is off (RFC 6298 §5.1).
+// armRetransmit starts the retransmission timer if it is off (RFC 6298
+// §5.1), and the R2 clock with it.
 func (c *tcb) armRetransmit(now time.Time) {
-	if c.rtxAt.IsZero() {
-		c.rtxAt = now.Add(c.rto)
+	if !c.timers.armed(timerRetransmit) {
+		c.timers.set(timerRetransmit, now.Add(c.rtt.rto))
 	}
 	if c.rtxSince.IsZero() {
 		c.rtxSince = now
@@ -87,50 +132,13 @@ func (c *tcb) armRetransmit(now time.Time) {
 // r2At is when the oldest unacknowledged segment exceeds the user timeout;
 // zero when nothing is outstanding.
 func (c *tcb) r2At() time.Time {
-	if c.rtxAt.IsZero() || c.rtxSince.IsZero() {
+	if !c.timers.armed(timerRetransmit) || c.rtxSince.IsZero() {
 		return time.Time{}
 	}
 	return c.rtxSince.Add(c.userTimeout)
 }
 
-// keepAliveAt is when the next keep-alive probe is due; zero when none is.
-// RFC 9293 §3.8.4, MUST-26: probe only a connection with nothing
-// outstanding and nothing received for the idle interval.
-func (c *tcb) keepAliveAt() time.Time {
-	ka := &c.keepAlive
-	if !ka.Enable || (c.state != StateEstablished && c.state != StateCloseWait) ||
-		c.sndUna != c.sndNxt || c.sndBuf.Len() > 0 || c.lastRecv.IsZero() {
-		return time.Time{}
-	}
-	if c.probesSent == 0 {
-		return c.lastRecv.Add(ka.Idle)
-	}
-	return c.lastProbe.Add(ka.Interval)
-}
-
-// keepAliveTimeout sends a probe, or gives up after Count unanswered ones.
-// MUST-29: one unanswered probe never kills the connection.
-func (c *tcb) keepAliveTimeout(now time.Time) {
-	if c.probesSent >= c.keepAlive.Count {
-		c.reset(now, syscall.ETIMEDOUT)
-		return
-	}
-	c.probesSent++
-	c.lastProbe = now
-	c.sendProbe = true
-}
-
-// setKeepAlive applies a keep-alive configuration; zero fields keep the
-// stack's defaults (MUST-27: the interval is configurable).
-func (c *tcb) setKeepAlive(ka net.KeepAliveConfig) {
-	c.keepAlive.Enable = ka.Enable
-	if ka.Idle > 0 {
-		c.keepAlive.Idle = ka.Idle
-	}
-	if ka.Interval > 0 {
-		c.keepAlive.Interval = ka.Interval
-	}
-	if ka.Count > 0 {
-		c.keepAlive.Count = ka.Count
-	}
+func (c *tcb) r2Due(now time.Time) bool {
+	at := c.r2At()
+	return !at.IsZero() && !now.Before(at)
 }

@@ -3,6 +3,7 @@ package tcp
 import (
 	"errors"
 	"io"
+	"net"
 	"syscall"
 	"time"
 )
@@ -17,12 +18,12 @@ var (
 // select an ISS (done by the caller), send a SYN, enter SYN-SENT.
 func (c *tcb) openActive(now time.Time) {
 	c.passive = false
+	c.snd.synDue = true // the next output sends it and arms the retransmission timer
 	c.setState(now, StateSynSent)
-	// The SYN itself goes out with the next output, which also arms the retransmission timer.
 }
 
 // openPassive is the passive OPEN: the TCB waits in LISTEN for a SYN. The
-// stack makes one such TCB per arriving SYN; see handleListen.
+// host makes one such TCB per arriving SYN; see handleListen.
 func (c *tcb) openPassive(now time.Time) {
 	c.passive = true
 	c.setState(now, StateListen)
@@ -30,7 +31,7 @@ func (c *tcb) openPassive(now time.Time) {
 
 // send is the SEND call (RFC 9293 §3.10.2). It queues as much of p as the
 // send buffer holds and returns how much that was; 0 with a nil error means
-// the buffer is full and the caller should wait for EvWritable.
+// the buffer is full and the caller should wait for evWritable.
 func (c *tcb) send(p []byte) (int, error) {
 	switch c.state {
 	case StateClosed, StateListen:
@@ -39,11 +40,11 @@ func (c *tcb) send(p []byte) (int, error) {
 		}
 		return 0, errNoConnection
 	case StateSynSent, StateSynReceived, StateEstablished, StateCloseWait:
-		if c.finQueued {
+		if c.snd.finQueued {
 			return 0, errConnectionClosing
 		}
 		// Queued before ESTABLISHED, data goes out once the handshake completes.
-		return c.sndBuf.Write(p), nil
+		return c.snd.buf.Write(p), nil
 	default:
 		// FIN-WAIT-1, FIN-WAIT-2, CLOSING, LAST-ACK, TIME-WAIT.
 		return 0, errConnectionClosing
@@ -53,22 +54,18 @@ func (c *tcb) send(p []byte) (int, error) {
 // receive is the RECEIVE call (RFC 9293 §3.10.3). It returns buffered data;
 // io.EOF once the peer's FIN has been consumed and the buffer is empty; the
 // connection's error after a reset; and (0, nil) when the caller must wait
-// for EvReadable.
+// for evReadable.
 func (c *tcb) receive(p []byte) (int, error) {
-	if c.rcvBuf.Len() > 0 {
-		n := c.rcvBuf.Read(p)
-		// RFC 9293 §3.8.6.2.2: reading opens the window. Send a window update
-		// when the right edge can move by 2×MSS or half the buffer (as BSD
-		// does); smaller steps ride on the next ACK (receiver SWS avoidance).
-		if c.state.synchronized() && !c.finRcvd {
-			grow := int(c.rcvNxt.Add(uint32(c.windowSpace())).Sub(c.rcvAdv))
-			if grow >= 2*c.rcvMSS || 2*grow >= c.rcvBuf.Cap() {
-				c.ackNow = true
-			}
+	if c.rcv.buf.Len() > 0 {
+		n := c.rcv.buf.Read(p)
+		// RFC 9293 §3.8.6.2.2: reading opens the window; a window update
+		// goes out if the opening is worth a segment (see recvSpace).
+		if c.state.synchronized() && !c.rcv.finRcvd && c.rcv.windowUpdateWorthIt() {
+			c.ackNow = true
 		}
 		return n, nil
 	}
-	if c.finRcvd {
+	if c.rcv.finRcvd {
 		return 0, io.EOF
 	}
 	switch c.state {
@@ -92,6 +89,7 @@ func (c *tcb) close(now time.Time) error {
 		return errNoConnection
 	case StateListen, StateSynSent:
 		// "Delete the TCB, enter CLOSED state"; pending SENDs get "closing".
+		c.snd.flush()
 		c.setState(now, StateClosed)
 		return nil
 	case StateSynReceived:
@@ -100,19 +98,19 @@ func (c *tcb) close(now time.Time) error {
 		// otherwise, queue for processing after entering ESTABLISHED state."
 		// The FIN is queued behind the data either way; output sends it only
 		// once synchronized.
-		c.queueFIN()
+		c.snd.queueFIN()
 		c.setState(now, StateFinWait1)
 		return nil
 	case StateEstablished:
 		// "Queue this until all preceding SENDs have been segmentized, then
 		// form a FIN segment and send it. In any case, enter FIN-WAIT-1 state."
-		c.queueFIN()
+		c.snd.queueFIN()
 		c.setState(now, StateFinWait1)
 		return nil
 	case StateCloseWait:
 		// "Queue this request until all preceding SENDs have been segmentized;
 		// then send a FIN segment, enter LAST-ACK state."
-		c.queueFIN()
+		c.snd.queueFIN()
 		c.setState(now, StateLastAck)
 		return nil
 	default:
@@ -122,24 +120,32 @@ func (c *tcb) close(now time.Time) error {
 	}
 }
 
-func (c *tcb) queueFIN() {
-	if !c.finQueued {
-		c.finQueued = true
-		c.finSeq = c.dataEnd()
-	}
-}
-
-// closeRead records that the application will read no more (Go's Close).
-// RFC 9293 §3.6.1 (SHLD-3), RFC 1122 §4.2.2.13: if data is still unread, or
-// arrives later, the connection is reset rather than closed gracefully.
-// It reports whether it aborted the connection.
+// closeRead records that the application will read no more because it
+// closed the connection (Go's Close). RFC 9293 §3.6.1 (SHLD-3), RFC 1122
+// §4.2.2.13: if data is still unread, or arrives later, the connection is
+// reset rather than closed gracefully. It reports whether it aborted the
+// connection.
 func (c *tcb) closeRead(now time.Time) bool {
-	c.readClosed = true
-	if c.rcvBuf.Len() > 0 || c.ooo.bytes > 0 {
+	c.rcv.readClosed = true
+	if c.rcv.buf.Len() > 0 || c.rcv.ooo.bytes() > 0 {
 		c.abort(now)
 		return true
 	}
 	return false
+}
+
+// shutdownRead is shutdown(SHUT_RD): the application reads no more, but the
+// connection goes on. What is unread and what arrives later is
+// acknowledged and dropped, so the peer is neither reset nor stalled by a
+// window that never opens.
+func (c *tcb) shutdownRead() {
+	c.rcv.discard = true
+	if c.rcv.buf.Len() > 0 {
+		c.rcv.buf.Discard(c.rcv.buf.Len())
+		if c.state.synchronized() && c.rcv.windowUpdateWorthIt() {
+			c.ackNow = true
+		}
+	}
 }
 
 // abort is the ABORT call (RFC 9293 §3.10.5).
@@ -148,13 +154,12 @@ func (c *tcb) abort(now time.Time) {
 	case StateSynReceived, StateEstablished, StateFinWait1, StateFinWait2, StateCloseWait:
 		// "Send a reset segment: <SEQ=SND.NXT><CTL=RST>"; queues are flushed
 		// and pending calls get "connection reset".
-		c.ctl = append(c.ctl, Segment{Seq: c.sndNxt, Flags: FlagRST})
+		c.ctl = append(c.ctl, Segment{Seq: c.snd.nxt, Flags: FlagRST})
 	}
 	// LISTEN, SYN-SENT: no segment. CLOSING, LAST-ACK, TIME-WAIT: "respond
 	// with ok and delete the TCB". All of them end in CLOSED.
-	c.sndBuf.Discard(c.sndBuf.Len())
-	c.rcvBuf.Discard(c.rcvBuf.Len())
-	c.ooo.clear()
+	c.snd.flush()
+	c.rcv.flush()
 	if c.err == nil {
 		c.err = errAborted
 	}
@@ -167,12 +172,8 @@ var errAborted = syscall.ECONNABORTED
 // setUserTimeout sets R2 for this connection (RFC 9293 MUST-21).
 func (c *tcb) setUserTimeout(d time.Duration) { c.userTimeout = d }
 
-// swsThreshold is the receiver SWS step: min(buffer/2, MSS) (RFC 9293 §3.8.6.2.2).
-func (c *tcb) swsThreshold() int { return min(c.rcvBuf.Cap()/2, c.rcvMSS) }
+// setNoDelay turns Nagle's algorithm off (true) or on (MUST-17).
+func (c *tcb) setNoDelay(on bool) { c.noDelay = on }
 
-// rcvWindowSpace is the receive window the buffer could offer right now.
-func (c *tcb) rcvWindowSpace() int { return max(0, c.rcvBuf.Free()-c.ooo.bytes) }
-
-// windowSpace is rcvWindowSpace limited to what the window field can carry
-// with our scale (RFC 7323 §2.3).
-func (c *tcb) windowSpace() int { return min(c.rcvWindowSpace(), 0xffff<<c.rcvScale) }
+// setKeepAlive applies a keep-alive configuration (MUST-24, MUST-27).
+func (c *tcb) setKeepAlive(ka net.KeepAliveConfig) { c.ka.set(ka) }

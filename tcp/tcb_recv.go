@@ -1,0 +1,199 @@
+package tcp
+
+import "time"
+
+// recvSpace is the receive side of the TCB: the receive sequence variables
+// of RFC 9293 §3.3.1 (Figure 5), the receive buffer with the out-of-order
+// octets held in place, and the window the TCB offers.
+//
+//	    1          2          3
+//	----------|----------|----------
+//	       RCV.NXT    RCV.NXT
+//	                 +RCV.WND
+//
+// Invariants: nxt <= adv; buf holds the in-order octets the user has not
+// read; the octets of every range in ooo sit in buf at their offset past
+// nxt, inside the buffer's capacity.
+type recvSpace struct {
+	irs     Seq
+	nxt     Seq    // RCV.NXT
+	wnd     uint32 // RCV.WND as last advertised
+	adv     Seq    // the right edge advertised: RCV.NXT+RCV.WND when it was sent
+	scale   uint8  // our window scale, 0 unless both SYNs carried the option (RFC 7323 §2.2)
+	scaleOK bool   // both SYNs carried the window scale option
+	mss     int    // the MSS we announce (RFC 9293 MUST-67: MTU-40)
+
+	buf        ring     // in-order octets the user has not read, then out-of-order octets in place
+	ooo        oooStore // which octets past nxt are held
+	oooFIN     bool     // a FIN arrived out of order, at oooFINSeq
+	oooFINSeq  Seq
+	finRcvd    bool // the peer's FIN has been consumed: reads return EOF once buf drains
+	readClosed bool // the user closed the connection: data arriving resets it (SHLD-3)
+	discard    bool // the user shut reading (SHUT_RD): data is acknowledged and dropped
+
+	// Delayed ACKs (RFC 9293 §3.8.6.3).
+	unacked   int // in-order octets received since our last ACK
+	fullSized int // the size of a full-sized segment from the peer (SHLD-19)
+}
+
+func (r *recvSpace) init(cfg *Config) {
+	r.buf = newRing(cfg.RecvBuffer)
+	r.mss = cfg.MTU - 40
+	// RFC 7323 §2.3: the smallest shift that lets the window describe the whole receive buffer.
+	for r.scale < 14 && cfg.RecvBuffer>>r.scale > 0xffff {
+		r.scale++
+	}
+}
+
+// synReceived takes the peer's SYN: IRS and RCV.NXT = SEG.SEQ+1.
+func (r *recvSpace) synReceived(seq Seq) {
+	r.irs = seq
+	r.nxt = seq.Add(1)
+	r.adv = r.nxt
+}
+
+// flush drops everything received, for a reset or an abort.
+func (r *recvSpace) flush() {
+	r.buf.Discard(r.buf.Len())
+	r.ooo.clear()
+	r.oooFIN = false
+}
+
+// available is the receive window the buffer could offer now: its free
+// space, which the out-of-order octets already sit in.
+func (r *recvSpace) available() int {
+	return min(r.buf.Free(), 0xffff<<r.scale) // RFC 7323 §2.3: what the field can carry
+}
+
+// The receiver's two thresholds of RFC 9293 §3.8.6.2.2, side by side. The
+// first decides what every outgoing segment may advertise: the right edge
+// moves only in steps of min(buffer/2, MSS), so the peer never sees a
+// window too small to fill (receiver SWS avoidance, MUST-39). The second
+// decides whether reading alone is worth a segment that says the window
+// opened: 2×MSS or half the buffer, as BSD does. The second is larger
+// because it costs a packet of its own; the first only shapes one that
+// goes out anyway.
+func (r *recvSpace) swsThreshold() int { return min(r.buf.Cap()/2, r.mss) }
+
+func (r *recvSpace) windowUpdateWorthIt() bool {
+	grow := int(r.nxt.Add(uint32(r.available())).Sub(r.adv))
+	return grow >= 2*r.mss || 2*grow >= r.buf.Cap()
+}
+
+// advertise computes the window field of an outgoing segment and records
+// it as RCV.WND.
+func (r *recvSpace) advertise() uint16 {
+	edge := r.nxt.Add(uint32(r.available()))
+	// MUST-39: hold the right edge until it can move by the SWS threshold,
+	// from a zero window too.
+	if grow := edge.Sub(r.adv); grow > 0 && int(grow) < r.swsThreshold() {
+		edge = r.adv
+	}
+	// SHLD-14: never move the right edge to the left.
+	edge = edge.Max(r.adv)
+	wnd := uint32(edge.Sub(r.nxt))
+	// RFC 7323 §2.3: the field carries the window shifted right by our
+	// scale. Rounding down could put the edge the peer computes left of
+	// the one it was given; then round up (RFC 7323 §2.4, as Linux does):
+	// the few octets past the buffer are dropped if they come.
+	field := wnd >> r.scale
+	if r.nxt.Add(field << r.scale).LessThan(r.adv) {
+		field++
+	}
+	field = min(field, 0xffff)
+	r.wnd = field << r.scale
+	r.adv = r.adv.Max(r.nxt.Add(r.wnd))
+	return uint16(field)
+}
+
+// window is the receive window segments are checked against: from RCV.NXT
+// to the advertised right edge.
+func (r *recvSpace) window() uint32 {
+	if r.adv.GreaterThan(r.nxt) {
+		return uint32(r.adv.Sub(r.nxt))
+	}
+	return 0
+}
+
+// text returns the part of an acceptable segment's text and FIN that lies
+// inside the window (RFC 9293 §3.10.7.4 first check: "If a segment's
+// contents straddle the boundary between old and new, only the new parts
+// are processed"; octets past the right edge are dropped, and cut reports
+// that some were). The segment is the one that arrived: a SYN's sequence
+// number comes before its text.
+func (r *recvSpace) text(seg *Segment) (seq Seq, data []byte, fin, cut bool) {
+	seq, data, fin = seg.Seq, seg.Payload, seg.Flags.Has(FlagFIN)
+	if seg.Flags.Has(FlagSYN) {
+		seq = seq.Add(1)
+	}
+	if seq.LessThan(r.nxt) {
+		old := uint32(r.nxt.Sub(seq))
+		n := min(old, uint32(len(data)))
+		data, seq = data[n:], seq.Add(n)
+		if old > n {
+			fin = false // the FIN itself is old
+		}
+	}
+	right := r.nxt.Add(r.window())
+	if end := seq.Add(uint32(len(data))); end.GreaterThan(right) {
+		data = data[:len(data)-int(end.Sub(right))]
+		fin, cut = false, true
+	}
+	return seq, data, fin, cut
+}
+
+// deliverText is the seventh and eighth checks' handling of text and FIN
+// inside the window (see text). It reports whether the FIN became in order
+// and whether the data filled a hole.
+func (c *tcb) deliverText(now time.Time, seq Seq, data []byte, fin bool) (finNow, filled bool) {
+	r := &c.rcv
+	if seq != r.nxt {
+		// SHLD-31: hold data that starts past RCV.NXT, in place in the
+		// buffer, and acknowledge at once (MAY-13; RFC 5681 §4.2: the
+		// duplicate ACK tells the peer about the hole).
+		n := r.buf.WriteAt(int(seq.Sub(r.nxt)), data)
+		r.ooo.add(seq, seq.Add(uint32(n)))
+		if fin && n == len(data) {
+			r.oooFIN, r.oooFINSeq = true, seq.Add(uint32(n))
+		}
+		c.stats.OutOfOrder++
+		c.ackNow = true
+		return false, false
+	}
+	// Seventh: "Once in the ESTABLISHED state, it is possible to deliver
+	// segment data to user RECEIVE buffers ... RCV.NXT is advanced over the
+	// data accepted, and RCV.WND adjusted".
+	n := r.buf.Write(data)
+	r.nxt = r.nxt.Add(uint32(n))
+	finNow = fin && n == len(data)
+	if end := r.ooo.advance(r.nxt); end.GreaterThan(r.nxt) {
+		r.buf.Commit(int(end.Sub(r.nxt)))
+		r.nxt = end
+		filled = true
+	}
+	if r.oooFIN && r.oooFINSeq == r.nxt {
+		finNow = true
+	}
+	if r.nxt != seq {
+		c.events |= evReadable
+		r.fullSized = min(max(r.fullSized, len(data)), r.mss)
+	}
+	if r.discard {
+		r.buf.Discard(r.buf.Len()) // SHUT_RD: acknowledged, never read
+	}
+	return finNow, filled
+}
+
+// delayACK acknowledges n in-order octets late (RFC 9293 §3.8.6.3,
+// SHLD-18), but at least every second full-sized segment (SHLD-19), sized
+// by what the peer sends, and within Config.DelayedACK (MUST-40: under 0.5 s).
+func (c *tcb) delayACK(now time.Time, n int) {
+	c.rcv.unacked += n
+	if c.cfg.DelayedACK < 0 || c.rcv.unacked >= 2*c.rcv.fullSized {
+		c.ackNow = true
+		return
+	}
+	if !c.timers.armed(timerDelayedACK) {
+		c.timers.set(timerDelayedACK, now.Add(c.cfg.DelayedACK))
+	}
+}
