@@ -179,7 +179,7 @@ func (c *tcb) establish(now time.Time, seg *Segment) {
 		c.rtt.synTimedOut() // RFC 6298 §5.7
 	}
 	c.setState(now, StateEstablished)
-	c.events |= evEstablished | evWritable
+	c.events |= evEstablished
 }
 
 // updateWindow takes SND.WND from seg as it arrived (RFC 9293 §3.10.7.4
@@ -417,7 +417,6 @@ func (c *tcb) processACK(now time.Time, seg *Segment) bool {
 	// set SND.WND <- SEG.WND, set SND.WL1 <- SEG.SEQ, and set SND.WL2 <- SEG.ACK."
 	if s.wl1.LessThan(seg.Seq) || (s.wl1 == seg.Seq && s.wl2.LessThanEq(ack)) {
 		c.updateWindow(seg)
-		c.events |= evWritable
 	}
 	// MUST-37: a peer that keeps answering zero-window probes is alive; the
 	// R2 clock does not run against it.
@@ -475,6 +474,7 @@ func (c *tcb) processTextAndFIN(now time.Time, seg *Segment) {
 // advance RCV.NXT over the FIN, and send an acknowledgment for the FIN."
 func (c *tcb) processFIN(now time.Time) {
 	c.rcv.nxt = c.rcv.nxt.Add(1)
+	c.rcv.adv = c.rcv.adv.Max(c.rcv.nxt) // a FIN taken at a zero window is past the edge
 	c.rcv.finRcvd = true
 	c.ackNow = true
 	c.events |= evReadable
