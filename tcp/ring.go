@@ -21,20 +21,52 @@ func (r *ring) Free() int { return r.size - r.n }
 // Cap is the capacity.
 func (r *ring) Cap() int { return r.size }
 
-// Write appends as much of p as fits and returns how much that was.
+// Write appends as much of p as fits and returns how much that was. The
+// octets it appends overwrite whatever WriteAt put at those positions.
 func (r *ring) Write(p []byte) int {
-	n := min(len(p), r.Free())
+	n := r.WriteAt(0, p)
+	r.Commit(n)
+	return n
+}
+
+// WriteAt copies p to the positions off octets past the stored ones, without
+// storing them: Len stays as it is. It is for out-of-order data (RFC 9293
+// §3.10.7.4, seventh check, SHLD-31), held in place until the octets before
+// it arrive and Commit takes it in. Octets that would land past Cap are
+// dropped; WriteAt returns how many octets from the start of p it copied,
+// 0 when off >= Free. off must not be negative.
+func (r *ring) WriteAt(off int, p []byte) int {
+	if off < 0 {
+		panic("tcp: ring.WriteAt with a negative offset")
+	}
+	free := r.Free()
+	if off >= free {
+		return 0
+	}
+	n := min(len(p), free-off)
 	if n == 0 {
 		return 0
 	}
 	if r.buf == nil {
 		r.buf = make([]byte, r.size)
 	}
-	tail := (r.head + r.n) % len(r.buf)
-	c := copy(r.buf[tail:], p[:n])
+	at := (r.head + r.n + off) % len(r.buf)
+	c := copy(r.buf[at:], p[:n])
 	copy(r.buf, p[c:n])
-	r.n += n
 	return n
+}
+
+// Commit stores the n octets after the stored ones that WriteAt already put
+// in place: held out-of-order data that in-order data now reaches (RFC 9293
+// §3.10.7.4, SHLD-31). 0 <= n <= Free.
+func (r *ring) Commit(n int) {
+	if n < 0 || n > r.Free() {
+		panic("tcp: ring.Commit out of range")
+	}
+	if n > 0 && r.buf == nil {
+		r.buf = make([]byte, r.size)
+	}
+	r.n += n
 }
 
 // Peek copies octets starting off octets past the head into p, without
@@ -57,14 +89,13 @@ func (r *ring) Read(p []byte) int {
 	return n
 }
 
-// Discard drops the first n octets (n <= Len).
+// Discard drops the first n octets (n <= Len). The head does not go back
+// to the start of the buffer when the ring empties: octets WriteAt put past
+// the stored ones must stay where they are.
 func (r *ring) Discard(n int) {
 	if n == 0 {
 		return
 	}
 	r.head = (r.head + n) % len(r.buf)
 	r.n -= n
-	if r.n == 0 {
-		r.head = 0
-	}
 }
