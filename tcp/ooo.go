@@ -2,81 +2,13 @@ package tcp
 
 import "math/rand/v2"
 
-// oooSeg is data that arrived ahead of RCV.NXT.
-type oooSeg struct {
-	seq  Seq
-	data []byte
-}
-
-func (s *oooSeg) end() Seq { return s.seq.Add(uint32(len(s.data))) }
-
-// oooQueue holds out-of-order data for later processing (RFC 9293 SHLD-31),
-// sorted by sequence number and never holding an octet twice, so its size
-// is bounded by the window it was accepted into. A FIN that arrived out of
-// order is remembered by its sequence number.
-type oooQueue struct {
-	segs   []oooSeg
-	bytes  int
-	fin    bool
-	finSeq Seq
-}
-
-// insert stores the octets of data (starting at seq) that are not held yet.
-func (q *oooQueue) insert(seq Seq, data []byte, fin bool) {
-	if fin {
-		q.fin, q.finSeq = true, seq.Add(uint32(len(data)))
-	}
-	i := 0
-	for len(data) > 0 {
-		for i < len(q.segs) && q.segs[i].end().LessThanEq(seq) {
-			i++
-		}
-		if i < len(q.segs) && q.segs[i].seq.LessThanEq(seq) {
-			// The head of data is held already: skip it.
-			n := min(len(data), int(q.segs[i].end().Sub(seq)))
-			data, seq = data[n:], seq.Add(uint32(n))
-			continue
-		}
-		// The head is new: store it, up to the next segment held.
-		n := len(data)
-		if i < len(q.segs) {
-			n = min(n, int(q.segs[i].seq.Sub(seq)))
-		}
-		q.segs = append(q.segs, oooSeg{})
-		copy(q.segs[i+1:], q.segs[i:])
-		q.segs[i] = oooSeg{seq: seq, data: append([]byte(nil), data[:n]...)}
-		q.bytes += n
-		data, seq = data[n:], seq.Add(uint32(n))
-		i++
-	}
-}
-
-// pop removes and returns the first segment if it starts at or before rcvNxt.
-func (q *oooQueue) pop(rcvNxt Seq) (oooSeg, bool) {
-	if len(q.segs) == 0 || q.segs[0].seq.GreaterThan(rcvNxt) {
-		return oooSeg{}, false
-	}
-	s := q.segs[0]
-	q.segs[0] = oooSeg{}
-	q.segs = q.segs[1:]
-	q.bytes -= len(s.data)
-	if len(q.segs) == 0 {
-		q.segs = nil
-	}
-	return s, true
-}
-
-// finAt reports whether a held FIN comes right at rcvNxt.
-func (q *oooQueue) finAt(rcvNxt Seq) bool { return q.fin && q.finSeq == rcvNxt }
-
-func (q *oooQueue) clear() { *q = oooQueue{} }
-
 // oooStore records which octets past RCV.NXT have arrived out of order, so
-// they can be held (RFC 9293 §3.10.7.4, seventh check, SHLD-31) and
-// acknowledged once the gap before them fills (RFC 5681 §4.2). The octets
-// themselves sit in the receive ring at their offset (ring.WriteAt): the
-// store only tracks the sequence ranges, as disjoint, non-adjacent
-// [start,end) ranges, so it needs no memory per segment.
+// they can be held (RFC 9293 §3.10.7.4, seventh check, SHLD-31) and a
+// segment filling the gap before them can take RCV.NXT past them and be
+// acknowledged at once (RFC 5681 §4.2). The octets themselves sit in the
+// receive ring at their offset (ring.WriteAt): the store only tracks the
+// sequence ranges, disjoint and non-adjacent, and allocates nothing per
+// segment.
 //
 // The ranges are kept in a treap keyed by start, so add, advance and first
 // take O(log n) time in the n ranges held, however the segments arrive (a
@@ -88,11 +20,11 @@ func (q *oooQueue) clear() { *q = oooQueue{} }
 type oooStore struct {
 	nodes []oooNode // nodes[0] is unused: index 0 means "none"
 	root  int32
-	free  int32 // free list, linked through left
-	last  int32 // the range the latest add went into, or 0
-	n     int   // ranges held
-	held  int   // octets held
-	rnd   uint32
+	free  int32  // free list, linked through left
+	last  int32  // the range the latest add went into, or 0
+	n     int    // ranges held
+	held  int    // octets held
+	rnd   uint32 // xorshift32 state for node priorities, seeded on first use
 }
 
 type oooNode struct {
@@ -169,6 +101,7 @@ func (q *oooStore) bytes() int { return q.held }
 func (q *oooStore) count() int { return q.n }
 
 // each calls fn on the ranges in ascending order until fn returns false.
+// fn must not change the store.
 func (q *oooStore) each(fn func(start, end Seq) bool) { q.walk(q.root, fn) }
 
 // lastChanged returns the range the most recent add went into, as merged,

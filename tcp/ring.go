@@ -56,9 +56,9 @@ func (r *ring) WriteAt(off int, p []byte) int {
 	return n
 }
 
-// Commit stores the n octets that follow the stored ones, which WriteAt (or
-// Write) already put in place: out-of-order data that the in-order data now
-// reaches. 0 <= n <= Free.
+// Commit stores the n octets after the stored ones that WriteAt already put
+// in place: held out-of-order data that in-order data now reaches (RFC 9293
+// §3.10.7.4, SHLD-31). 0 <= n <= Free.
 func (r *ring) Commit(n int) {
 	if n < 0 || n > r.Free() {
 		panic("tcp: ring.Commit out of range")
