@@ -435,3 +435,44 @@ func TestConn_KeepAlive_MUST24(t *testing.T) {
 			"idle, then Count probes an interval apart (MUST-29: never after one)")
 	})
 }
+
+// SetUserTimeout applies to data already outstanding: the stack's timer is
+// re-armed for the new R2, so the connection fails when it passes, not at
+// the next retransmission after it (here the RTO is 30 s).
+func TestConn_SetUserTimeoutRearmsTimer_MUST21(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := fastConfig(addrA)
+		cfg.InitialRTO, cfg.MinRTO, cfg.MaxRTO = 30*time.Second, 30*time.Second, time.Minute
+		p := newPair(t, cfg, fastConfig(addrB))
+		ca, _ := p.connect(t, 80)
+		p.ea.SetFaults(tun.Faults{Loss: 1}) // the peer vanishes
+		_, err := ca.Write([]byte("hello"))
+		require.NoError(t, err)
+		synctest.Wait() // the data is out, its retransmission due in 30 s
+		start := time.Now()
+		require.NoError(t, ca.SetUserTimeout(2*time.Second))
+		_, err = ca.Read(make([]byte, 1))
+		assert.ErrorIs(t, err, syscall.ETIMEDOUT, "R2 ends the connection")
+		assert.Less(t, time.Since(start), 3*time.Second, "when the new user timeout passes, not at the next RTO")
+	})
+}
+
+// CloseRead is shutdown(SHUT_RD), not a close: data the peer sends later
+// is taken and dropped, and the peer is not reset (unlike Close with
+// unread data, RFC 9293 SHLD-3).
+func TestConn_CloseReadThenDataDoesNotReset(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := newPair(t, fastConfig(addrA), fastConfig(addrB))
+		ca, cb := p.connect(t, 80)
+		require.NoError(t, ca.CloseRead())
+		_, err := cb.Write(make([]byte, 300<<10)) // more than the receive buffer
+		require.NoError(t, err, "the peer's writes complete: the data is acknowledged")
+		synctest.Wait()
+		assert.Equal(t, StateEstablished, ca.State(), "no reset")
+		require.NoError(t, cb.Close())
+		_, err = ca.Read(make([]byte, 1))
+		assert.Equal(t, io.EOF, err)
+		_, err = ca.Write([]byte("bye"))
+		assert.NoError(t, err, "our side can still write")
+	})
+}

@@ -14,8 +14,14 @@ import (
 // M is a clock that ticks every 4 µs (RFC 9293 §3.4.1, MUST-8) and F is
 // SipHash-2-4 keyed with 128 random bits drawn once per stack, so nobody
 // outside the host can compute it (MUST-9, SHLD-1).
+//
+// M counts from the generator's first use, by the difference of two
+// time.Time values: for values from time.Now that is the monotonic clock,
+// so a step of the wall clock (NTP, a suspend, the administrator) can
+// neither repeat nor jump ISNs.
 type isnGen struct {
 	k0, k1 uint64
+	epoch  time.Time // the first now seen
 }
 
 // newISNGen returns a generator with a fresh secret key from crypto/rand.
@@ -27,8 +33,11 @@ func newISNGen() *isnGen {
 
 // isn returns the ISN for a connection id opened at now.
 func (g *isnGen) isn(id FourTuple, now time.Time) Seq {
-	// RFC 6528 §3: M is a 4-microsecond timer. now comes from the stack loop's clock.
-	m := uint32(now.UnixNano() / 4000)
+	// RFC 6528 §3: M is a 4-microsecond timer, here a monotonic one.
+	if g.epoch.IsZero() {
+		g.epoch = now
+	}
+	m := uint32(now.Sub(g.epoch) / (4 * time.Microsecond))
 	// F hashes the connection-id with the secret key (RFC 6528 §3).
 	var msg [36]byte
 	l, r := id.Local.Addr().As16(), id.Remote.Addr().As16()

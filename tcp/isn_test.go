@@ -49,6 +49,21 @@ func TestISN_MUST8_ClockAdvances(t *testing.T) {
 	assert.Equal(t, g.isn(id, t0), g.isn(id, t0.Add(3*time.Microsecond)), "the clock ticks in 4 µs steps")
 }
 
+// RFC 6528 §3 with a monotonic M: the ISN depends on the time since the
+// generator started, not on what the wall clock says, so a clock step
+// cannot make ISNs repeat.
+func TestISN_RFC6528_MonotonicClock(t *testing.T) {
+	id := isnTuple(80, 40000)
+	a, b := newISNGen(), newISNGen()
+	b.k0, b.k1 = a.k0, a.k1
+	startA := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	startB := startA.Add(-3 * time.Hour) // the same moment after the wall clock stepped back
+	assert.Equal(t, a.isn(id, startA), b.isn(id, startB), "the same key at its start gives the same ISN")
+	assert.Equal(t, a.isn(id, startA.Add(time.Second)), b.isn(id, startB.Add(time.Second)),
+		"a second later too, whatever the wall clock reads")
+	assert.Equal(t, a.isn(id, startA).Add(250000), a.isn(id, startA.Add(time.Second)), "M ticks every 4 µs")
+}
+
 func TestISN_MUST9_SecretPerStack(t *testing.T) {
 	g1, g2 := newISNGen(), newISNGen()
 	id := isnTuple(80, 40000)

@@ -643,3 +643,124 @@ func TestKeepAliveProbesIdleConnection_MUST26_MUST29(t *testing.T) {
 	assert.Equal(t, StateClosed, h.c.state)
 	assert.ErrorIs(t, h.c.err, syscall.ETIMEDOUT)
 }
+
+// rawOut collects what the core sends, as segments with absolute numbers.
+func (h *core) rawOut() []Segment {
+	var out []Segment
+	h.c.output(h.now, func(_ FourTuple, s *Segment) {
+		cp := *s
+		cp.Payload = append([]byte(nil), s.Payload...)
+		out = append(out, cp)
+	})
+	h.events |= h.c.takeEvents()
+	return out
+}
+
+// inRaw delivers a segment with absolute numbers.
+func (h *core) inRaw(seq, ack Seq, flags Flags, payload string) []Segment {
+	h.t.Helper()
+	seg := Segment{SrcPort: 40000, DstPort: 80, Seq: seq, Ack: ack, Flags: flags, Window: 65535, Payload: []byte(payload)}
+	h.c.segmentArrives(h.now, &seg)
+	checkInvariants(h.t, h.c)
+	return h.rawOut()
+}
+
+// RFC 9293 §3.4: sequence numbers wrap, and after 2^32 octets SND.UNA and
+// RCV.NXT come back to ISS and IRS. Nothing may take ISS for "SYN not yet
+// acknowledged": here an ACK lands exactly on ISS, a retransmission timeout
+// follows, and the data on both sides crosses ISS and IRS intact.
+func TestSequenceSpaceWrapsThroughISSAndIRS(t *testing.T) {
+	for _, isn := range []struct{ iss, irs Seq }{{testISS, testIRS}, {0xffffffd0, 0xfffffff0}} {
+		t.Run(fmt.Sprintf("iss=%d irs=%d", isn.iss, isn.irs), func(t *testing.T) {
+			h := fixtureISN(t, StateEstablished, true, isn.iss, isn.irs)
+			teleport(h.c, 50) // as after 2^32-50 octets each way
+			require.Equal(t, isn.iss.Add(^uint32(49)), h.c.snd.una)
+			iss, irs := isn.iss, isn.irs
+
+			_, err := h.c.send([]byte(strings.Repeat("a", 50) + strings.Repeat("b", 50)))
+			require.NoError(t, err)
+			out := h.rawOut()
+			require.Len(t, out, 1)
+			assert.Equal(t, iss.Add(^uint32(49)), out[0].Seq, "the data starts 50 octets before ISS")
+			assert.False(t, out[0].Flags.Has(FlagSYN), "no SYN once synchronized")
+			assert.Zero(t, out[0].Options.MSS, "MUST-65: no MSS option")
+
+			assert.Empty(t, h.inRaw(irs.Add(^uint32(49)), iss, FlagACK, ""), "the ACK lands on ISS: half the data")
+			assert.Equal(t, iss, h.c.snd.una)
+			h.now = h.c.nextTimeout()
+			h.c.handleTimeout(h.now)
+			out = h.rawOut()
+			require.Len(t, out, 1, "the retransmission timeout resends the rest")
+			assert.False(t, out[0].Flags.Has(FlagSYN), "a retransmission at ISS is data, not our SYN")
+			assert.Equal(t, iss, out[0].Seq)
+			assert.Equal(t, strings.Repeat("b", 50), string(out[0].Payload))
+
+			assert.Empty(t, h.inRaw(irs.Add(^uint32(49)), iss.Add(50), FlagACK, ""), "everything acknowledged")
+			assert.Equal(t, 0, h.c.snd.buf.Len(), "nothing stale stays queued")
+			_, err = h.c.send([]byte("world"))
+			require.NoError(t, err)
+			out = h.rawOut()
+			require.Len(t, out, 1)
+			assert.Equal(t, iss.Add(50), out[0].Seq)
+			assert.Equal(t, "world", string(out[0].Payload), "new data is the new data (no stale octet resent)")
+
+			out = h.inRaw(irs.Add(^uint32(49)), iss.Add(55), FlagACK|FlagPSH, strings.Repeat("x", 100))
+			require.Len(t, out, 1)
+			assert.Equal(t, irs.Add(50), out[0].Ack, "the peer's data crosses IRS")
+			buf := make([]byte, 200)
+			n, err := h.c.receive(buf)
+			require.NoError(t, err)
+			assert.Equal(t, strings.Repeat("x", 100), string(buf[:n]))
+			assert.Equal(t, StateEstablished, h.c.state)
+		})
+	}
+}
+
+// SHUT_RD ends reading, not the connection: net.TCPConn.CloseRead does
+// not reset the peer when data arrives later, and the window stays open.
+func TestShutdownReadDropsDataWithoutReset(t *testing.T) {
+	h := fixture(t, StateEstablished, true)
+	h.must("P. 1:6(5) ack 1 win 100 \"hello\"", ". 1:1(0) ack 6 win 65530")
+	h.c.shutdownRead()
+	assert.Empty(t, h.flush(), "a 5-octet opening is not worth a window update")
+	assert.Equal(t, 0, h.c.rcv.buf.Len(), "the unread octets are dropped")
+	h.must("P. 6:11(5) ack 1 win 100 \"world\"", ". 1:1(0) ack 11 win 65525")
+	assert.Equal(t, StateEstablished, h.c.state, "no reset")
+	assert.NoError(t, h.c.err)
+	assert.Equal(t, 0, h.c.rcv.buf.Len(), "later data is acknowledged and dropped")
+	assert.Equal(t, 65535, h.c.rcv.available(), "so the window stays open")
+	h.must("F. 11:11(0) ack 1 win 100", ". 1:1(0) ack 12 win 65524")
+	assert.Equal(t, StateCloseWait, h.c.state, "the peer's FIN still closes its side")
+	checkInvariants(t, h.c)
+}
+
+// RFC 9293 §3.10.7.4 fifth check: the window update compares SND.WL1 with
+// SEG.SEQ as the segment arrived, not after trimming. A segment that starts
+// before the one that last set the window is older: its window is stale.
+func TestWindowUpdateUsesArrivedSEQ(t *testing.T) {
+	h := fixture(t, StateEstablished, true) // the handshake's ACK at SEQ 1 set the window
+	h.must("P. 0:6(6) ack 1 win 300 \"xhello\"", ". 1:1(0) ack 6 win 65530")
+	assert.Equal(t, testIRS.Add(1), h.c.snd.wl1, "SND.WL1 stays")
+	assert.Equal(t, uint32(65535), h.c.snd.wnd, "the older segment's window is not taken")
+	h.must("P. 6:7(1) ack 1 win 300 \"!\"", ". 1:1(0) ack 7 win 65529")
+	assert.Equal(t, testIRS.Add(6), h.c.snd.wl1, "a newer segment's is")
+	assert.Equal(t, uint32(300), h.c.snd.wnd)
+}
+
+// RFC 5681 §3.1: a lost SYN leaves the congestion state as it starts: no
+// ssthresh of 2*536 for the life of the connection (Linux resets it when
+// the handshake completes), and a one-segment initial window.
+func TestLostSYNLeavesSSThresh_RFC5681(t *testing.T) {
+	h := fixture(t, StateSynSent, false)
+	h.wait() // the SYN times out
+	h.must("S. 0:0(0) ack 1 win 65535 <mss 1460>", ". 1:1(0) ack 1 win 65535")
+	assert.Equal(t, uint32(infiniteSSThresh), h.c.cc.ssthresh(), "ssthresh is arbitrarily high")
+	assert.Equal(t, uint32(1460), h.c.cc.cwnd(), "IW is one segment after a lost SYN")
+
+	h = fixture(t, StateListen, true)
+	h.must("S 0:0(0) win 65535 <mss 1460>", "S. 0:0(0) ack 1 win 65535 <mss 1460>")
+	h.wait() // our SYN,ACK times out
+	h.must(". 1:1(0) ack 1 win 65535")
+	assert.Equal(t, uint32(infiniteSSThresh), h.c.cc.ssthresh())
+	assert.Equal(t, uint32(1460), h.c.cc.cwnd(), "IW is one segment after a lost SYN,ACK")
+}
