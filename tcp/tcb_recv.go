@@ -93,11 +93,14 @@ func (r *recvSpace) advertise() uint16 {
 	edge = edge.Max(r.adv)
 	wnd := uint32(edge.Sub(r.nxt))
 	// RFC 7323 §2.3: the field carries the window shifted right by our
-	// scale. Rounding down could put the edge the peer computes left of
-	// the one it was given; then round up (RFC 7323 §2.4, as Linux does):
-	// the few octets past the buffer are dropped if they come.
+	// scale. When rounding down would put the edge the peer computes left
+	// of the one it was given, round up (as Linux does), unless that puts
+	// it a whole unit past the buffer: rounding up every time RCV.NXT moves
+	// by less than a unit would let the window grow without bound. Then the
+	// edge moves left by less than one unit, the retraction RFC 7323 §2.4
+	// allows for.
 	field := wnd >> r.scale
-	if r.nxt.Add(field << r.scale).LessThan(r.adv) {
+	if r.nxt.Add(field<<r.scale).LessThan(r.adv) && int((field+1)<<r.scale) < r.available()+1<<r.scale {
 		field++
 	}
 	field = min(field, 0xffff)
