@@ -33,9 +33,15 @@ type Config struct {
 	DelayedACK time.Duration
 	// SendBuffer and RecvBuffer are the per-connection buffer sizes. Default 256 KiB.
 	SendBuffer, RecvBuffer int
-	// Backlog bounds the established connections waiting for Accept. Default 128.
+	// Backlog bounds a listener's accept queue: the connections whose
+	// handshake completed, waiting for Accept. While it is full, as in Linux,
+	// a new SYN is dropped (StackStats.SynDroppedBacklog) and so is the ACK
+	// that would complete a handshake (AcceptQueueOverflow): that connection
+	// stays in SYN-RECEIVED until a retransmission finds room. Default 128.
 	Backlog int
-	// MaxHalfOpen bounds the connections in SYN-RECEIVED per listener. Default 256.
+	// MaxHalfOpen bounds a listener's connections in SYN-RECEIVED, apart
+	// from Backlog; a SYN beyond it is dropped (StackStats.SynDroppedHalfOpen).
+	// Default 256.
 	MaxHalfOpen int
 	// KeepAlive is the keep-alive setting of new connections (RFC 9293
 	// §3.8.4): off unless Enable (MUST-25); Idle defaults to 2 hours

@@ -35,13 +35,10 @@ type Conn struct {
 	rdl, wdl deadline
 
 	// Owned by the stack loop.
-	ln        *Listener // the listener of a passive connection, until accepted
-	halfOpen  bool      // passive, in SYN-RECEIVED: counts against the listener's bounds
-	touched   bool      // in Stack.touched
-	estabDone bool      // estab is closed
-	estabOK   bool      // the handshake completed
-	eofSeen   bool      // EventReadEOF was reported
-	readShut  bool      // CloseRead was called: Read returns io.EOF
+	estabDone bool // estab is closed
+	estabOK   bool // the handshake completed
+	eofSeen   bool // EventReadEOF was reported
+	readShut  bool // CloseRead was called: Read returns io.EOF
 }
 
 var _ net.Conn = (*Conn)(nil)
@@ -125,19 +122,15 @@ func (s *Stack) DialContext(ctx context.Context, addr netip.AddrPort) (*Conn, er
 	return c, nil
 }
 
-// openActive makes a connection to addr and sends its SYN (on the loop).
+// openActive makes a connection to addr; the flush after the call sends its
+// SYN (on the loop).
 func (s *Stack) openActive(now time.Time, addr netip.AddrPort) (*Conn, error) {
-	port, ok := s.allocPort()
-	if !ok {
-		return nil, ErrNoPorts
+	t, err := s.host.dial(now, addr)
+	if err != nil {
+		return nil, err
 	}
-	id := FourTuple{Local: netip.AddrPortFrom(s.cfg.Addr, port), Remote: addr}
-	t := newTCB(&s.cfg, id, s.chooseISS(id, now))
 	c := newConn(s, t)
-	s.addConn(c)
-	s.stats.dialed.Add(1)
-	t.openActive(now)
-	s.update(now, c)
+	s.conns[t] = c
 	return c, nil
 }
 

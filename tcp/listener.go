@@ -5,27 +5,23 @@ import (
 	"net/netip"
 	"os"
 	"sync"
-	"syscall"
 	"time"
 )
 
 // Listener accepts connections on one port of a Stack (a passive OPEN, RFC
 // 9293 §3.10.1). It implements net.Listener. Every SYN to the port gets a
-// TCB of its own; those that complete the three-way handshake wait in a
-// queue of at most Config.Backlog connections (half-open ones hold a slot
-// too) until Accept takes them.
+// TCB of its own, while at most Config.MaxHalfOpen of them are in
+// SYN-RECEIVED; those that complete the three-way handshake wait in a queue
+// of at most Config.Backlog connections until Accept takes them.
 type Listener struct {
 	s    *Stack
 	port uint16
+	ls   *listenState // the host's listener; owned by the stack loop
 
 	ready  chan struct{} // the loop signals a connection in the queue
 	closed chan struct{} // closed by Close (or by the stack's Close)
 	once   sync.Once
 	dl     deadline
-
-	// Owned by the stack loop.
-	queue    []*Conn // established, not yet accepted
-	halfOpen int     // children in SYN-RECEIVED
 }
 
 var _ net.Listener = (*Listener)(nil)
@@ -37,20 +33,11 @@ func (s *Stack) Listen(port uint16) (*Listener, error) {
 	ln := &Listener{s: s, ready: make(chan struct{}, 1), closed: make(chan struct{})}
 	var err error
 	if e := s.runOnLoop(func(time.Time) {
-		if port == 0 {
-			p, ok := s.allocPort()
-			if !ok {
-				err = ErrNoPorts
-				return
-			}
-			port = p
+		ln.ls, err = s.host.listen(port)
+		if err == nil {
+			ln.port = ln.ls.port
+			s.listeners[ln.port] = ln
 		}
-		if s.listeners[port] != nil {
-			err = syscall.EADDRINUSE
-			return
-		}
-		ln.port = port
-		s.listeners[port] = ln
 	}); e != nil {
 		err = e
 	}
@@ -108,20 +95,23 @@ func (l *Listener) AcceptTCP() (*Conn, error) {
 	}
 }
 
-// pop takes the first connection of the queue (on the loop).
+// pop takes the first connection of the queue and gives it a Conn (on the loop).
 func (l *Listener) pop(now time.Time) *Conn {
-	if len(l.queue) == 0 || l.isClosed() {
+	if l.isClosed() {
 		return nil
 	}
-	c := l.queue[0]
-	l.queue[0] = nil
-	l.queue = l.queue[1:]
-	if len(l.queue) == 0 {
-		l.queue = nil
-	} else {
+	t := l.s.host.accept(l.ls)
+	if t == nil {
+		return nil
+	}
+	if len(l.ls.queue) > 0 {
 		signal(l.ready) // for the next Accept
 	}
-	c.ln = nil
+	c := newConn(l.s, t)
+	c.finishHandshake(true)
+	if st := t.state; st != StateClosed {
+		l.s.conns[t] = c // unless it was reset while queued: then the host has dropped it
+	}
 	if tr := l.s.cfg.Tracer; tr != nil {
 		// "accept() has a connection": the third segment arrived.
 		tr.UserEvent(now, c.id, EventAcceptReturned)
@@ -151,13 +141,7 @@ func (l *Listener) Close() error {
 		if l.s.listeners[l.port] == l {
 			delete(l.s.listeners, l.port)
 		}
-		for _, c := range l.s.conns {
-			if c.ln == l {
-				c.tcb.abort(now) // RFC 9293 §3.10.5: RST to an established peer
-				l.s.update(now, c)
-			}
-		}
-		l.queue = nil
+		l.s.host.closeListener(now, l.ls)
 	}) // a closed stack has closed the listener already
 	return nil
 }

@@ -125,7 +125,7 @@ func TestListener_AcceptDeadline(t *testing.T) {
 	})
 }
 
-func TestListener_Backlog(t *testing.T) {
+func TestListener_BacklogBoundsTheAcceptQueue(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		cfgB := fastConfig(addrB)
 		cfgB.Backlog = 2
@@ -133,36 +133,22 @@ func TestListener_Backlog(t *testing.T) {
 		ln, err := p.b.Listen(80)
 		require.NoError(t, err)
 		defer ln.Close()
+		to := netip.AddrPortFrom(addrB, 80)
 
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		var conns []*Conn
+		for range 2 {
+			c, err := p.a.Dial(to)
+			require.NoError(t, err, "Backlog connections complete without Accept")
+			conns = append(conns, c)
+		}
+		synctest.Wait() // B has queued both
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		var (
-			wg    sync.WaitGroup
-			mu    sync.Mutex
-			conns []*Conn
-			fails []error
-		)
-		for range 4 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				c, err := p.a.DialContext(ctx, netip.AddrPortFrom(addrB, 80))
-				mu.Lock()
-				defer mu.Unlock()
-				if err != nil {
-					fails = append(fails, err)
-					return
-				}
-				conns = append(conns, c)
-			}()
-		}
-		wg.Wait()
-		assert.Len(t, conns, 2, "with Backlog 2 and no Accept, two connections complete")
-		assert.Len(t, fails, 2, "the other two Dials time out")
-		for _, err := range fails {
-			assert.ErrorIs(t, err, context.DeadlineExceeded, "their SYNs were dropped, so they waited for the context")
-		}
-		assert.GreaterOrEqual(t, p.b.Stats().SynDroppedBacklog, uint64(2), "every dropped SYN (retries included) is counted")
+		_, err = p.a.DialContext(ctx, to)
+		assert.ErrorIs(t, err, context.DeadlineExceeded, "with the accept queue full, B drops the SYN, so the Dial waits for its context")
+		st := p.b.Stats()
+		assert.GreaterOrEqual(t, st.SynDroppedBacklog, uint64(2), "every dropped SYN (retries included) is counted")
+		assert.Zero(t, st.SynDroppedHalfOpen, "the half-open bound was not reached")
 
 		for range 2 {
 			c, err := ln.AcceptTCP()
@@ -170,7 +156,7 @@ func TestListener_Backlog(t *testing.T) {
 			assert.Equal(t, StateEstablished, c.State(), "a queued connection is ESTABLISHED")
 			c.Close()
 		}
-		c, err := p.a.Dial(netip.AddrPortFrom(addrB, 80))
+		c, err := p.a.Dial(to)
 		require.NoError(t, err, "once the queue drains, new connections get in")
 		c.Close()
 		for _, c := range conns {
@@ -179,10 +165,53 @@ func TestListener_Backlog(t *testing.T) {
 	})
 }
 
+func TestListener_FullQueueHoldsACompletedHandshake(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := fastConfig(addrB)
+		cfg.Backlog = 1
+		cfg.ISN = func(FourTuple, time.Time) Seq { return 5000 }
+		s, r := newRawPeer(t, cfg)
+		ln, err := s.Listen(80)
+		require.NoError(t, err)
+		defer ln.Close()
+		dst := netip.AddrPortFrom(addrB, 80)
+		p1, p2, p3 := netip.AddrPortFrom(addrPeer, 40001), netip.AddrPortFrom(addrPeer, 40002), netip.AddrPortFrom(addrPeer, 40003)
+		for _, src := range []netip.AddrPort{p1, p2} {
+			r.sendText(t, src, dst, "S 1000:1000(0) win 65535")
+			_, seg := r.recv(t)
+			require.Equal(t, FlagSYN|FlagACK, seg.Flags, "half-open children do not count against Backlog")
+		}
+		r.sendText(t, p1, dst, ". 1001:1001(0) ack 5001 win 65535")
+		r.sendText(t, p2, dst, ". 1001:1001(0) ack 5001 win 65535")
+		r.recvNone(t, "the ACK that would overfill the accept queue is dropped, not answered")
+		assert.Equal(t, []ConnInfo{
+			{ID: FourTuple{Local: dst, Remote: p1}, State: StateEstablished},
+			{ID: FourTuple{Local: dst, Remote: p2}, State: StateSynReceived},
+		}, stateOnly(s.Conns()), "the second child waits in SYN-RECEIVED")
+		r.sendText(t, p3, dst, "S 1000:1000(0) win 65535")
+		r.recvNone(t, "while the accept queue is full a new SYN is dropped")
+		st := s.Stats()
+		assert.Equal(t, [2]uint64{1, 1}, [2]uint64{st.AcceptQueueOverflow, st.SynDroppedBacklog},
+			"the held handshake and the dropped SYN are counted apart")
+
+		c1, err := ln.AcceptTCP()
+		require.NoError(t, err)
+		assert.Equal(t, p1, c1.ID().Remote, "Accept takes the connection that completed first")
+		r.sendText(t, p2, dst, ". 1001:1001(0) ack 5001 win 65535") // the peer's next segment
+		c2, err := ln.AcceptTCP()
+		require.NoError(t, err, "with room in the queue, the held handshake completes")
+		assert.Equal(t, p2, c2.ID().Remote)
+		assert.Equal(t, StateEstablished, c2.State())
+		c1.Abort()
+		c2.Abort()
+	})
+}
+
 func TestListener_HalfOpenBound(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		cfg := fastConfig(addrB)
 		cfg.MaxHalfOpen = 2
+		cfg.Backlog = 1 // smaller than MaxHalfOpen: the bounds are independent
 		s, r := newRawPeer(t, cfg)
 		ln, err := s.Listen(80)
 		require.NoError(t, err)
@@ -204,6 +233,7 @@ func TestListener_HalfOpenBound(t *testing.T) {
 		}
 		assert.Equal(t, 2, synacks, "only MaxHalfOpen SYNs are answered")
 		assert.Equal(t, uint64(1), s.Stats().SynDroppedHalfOpen, "the third SYN is dropped and counted")
+		assert.Zero(t, s.Stats().SynDroppedBacklog, "the accept queue is empty: Backlog refused nothing")
 		assert.Len(t, s.Conns(), 2, "two connections are half-open")
 		for _, c := range s.Conns() {
 			assert.Equal(t, StateSynReceived, c.State, "they wait in SYN-RECEIVED")

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -22,9 +23,10 @@ import (
 // scriptDir holds the packet scripts, relative to the tcp package.
 const scriptDir = "../testdata/scripts"
 
-// TestScripts runs the packet scripts (STYLE.md §7.6): readable scenarios in packetdrill's notation
-// that drive one sans-I/O tcb with a fake clock. Each file in
-// ../testdata/scripts is a subtest of TestScripts.
+// TestScripts runs the packet scripts: readable scenarios in packetdrill's
+// notation that drive the sans-I/O host (host.go) and its TCBs with a fake
+// clock, as the Stack would drive them. Each file in ../testdata/scripts is
+// a subtest of TestScripts.
 //
 // A script is a list of lines "TIME ACTION"; '#' starts a comment.
 //
@@ -34,26 +36,36 @@ const scriptDir = "../testdata/scripts"
 //	+0    > S. 0:0(0) ack 1 <mss 1460>
 //
 // Option lines (before the first action) set the Config and the connection:
-// local, remote (address:port), iss (our ISN), irs (the peer's ISN), mss (our
-// MSS: MTU-40), mtu, msl, rto (initial RTO), minrto, maxrto, usertimeout (R2),
-// delack (delayed ACK; without it every segment is acknowledged at once)
-// as Go durations, rcvbuf and sndbuf in octets, and noconn (no connection at
-// all: injected segments get replyToClosed's answer).
+// local, remote (address:port), iss (our ISS, for every connection; a SYN
+// that ends TIME-WAIT gets one above the old SND.NXT), irs (the peer's ISN,
+// on every port), mss (our MSS: MTU-40), mtu, msl, rto (initial RTO),
+// minrto, maxrto, usertimeout (R2), delack (delayed ACK; without it every
+// segment is acknowledged at once) as Go durations, rcvbuf and sndbuf in
+// octets, backlog (Config.Backlog) and halfopen (Config.MaxHalfOpen), and
+// noconn (the script neither listens nor connects: the host answers every
+// segment from replyToClosed).
 //
 // TIME is absolute seconds from the start ("0", "1.5") or relative to the
 // previous line ("+0", "+.01"). Before a line runs, the clock advances to its
-// time and every timer due on the way fires, in order.
+// time and every timer of every connection due on the way fires, in order.
+//
+// A line acts on the connection from the remote address and port; ACTION@PORT
+// names another remote port, so a script can drive several connections:
+// "<@40001 S 0:0(0)", ">@40001 R. 0:0(0) ack 1", "state@40001 SYN-RECEIVED".
 //
 // Actions:
 //
-//	< SEGMENT        inject a segment (win defaults to 65535). SEG.SEQ is relative to
-//	                 the peer's ISN (irs), SEG.ACK to ours (iss).
-//	> SEGMENT        the next segment we sent must match, and must have been sent at
-//	                 this line's time. SEG.SEQ is relative to iss, SEG.ACK to irs.
-//	                 Fields left out (ack, win, options, payload) are not compared.
+//	< SEGMENT        the peer sends a segment, which goes through host.input (win
+//	                 defaults to 65535). SEG.SEQ is relative to irs, SEG.ACK to iss.
+//	> SEGMENT        the next segment sent, by the host or any TCB, must match, must go
+//	                 to the line's port and must have been sent at this line's time.
+//	                 SEG.SEQ is relative to iss, SEG.ACK to irs. Fields left out (ack,
+//	                 win, options, payload) are not compared.
 //	> none           nothing is waiting to be matched.
-//	listen | connect the passive or active OPEN
-//	accept           the passive handshake completed (EvEstablished, state >= ESTABLISHED)
+//	listen           a listener on the local port (host.listen)
+//	connect          an active OPEN from the local port to the line's port (host.dial)
+//	accept           take the oldest connection of the accept queue (host.accept): there
+//	                 must be one, and it must come from the line's port
 //	write "txt"      SEND the text; all of it must be queued
 //	write N          SEND N octets of 'x'
 //	read N           RECEIVE with an N-octet buffer: expect N octets;
@@ -61,16 +73,16 @@ const scriptDir = "../testdata/scripts"
 //	read N eof       ... expect io.EOF ("read eof" for short)
 //	close | shutdown CLOSE (a half close); closefull: closeRead then CLOSE (Go's Conn.Close)
 //	abort            ABORT
-//	state NAME       the connection is in state NAME (as RFC 9293 spells it)
+//	state NAME       the connection is in state NAME (as RFC 9293 spells it); with no
+//	                 connection from the port it is LISTEN if a listener waits, else CLOSED
 //	err NAME         the connection's error is ECONNRESET, ECONNREFUSED, ETIMEDOUT
 //	                 or ECONNABORTED (errors.Is), or none
 //	event NAME       established|readable|writable|closed was raised since the last check
 //
-// Every segment sent must be matched by a '>' line before the script ends.
-//
-// A listening tcb plays the listener too, as the stack would: when a segment
-// sends it back to LISTEN (RST in SYN-RECEIVED, MUST-11) or closes it from
-// LISTEN (an ACK to a listener draws a RST), a fresh tcb in LISTEN replaces it.
+// The connection of a port is the last TCB a segment from it reached, or
+// that connect or accept returned; it stays after the host has dropped it,
+// so a script can check its final state. Every segment sent must be matched
+// by a '>' line before the script ends.
 func TestScripts(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join(scriptDir, "*.pkt"))
 	require.NoError(t, err)
@@ -93,6 +105,7 @@ type scriptLine struct {
 	text string        // the line as written, comment removed
 	at   time.Duration // absolute time from the script's start
 	op   string        // "<", ">", "listen", "read", ...
+	port uint16        // the remote port of ACTION@PORT; 0 for the script's
 	pat  Pattern       // for < and >
 	none bool          // "> none"
 	data []byte        // write's payload, read's expected text
@@ -112,23 +125,26 @@ type scriptOptions struct {
 	noconn   bool
 }
 
-// scriptSent is a segment the tcb emitted, waiting for a '>' line.
+// scriptSent is a segment the host or a TCB emitted, waiting for a '>' line.
 type scriptSent struct {
+	id    FourTuple
 	seg   Segment
 	at    time.Time
-	cause string // what made the tcb send it: a line or a timer
+	cause string // what made it go out: a line or a timer
 }
 
-// scriptRunner executes one script against one tcb.
+// scriptRunner executes one script against one host.
 type scriptRunner struct {
 	name   string
 	opt    scriptOptions
+	cfg    Config // opt.cfg with its defaults, shared by the host and its TCBs
 	start  time.Time
 	now    time.Time
-	c      *tcb
-	listen bool // the tcb plays a listener (see the file comment)
+	h      *host
+	ln     *listenState
+	conns  map[uint16]*tcb // by remote port: see the file comment
+	events map[*tcb]tcbEvents
 	sent   []scriptSent
-	events tcbEvents // raised and not yet checked by event/accept
 	trace  []string
 	line   *scriptLine
 	cause  string // the input being processed, for scriptSent.cause
@@ -147,9 +163,15 @@ func scriptRun(name string, src io.Reader) (err error) {
 	if err != nil {
 		return err
 	}
-	r := &scriptRunner{name: name, opt: opt, start: scriptEpoch, now: scriptEpoch}
-	r.opt.cfg.Tracer = scriptTracer{r}
-	r.c = newTCB(&r.opt.cfg, opt.id, opt.iss)
+	r := &scriptRunner{name: name, opt: opt, start: scriptEpoch, now: scriptEpoch,
+		conns: make(map[uint16]*tcb), events: make(map[*tcb]tcbEvents)}
+	r.cfg = opt.cfg.withDefaults()
+	r.cfg.Tracer = scriptTracer{r}
+	r.cfg.ISN = func(FourTuple, time.Time) Seq { return opt.iss }
+	r.h = newHost(&r.cfg)
+	// connect dials from the local port.
+	p := opt.id.Local.Port()
+	r.h.portFirst, r.h.portLast, r.h.nextPort = p, p, p
 	defer func() {
 		switch p := recover().(type) {
 		case nil:
@@ -167,7 +189,7 @@ func scriptRun(name string, src io.Reader) (err error) {
 	if len(r.sent) > 0 {
 		var b strings.Builder
 		for _, s := range r.sent {
-			fmt.Fprintf(&b, "\n\t%s (%s)", r.fmtOut(&s.seg), r.fmtSent(&s))
+			fmt.Fprintf(&b, "\n\t%s (%s)", r.fmtOut(&s), r.fmtSent(&s))
 		}
 		r.failf("end of script: segments sent but never expected by a '>' line:%s", b.String())
 	}
@@ -205,6 +227,13 @@ func scriptParse(name string, src io.Reader) (scriptOptions, []scriptLine, error
 	}
 	if err := sc.Err(); err != nil {
 		return opt, nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if opt.noconn {
+		for _, l := range lines {
+			if l.op == "listen" || l.op == "connect" {
+				return opt, nil, fmt.Errorf("%s:%d: `%s`: option noconn: the script neither listens nor connects", name, l.num, l.text)
+			}
+		}
 	}
 	return opt, lines, nil
 }
@@ -308,6 +337,10 @@ func scriptParseOptions(o *scriptOptions, text string) error {
 			num(&o.cfg.RecvBuffer)
 		case "sndbuf":
 			num(&o.cfg.SendBuffer)
+		case "backlog":
+			num(&o.cfg.Backlog)
+		case "halfopen":
+			num(&o.cfg.MaxHalfOpen)
 		default:
 			return fmt.Errorf("unknown option %q", k)
 		}
@@ -351,7 +384,18 @@ func scriptParseLine(text string, last time.Duration) (scriptLine, error) {
 	}
 	op, arg, _ := strings.Cut(rest, " ")
 	arg = strings.TrimSpace(arg)
+	op, port, hasPort := strings.Cut(op, "@")
 	l.op = op
+	if hasPort {
+		p, err := strconv.ParseUint(port, 10, 16)
+		if err != nil || p == 0 {
+			return l, fmt.Errorf("bad port %q after @: want 1-65535", port)
+		}
+		if op == "listen" {
+			return l, errors.New("listen takes no @port: it listens on the local port")
+		}
+		l.port = uint16(p)
+	}
 	noArg := func() error {
 		if arg != "" {
 			return fmt.Errorf("%s takes no argument", op)
@@ -385,7 +429,7 @@ func scriptParseLine(text string, last time.Duration) (scriptLine, error) {
 		return l, nil
 	case "read":
 		if arg == "eof" {
-			arg = "1 eof" // STYLE.md §7.6 writes "read eof"
+			arg = "1 eof" // "read eof" is short for "read 1 eof"
 		}
 		nTok, want, _ := strings.Cut(arg, " ")
 		want = strings.TrimSpace(want)
@@ -459,8 +503,19 @@ func (r *scriptRunner) fmtSent(s *scriptSent) string {
 	return "sent at " + r.fmtTime(s.at) + " after " + s.cause
 }
 
-// fmtOut prints a segment we sent: SEG.SEQ relative to iss, SEG.ACK to irs.
-func (r *scriptRunner) fmtOut(s *Segment) string { return s.Format(r.opt.iss, r.opt.irs) }
+// fmtPort is "@PORT" for a remote port other than the script's, else "".
+func (r *scriptRunner) fmtPort(port uint16) string {
+	if port == r.opt.id.Remote.Port() {
+		return ""
+	}
+	return "@" + strconv.Itoa(int(port))
+}
+
+// fmtOut prints a segment we sent, with its port if it is not the script's:
+// SEG.SEQ relative to iss, SEG.ACK to irs.
+func (r *scriptRunner) fmtOut(s *scriptSent) string {
+	return strings.TrimPrefix(r.fmtPort(s.id.Remote.Port())+" ", " ") + s.seg.Format(r.opt.iss, r.opt.irs)
+}
 
 // fmtIn prints a segment the peer sent: SEG.SEQ relative to irs, SEG.ACK to iss.
 func (r *scriptRunner) fmtIn(s *Segment) string { return s.Format(r.opt.irs, r.opt.iss) }
@@ -469,36 +524,41 @@ func (r *scriptRunner) tracef(format string, args ...any) {
 	r.trace = append(r.trace, r.fmtTime(r.now)+" "+fmt.Sprintf(format, args...))
 }
 
-// scriptTracer records the tcb's state changes and output in the trace.
+// scriptTracer records state changes and user events in the trace.
 type scriptTracer struct{ r *scriptRunner }
 
 func (tr scriptTracer) SegmentIn(time.Time, FourTuple, *Segment)  {}
 func (tr scriptTracer) SegmentOut(time.Time, FourTuple, *Segment) {}
-func (tr scriptTracer) StateChange(_ time.Time, _ FourTuple, from, to State) {
-	tr.r.tracef("state %s -> %s", from, to)
+func (tr scriptTracer) StateChange(_ time.Time, id FourTuple, from, to State) {
+	tr.r.tracef("state%s %s -> %s", tr.r.fmtPort(id.Remote.Port()), from, to)
 }
 func (tr scriptTracer) UserEvent(_ time.Time, _ FourTuple, ev UserEvent) { tr.r.tracef("user: %s", ev) }
 func (tr scriptTracer) Flush()                                           {}
 
-// flush collects the tcb's output and events after an input.
+// flush collects what the host and its TCBs send, and their events.
 func (r *scriptRunner) flush() {
-	r.c.output(r.now, r.collect)
-	r.events |= r.c.takeEvents()
+	r.h.flush(r.now, r.collect, r.wake)
 }
 
 // collect copies an emitted segment: its payload is reused by the next one.
-func (r *scriptRunner) collect(_ FourTuple, s *Segment) {
+func (r *scriptRunner) collect(id FourTuple, s *Segment) {
+	if s.SrcPort != id.Local.Port() || s.DstPort != id.Remote.Port() {
+		r.failf("segment %s from port %d to %d emitted for %v", s, s.SrcPort, s.DstPort, id)
+	}
 	cp := *s
 	cp.Payload = append([]byte(nil), s.Payload...)
 	cp.Options.SACKBlocks = append([]SACKBlock(nil), s.Options.SACKBlocks...)
-	r.sent = append(r.sent, scriptSent{seg: cp, at: r.now, cause: r.cause})
-	r.tracef("> %s", r.fmtOut(&cp))
+	r.sent = append(r.sent, scriptSent{id: id, seg: cp, at: r.now, cause: r.cause})
+	r.tracef(">%s %s", r.fmtPort(id.Remote.Port()), cp.Format(r.opt.iss, r.opt.irs))
 }
+
+// wake keeps the events the host reports, for event and accept.
+func (r *scriptRunner) wake(_ time.Time, t *tcb, ev tcbEvents) { r.events[t] |= ev }
 
 // advance moves the clock to t, firing each timer that falls due on the way.
 func (r *scriptRunner) advance(t time.Time) {
 	for i := 0; ; i++ {
-		due := r.c.nextTimeout()
+		due := r.h.nextTimeout()
 		if due.IsZero() || due.After(t) {
 			break
 		}
@@ -509,13 +569,40 @@ func (r *scriptRunner) advance(t time.Time) {
 			r.now = due
 		}
 		r.cause = "a timer"
-		r.tracef("timer fires")
-		r.c.handleTimeout(r.now)
+		r.h.handleTimeout(r.now)
 		r.flush()
 	}
 	if t.After(r.now) {
 		r.now = t
 	}
+}
+
+// port is the remote port a line acts on.
+func (r *scriptRunner) port(l *scriptLine) uint16 {
+	if l.port != 0 {
+		return l.port
+	}
+	return r.opt.id.Remote.Port()
+}
+
+// remote is the peer's address and port for a line.
+func (r *scriptRunner) remote(l *scriptLine) netip.AddrPort {
+	return netip.AddrPortFrom(r.opt.id.Remote.Addr(), r.port(l))
+}
+
+// conn returns the connection a line acts on, failing if there is none.
+func (r *scriptRunner) conn(l *scriptLine) *tcb {
+	c := r.conns[r.port(l)]
+	if c == nil {
+		r.failf("no connection from port %d", r.port(l))
+	}
+	return c
+}
+
+// user finishes a user call into c: the host settles it and flushes.
+func (r *scriptRunner) user(c *tcb) {
+	r.h.touch(r.now, c)
+	r.flush()
 }
 
 // run executes one line.
@@ -525,68 +612,102 @@ func (r *scriptRunner) run(l *scriptLine) {
 	if l.op != "<" && l.op != ">" {
 		r.tracef("%s", strings.TrimSpace(strings.TrimPrefix(l.text, strings.Fields(l.text)[0])))
 	}
-	c := r.c
 	switch l.op {
 	case "<":
 		r.inject(l)
 	case ">":
 		r.expect(l)
 	case "listen":
-		r.listen = true
-		c.openPassive(r.now)
-		r.flush()
+		ln, err := r.h.listen(r.opt.id.Local.Port())
+		if err != nil {
+			r.failf("listen: %v", err)
+		}
+		r.ln = ln
 	case "connect":
-		c.openActive(r.now)
+		c, err := r.h.dial(r.now, r.remote(l))
+		if err != nil {
+			r.failf("connect: %v", err)
+		}
+		r.conns[r.port(l)] = c
 		r.flush()
 	case "accept":
-		if !r.listen || !c.passive {
-			r.failf("accept on a connection that did not listen")
-		}
-		if r.events&evEstablished == 0 || !c.State().synchronized() {
-			r.failf("got state %s, established event %v; want the handshake completed (ESTABLISHED or later)",
-				c.State(), r.events&evEstablished != 0)
-		}
-		r.events &^= evEstablished
+		r.accept(l)
 	case "write":
+		c := r.conn(l)
 		n, err := c.send(l.data)
 		if err != nil || n != len(l.data) {
 			r.failf("send: got (%d, %v), want (%d, nil)", n, err, len(l.data))
 		}
-		r.flush()
+		r.user(c)
 	case "read":
 		r.read(l)
 	case "close", "shutdown":
+		c := r.conn(l)
 		if err := c.close(r.now); err != nil {
 			r.failf("close: got %v, want nil", err)
 		}
-		r.flush()
+		r.user(c)
 	case "closefull":
+		c := r.conn(l)
 		if !c.closeRead(r.now) {
 			if err := c.close(r.now); err != nil {
 				r.failf("close: got %v, want nil", err)
 			}
 		}
-		r.flush()
+		r.user(c)
 	case "abort":
+		c := r.conn(l)
 		c.abort(r.now)
-		r.flush()
+		r.user(c)
 	case "state":
-		if got := c.State(); got != l.st {
+		if got := r.state(l); got != l.st {
 			r.failf("got state %s, want %s", got, l.st)
 		}
 	case "err":
+		var got error
+		if c := r.conns[r.port(l)]; c != nil {
+			got = c.err
+		}
 		switch {
-		case l.err == nil && c.err != nil:
-			r.failf("got error %v, want none", c.err)
-		case l.err != nil && !errors.Is(c.err, l.err):
-			r.failf("got error %v, want %v", c.err, l.err)
+		case l.err == nil && got != nil:
+			r.failf("got error %v, want none", got)
+		case l.err != nil && !errors.Is(got, l.err):
+			r.failf("got error %v, want %v", got, l.err)
 		}
 	case "event":
-		if r.events&l.ev == 0 {
-			r.failf("event %s: not raised since the last check (pending events: %s)", l.text[strings.LastIndex(l.text, " ")+1:], scriptFmtEvents(r.events))
+		c := r.conns[r.port(l)]
+		if r.events[c]&l.ev == 0 {
+			r.failf("event %s: not raised since the last check (pending events: %s)", l.text[strings.LastIndex(l.text, " ")+1:], scriptFmtEvents(r.events[c]))
 		}
-		r.events &^= l.ev
+		r.events[c] &^= l.ev
 	}
+}
+
+// state is the state of a line's connection; see the file comment.
+func (r *scriptRunner) state(l *scriptLine) State {
+	if c := r.conns[r.port(l)]; c != nil {
+		return c.state
+	}
+	if r.ln != nil && !r.ln.closed {
+		return StateListen
+	}
+	return StateClosed
+}
+
+// accept takes the oldest connection of the accept queue.
+func (r *scriptRunner) accept(l *scriptLine) {
+	if r.ln == nil {
+		r.failf("accept without listen")
+	}
+	c := r.h.accept(r.ln)
+	if c == nil {
+		r.failf("accept: the accept queue is empty (the connection from port %d is %s)", r.port(l), r.state(l))
+	}
+	if got := c.id.Remote.Port(); got != r.port(l) {
+		r.failf("accept: got the connection from port %d, want port %d", got, r.port(l))
+	}
+	r.conns[r.port(l)] = c
+	r.events[c] &^= evEstablished
 }
 
 func scriptFmtEvents(e tcbEvents) string {
@@ -599,14 +720,15 @@ func scriptFmtEvents(e tcbEvents) string {
 	if len(names) == 0 {
 		return "none"
 	}
+	slices.Sort(names)
 	return strings.Join(names, ",")
 }
 
-// inject delivers a '<' segment, with numbers made absolute.
+// inject delivers a '<' segment through the host, with numbers made absolute.
 func (r *scriptRunner) inject(l *scriptLine) {
 	seg := l.pat.Segment
 	seg.Payload = append([]byte(nil), seg.Payload...)
-	seg.SrcPort, seg.DstPort = r.opt.id.Remote.Port(), r.opt.id.Local.Port()
+	seg.SrcPort, seg.DstPort = r.port(l), r.opt.id.Local.Port()
 	seg.Seq = seg.Seq.Add(uint32(r.opt.irs))
 	if seg.Flags.Has(FlagACK) {
 		seg.Ack = seg.Ack.Add(uint32(r.opt.iss))
@@ -618,27 +740,11 @@ func (r *scriptRunner) inject(l *scriptLine) {
 		b := &seg.Options.SACKBlocks[i]
 		b.Left, b.Right = b.Left.Add(uint32(r.opt.iss)), b.Right.Add(uint32(r.opt.iss))
 	}
-	r.tracef("< %s", r.fmtIn(&seg))
-	if r.opt.noconn {
-		// RFC 9293 §3.10.7.1: no TCB, so the stack answers from the segment alone.
-		if rst, ok := replyToClosed(&seg); ok {
-			r.collect(r.opt.id, &rst)
-		}
-		return
+	r.tracef("<%s %s", r.fmtPort(r.port(l)), r.fmtIn(&seg))
+	if c := r.h.input(r.now, r.opt.id.Remote.Addr(), r.opt.id.Local.Addr(), &seg); c != nil {
+		r.conns[r.port(l)] = c
 	}
-	before := r.c.State()
-	r.c.segmentArrives(r.now, &seg)
 	r.flush()
-	after := r.c.State()
-	// The listener survives what happens to the tcb it spawned: the stack
-	// drops a tcb that went back to LISTEN or closed from LISTEN, and the
-	// listener waits for the next SYN.
-	if r.listen && ((before != StateListen && after == StateListen) || (before == StateListen && after == StateClosed)) {
-		r.tracef("listener: fresh tcb in LISTEN")
-		r.c = newTCB(&r.opt.cfg, r.opt.id, r.opt.iss)
-		r.c.openPassive(r.now)
-		r.flush()
-	}
 }
 
 // expect matches the oldest unmatched segment against a '>' line.
@@ -646,7 +752,7 @@ func (r *scriptRunner) expect(l *scriptLine) {
 	if l.none {
 		if len(r.sent) > 0 {
 			s := r.sent[0]
-			r.failf("got %s (%s), want none", r.fmtOut(&s.seg), r.fmtSent(&s))
+			r.failf("got %s (%s), want none", r.fmtOut(&s), r.fmtSent(&s))
 		}
 		return
 	}
@@ -655,23 +761,28 @@ func (r *scriptRunner) expect(l *scriptLine) {
 	}
 	s := r.sent[0]
 	r.sent = r.sent[1:]
+	if want := (FourTuple{Local: r.opt.id.Local, Remote: r.remote(l)}); s.id != want {
+		r.failf("got %s sent from %v to %v, want from %v to %v (%s)", s.seg.Format(r.opt.iss, r.opt.irs),
+			s.id.Local, s.id.Remote, want.Local, want.Remote, r.fmtSent(&s))
+	}
 	if err := l.pat.Match(&s.seg, r.opt.iss, r.opt.irs); err != nil {
 		r.failf("%v\n(that segment was %s)", err, r.fmtSent(&s))
 	}
 	if !s.at.Equal(r.now) {
-		r.failf("got %s (%s), want it sent at %s", r.fmtOut(&s.seg), r.fmtSent(&s), r.fmtTime(r.now))
+		r.failf("got %s (%s), want it sent at %s", r.fmtOut(&s), r.fmtSent(&s), r.fmtTime(r.now))
 	}
 }
 
 // read performs RECEIVE and checks what it returned.
 func (r *scriptRunner) read(l *scriptLine) {
+	c := r.conn(l)
 	buf := make([]byte, l.n)
-	n, err := r.c.receive(buf)
-	r.flush()
+	n, err := c.receive(buf)
+	r.user(c)
 	got := buf[:n]
 	switch {
 	case l.eof:
-		if n != 0 || err != io.EOF {
+		if n != 0 || !errors.Is(err, io.EOF) {
 			r.failf("got (%q, %v), want EOF", got, err)
 		}
 	case l.want:
@@ -717,7 +828,7 @@ func TestScriptRunner(t *testing.T) {
 			wantErr: []string{"end of script", "S. 0:0(0) ack 1"}},
 		{name: "wrong state", script: "0 listen\n+0 state CLOSED\n",
 			wantErr: []string{"t.pkt:2", "got state LISTEN, want CLOSED"}},
-		{name: "read eof, as STYLE.md writes it", script: "0 connect\n+0 > S 0:0(0)\n+0 read eof\n",
+		{name: "read eof, short for read 1 eof", script: "0 connect\n+0 > S 0:0(0)\n+0 read eof\n",
 			wantErr: []string{"t.pkt:3", "want EOF"}},
 		{name: "wrong read", script: "0 connect\n+0 > S 0:0(0)\n+0 read 5 eof\n",
 			wantErr: []string{"t.pkt:3", "want EOF"}},
@@ -731,6 +842,24 @@ func TestScriptRunner(t *testing.T) {
 		{name: "option after an action", script: "0 listen\noption iss=1\n", wantErr: []string{"t.pkt:2", "option after"}},
 		{name: "unknown option", script: "option foo=1\n", wantErr: []string{"t.pkt:1", "unknown option"}},
 		{name: "unknown state", script: "0 state OPEN\n", wantErr: []string{"t.pkt:1", "unknown state"}},
+		{name: "@PORT drives another connection",
+			script: "0 listen\n+0 <@40001 S 0:0(0)\n+0 >@40001 S. 0:0(0) ack 1\n+0 state@40001 SYN-RECEIVED\n+0 state LISTEN\n" +
+				"+0 <@40001 . 1:1(0) ack 1\n+0 accept@40001\n+0 state@40001 ESTABLISHED\n"},
+		{name: "a segment goes to another port",
+			script:  handshake + "+0 >@40001 S. 0:0(0) ack 1\n",
+			wantErr: []string{"t.pkt:3", "to 10.0.0.2:40000, want from 10.0.0.1:80 to 10.0.0.2:40001"}},
+		{name: "accept with an empty queue",
+			script:  handshake + "+0 > S. 0:0(0) ack 1\n+0 accept\n",
+			wantErr: []string{"t.pkt:4", "accept queue is empty", "SYN-RECEIVED"}},
+		{name: "accept from another port",
+			script:  "0 listen\n+0 <@40001 S 0:0(0)\n+0 >@40001 S. 0:0(0) ack 1\n+0 <@40001 . 1:1(0) ack 1\n+0 accept\n",
+			wantErr: []string{"t.pkt:5", "from port 40001, want port 40000"}},
+		{name: "a user call with no connection", script: "0 listen\n+0 write \"x\"\n",
+			wantErr: []string{"t.pkt:2", "no connection from port 40000"}},
+		{name: "bad port", script: "0 state@x LISTEN\n", wantErr: []string{"t.pkt:1", "bad port"}},
+		{name: "noconn forbids listen", script: "option noconn\n0 listen\n", wantErr: []string{"t.pkt:2", "noconn"}},
+		{name: "backlog and halfopen set the bounds",
+			script: "option halfopen=1\n0 listen\n+0 < S 0:0(0)\n+0 > S. 0:0(0) ack 1\n+0 <@40001 S 0:0(0)\n+0 > none\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

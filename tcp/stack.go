@@ -1,7 +1,6 @@
 package tcp
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -27,17 +26,12 @@ const (
 	maxBatch = 64
 )
 
-// The ephemeral port range (RFC 6335 §6, IANA's dynamic ports).
-const (
-	ephemeralFirst = 49152
-	ephemeralLast  = 65535
-)
-
 // Stack is a TCP/IPv4 host with one address on one Link. It runs two
 // goroutines: a reader that blocks in Link.ReadPacket, and the loop that
-// owns every connection, the demultiplexing tables, the port allocator and
-// the one timer. User calls (Dial, Listen, and the methods of Conn and
-// Listener) run short closures on the loop.
+// owns the host layer (connections, listeners, ports: host.go) and the one
+// timer, and moves packets between the link and the host. User calls (Dial,
+// Listen, and the methods of Conn and Listener) run short closures on the
+// loop.
 //
 // The Stack does not own its Link: the caller closes the link after
 // Stack.Close. The reader goroutine exits when ReadPacket fails, that is,
@@ -46,7 +40,6 @@ type Stack struct {
 	link Link
 	cfg  Config
 	ep   ip.Endpoint
-	isn  *isnGen
 
 	in    chan []byte   // packets from the reader
 	free  chan []byte   // spare packet buffers, returned by the loop
@@ -59,18 +52,17 @@ type Stack struct {
 	stats stackCounters
 
 	// Owned by the loop.
-	conns     map[FourTuple]*Conn
-	listeners map[uint16]*Listener
-	ports     map[uint16]int // connections per local port
-	nextPort  uint16
-	touched   []*Conn // connections to flush after the current batch
+	host      *host
+	conns     map[*tcb]*Conn       // the TCBs a Conn stands for: dialled or accepted
+	listeners map[uint16]*Listener // by port
 	timer     *time.Timer
 	timerAt   time.Time // when timer fires; zero when stopped
 	idle      chan struct{}
-	pkt       []byte                    // the outgoing packet buffer, reused
-	reply     []byte                    // ICMP echo reply buffer, reused
-	seg       Segment                   // the segment being processed, reused
-	emitFn    func(FourTuple, *Segment) // writeSegment, bound once so output does not allocate
+	pkt       []byte                           // the outgoing packet buffer, reused
+	reply     []byte                           // ICMP echo reply buffer, reused
+	seg       Segment                          // the segment being processed, reused
+	emitFn    func(FourTuple, *Segment)        // writeSegment, bound once so flush does not allocate
+	wakeFn    func(time.Time, *tcb, tcbEvents) // wake, bound once
 }
 
 // call is a closure a user goroutine runs on the loop (runOnLoop).
@@ -90,9 +82,10 @@ type StackStats struct {
 	BadAddr     uint64 // SYNs dropped for a broadcast, multicast or invalid source (MUST-57, MUST-63)
 	NoPort      uint64 // RSTs sent for segments to no connection or listener (§3.10.7.1, §3.10.7.2)
 
-	SynDroppedBacklog  uint64 // SYNs dropped because the accept queue was full
-	SynDroppedHalfOpen uint64 // SYNs dropped because too many connections were half-open
-	TimeWaitReopened   uint64 // TIME-WAIT connections ended by a new SYN (MAY-2)
+	SynDroppedBacklog   uint64 // SYNs dropped because the listener's accept queue was full (Config.Backlog)
+	SynDroppedHalfOpen  uint64 // SYNs dropped because the listener had MaxHalfOpen children in SYN-RECEIVED
+	AcceptQueueOverflow uint64 // handshake-completing ACKs dropped because the accept queue was full
+	TimeWaitReopened    uint64 // TIME-WAIT connections ended by a new SYN (MAY-2)
 
 	ConnsDialed   uint64 // active opens
 	ConnsAccepted uint64 // passive opens that completed the handshake
@@ -102,12 +95,11 @@ type StackStats struct {
 	LinkWriteErrors uint64 // packets the link refused
 }
 
-// stackCounters are the atomic counters behind StackStats; the loop writes
-// them and Stats reads them from any goroutine.
+// stackCounters are the loop's atomic counters behind StackStats (the
+// host keeps its own); the loop writes them and Stats reads them from any
+// goroutine.
 type stackCounters struct {
-	segsIn, segsOut, badChecksum, malformed, badAddr, noPort  atomic.Uint64
-	synBacklog, synHalfOpen, timeWaitReopened                 atomic.Uint64
-	dialed, accepted, closed, linkReadErrors, linkWriteErrors atomic.Uint64
+	segsIn, segsOut, badChecksum, malformed, linkReadErrors, linkWriteErrors atomic.Uint64
 }
 
 // ConnInfo describes one connection, for a status page.
@@ -140,24 +132,23 @@ func NewStack(link Link, cfg Config) (*Stack, error) {
 	s := &Stack{
 		link:      link,
 		cfg:       cfg.withDefaults(),
-		isn:       newISNGen(),
 		in:        make(chan []byte, inQueueLen),
 		free:      make(chan []byte, inQueueLen),
 		calls:     make(chan *call),
 		quit:      make(chan struct{}),
 		done:      make(chan struct{}),
-		conns:     make(map[FourTuple]*Conn),
+		conns:     make(map[*tcb]*Conn),
 		listeners: make(map[uint16]*Listener),
-		ports:     make(map[uint16]int),
 		timer:     time.NewTimer(time.Hour),
 	}
 	s.timer.Stop()
+	s.host = newHost(&s.cfg)
 	s.ep.Addr = s.cfg.Addr
 	s.ep.TTL = s.cfg.TTL
 	s.bufSz = max(s.cfg.MTU, link.MTU())
 	s.pkt = make([]byte, 0, s.cfg.MTU+ip.HeaderLen+HeaderLen+MaxOptionsLen)
-	s.nextPort = ephemeralFirst + uint16(s.isn.k0%(ephemeralLast-ephemeralFirst+1))
 	s.emitFn = s.writeSegment
+	s.wakeFn = s.wake
 	go s.readLink()
 	go s.run()
 	return s, nil
@@ -178,23 +169,24 @@ func (s *Stack) Close() error {
 
 // Stats returns a snapshot of the stack's counters.
 func (s *Stack) Stats() StackStats {
-	c := &s.stats
+	c, h := &s.stats, &s.host.stats
 	return StackStats{
-		IP:                 s.ep.Stats.Snapshot(),
-		SegsIn:             c.segsIn.Load(),
-		SegsOut:            c.segsOut.Load(),
-		BadChecksum:        c.badChecksum.Load(),
-		Malformed:          c.malformed.Load(),
-		BadAddr:            c.badAddr.Load(),
-		NoPort:             c.noPort.Load(),
-		SynDroppedBacklog:  c.synBacklog.Load(),
-		SynDroppedHalfOpen: c.synHalfOpen.Load(),
-		TimeWaitReopened:   c.timeWaitReopened.Load(),
-		ConnsDialed:        c.dialed.Load(),
-		ConnsAccepted:      c.accepted.Load(),
-		ConnsClosed:        c.closed.Load(),
-		LinkReadErrors:     c.linkReadErrors.Load(),
-		LinkWriteErrors:    c.linkWriteErrors.Load(),
+		IP:                  s.ep.Stats.Snapshot(),
+		SegsIn:              c.segsIn.Load(),
+		SegsOut:             c.segsOut.Load(),
+		BadChecksum:         c.badChecksum.Load(),
+		Malformed:           c.malformed.Load(),
+		BadAddr:             h.badAddr.Load(),
+		NoPort:              h.noPort.Load(),
+		SynDroppedBacklog:   h.synBacklog.Load(),
+		SynDroppedHalfOpen:  h.synHalfOpen.Load(),
+		AcceptQueueOverflow: h.overflow.Load(),
+		TimeWaitReopened:    h.timeWaitReopened.Load(),
+		ConnsDialed:         h.dialed.Load(),
+		ConnsAccepted:       h.accepted.Load(),
+		ConnsClosed:         h.closed.Load(),
+		LinkReadErrors:      c.linkReadErrors.Load(),
+		LinkWriteErrors:     c.linkWriteErrors.Load(),
 	}
 }
 
@@ -203,14 +195,12 @@ func (s *Stack) Stats() StackStats {
 func (s *Stack) Conns() []ConnInfo {
 	var out []ConnInfo
 	s.runOnLoop(func(time.Time) {
-		out = make([]ConnInfo, 0, len(s.conns))
-		for id, c := range s.conns {
-			out = append(out, ConnInfo{ID: id, State: c.tcb.state, Stats: c.tcb.Stats()})
+		out = make([]ConnInfo, 0, len(s.host.conns))
+		for id, t := range s.host.conns {
+			out = append(out, ConnInfo{ID: id, State: t.state, Stats: t.Stats()})
 		}
 	})
-	slices.SortFunc(out, func(a, b ConnInfo) int {
-		return cmp.Or(a.ID.Local.Compare(b.ID.Local), a.ID.Remote.Compare(b.ID.Remote))
-	})
+	slices.SortFunc(out, func(a, b ConnInfo) int { return compareID(a.ID, b.ID) })
 	return out
 }
 
@@ -221,7 +211,7 @@ func (s *Stack) Wait(ctx context.Context) error {
 	for {
 		var idle chan struct{}
 		if s.runOnLoop(func(time.Time) {
-			if len(s.conns) > 0 {
+			if len(s.host.conns) > 0 {
 				if s.idle == nil {
 					s.idle = make(chan struct{})
 				}
@@ -311,7 +301,7 @@ func (s *Stack) run() {
 		case <-s.timer.C:
 			now := time.Now()
 			s.timerAt = time.Time{}
-			s.fireTimers(now)
+			s.host.handleTimeout(now)
 			s.flush(now)
 		case <-s.quit:
 			s.shutdown(time.Now())
@@ -324,11 +314,12 @@ func (s *Stack) run() {
 func (s *Stack) shutdown(now time.Time) {
 	for _, ln := range s.listeners {
 		ln.markClosed()
+		s.host.closeListener(now, ln.ls)
 	}
 	clear(s.listeners)
-	for _, c := range s.conns {
-		c.tcb.abort(now) // RFC 9293 §3.10.5: RST to every synchronized peer
-		s.update(now, c)
+	for _, t := range s.host.conns {
+		t.abort(now) // RFC 9293 §3.10.5: RST to every synchronized peer
+		s.host.touch(now, t)
 	}
 	s.flush(now)
 	s.timer.Stop()
@@ -344,8 +335,7 @@ func (s *Stack) input(now time.Time, pkt []byte) {
 	s.putBuf(pkt)
 }
 
-// handlePacket is the receive path: IPv4, checksum, decoding, then the
-// connection, the listener or the closed-port reply.
+// handlePacket is the receive path: IPv4, checksum, decoding, then the host.
 func (s *Stack) handlePacket(now time.Time, pkt []byte) {
 	h, tcpSeg, out := s.ep.Input(pkt, s.reply)
 	if out != nil {
@@ -366,190 +356,52 @@ func (s *Stack) handlePacket(now time.Time, pkt []byte) {
 		s.stats.malformed.Add(1)
 		return
 	}
-	defer func() { seg.Payload = nil }() // do not keep the packet buffer alive
 	s.stats.segsIn.Add(1)
-	id := FourTuple{Local: netip.AddrPortFrom(h.Dst, seg.DstPort), Remote: netip.AddrPortFrom(h.Src, seg.SrcPort)}
-	if seg.Flags.Has(FlagSYN) && (!validUnicast(h.Src) || seg.SrcPort == 0 || seg.DstPort == 0) {
-		// RFC 9293 MUST-57/MUST-63 (§3.9.2.3): silently discard a SYN from a
-		// broadcast or multicast (or otherwise invalid) source. The IP layer
-		// only delivers packets sent to our own unicast address.
-		s.stats.badAddr.Add(1)
-		return
-	}
-	if tr := s.cfg.Tracer; tr != nil {
-		tr.SegmentIn(now, id, seg)
-	}
-	if c := s.conns[id]; c != nil {
-		if oldNxt, ok := s.reopenTimeWait(now, c, seg); ok {
-			s.listenInput(now, s.listeners[id.Local.Port()], id, seg, oldNxt, true)
-			return
-		}
-		c.tcb.segmentArrives(now, seg)
-		s.update(now, c)
-		return
-	}
-	if ln := s.listeners[id.Local.Port()]; ln != nil {
-		s.listenInput(now, ln, id, seg, 0, false)
-		return
-	}
-	// RFC 9293 §3.10.7.1: no connection; answer anything but a RST with a RST.
-	if rst, ok := replyToClosed(seg); ok {
-		s.stats.noPort.Add(1)
-		s.sendControl(now, id, &rst)
-	}
+	s.host.input(now, h.Src, h.Dst, seg)
+	seg.Payload = nil // do not keep the packet buffer alive
 }
 
-// reopenTimeWait decides whether a SYN ends TIME-WAIT to open a new
-// connection (RFC 9293 §3.6.1 MAY-2, RFC 1122 §4.2.2.13, RFC 6191 §2
-// without timestamps): the SYN's sequence number must lie above RCV.NXT and
-// a listener with room must wait on the port. If so it deletes the old TCB
-// and returns its SND.NXT, which the new ISS must exceed; the caller hands
-// the SYN to the listener.
-func (s *Stack) reopenTimeWait(now time.Time, c *Conn, seg *Segment) (Seq, bool) {
-	t := c.tcb
-	if t.state != StateTimeWait || seg.Flags&(FlagSYN|FlagACK|FlagRST) != FlagSYN || !seg.Seq.GreaterThan(t.rcv.nxt) {
-		return 0, false
-	}
-	ln := s.listeners[t.id.Local.Port()]
-	if ln == nil || !s.admitSYN(ln) {
-		return 0, false
-	}
-	t.setState(now, StateClosed) // "delete the TCB": the old incarnation ends here
-	s.update(now, c)
-	s.stats.timeWaitReopened.Add(1)
-	return t.snd.nxt, true
-}
+// update records a user call into c's TCB; the next flush sends what it
+// caused and wakes the waiters it concerns.
+func (s *Stack) update(now time.Time, c *Conn) { s.host.touch(now, c.tcb) }
 
-// admitSYN applies a listener's bounds to a new SYN and counts a drop:
-// the accept queue, with a slot held for every half-open connection
-// (Backlog), and the half-open connections alone (MaxHalfOpen).
-func (s *Stack) admitSYN(ln *Listener) bool {
-	if len(ln.queue)+ln.halfOpen >= s.cfg.Backlog {
-		s.stats.synBacklog.Add(1)
-		return false
+// flush sends what the host and its touched TCBs have to send, wakes the
+// waiters, and re-arms the timer.
+func (s *Stack) flush(now time.Time) {
+	s.host.flush(now, s.emitFn, s.wakeFn)
+	if t := s.host.nextTimeout(); !t.IsZero() {
+		s.schedule(now, t)
 	}
-	if ln.halfOpen >= s.cfg.MaxHalfOpen {
-		s.stats.synHalfOpen.Add(1)
-		return false
-	}
-	return true
-}
-
-// listenInput is RFC 9293 §3.10.7.2 (LISTEN state) for a segment that
-// matches no connection but a listener's port. A SYN gets a TCB of its own
-// that starts in LISTEN. If reopen is set, the new ISS lies above oldNxt.
-func (s *Stack) listenInput(now time.Time, ln *Listener, id FourTuple, seg *Segment, oldNxt Seq, reopen bool) {
-	// RFC 9293 §3.10.7.2: a RST is ignored, an ACK draws a RST, and only a
-	// SYN goes on to a new TCB.
-	rst, reply, syn := listenCheck(seg)
-	if reply {
-		s.stats.noPort.Add(1)
-		s.sendControl(now, id, &rst)
-		return
-	}
-	if !syn {
-		return
-	}
-	// "Third, check for a SYN": the backlog bounds apply first.
-	if !reopen && !s.admitSYN(ln) {
-		return
-	}
-	iss := s.chooseISS(id, now)
-	if reopen {
-		iss = isnAfter(iss, oldNxt)
-	}
-	t := newTCB(&s.cfg, id, iss)
-	t.openPassive(now)
-	t.takeEvents() // entering LISTEN is not a close
-	c := newConn(s, t)
-	c.ln, c.halfOpen = ln, true
-	ln.halfOpen++
-	s.addConn(c)
-	t.segmentArrives(now, seg)
-	s.update(now, c)
-}
-
-// chooseISS returns the ISS of a new connection: Config.ISN if set, else RFC 6528.
-func (s *Stack) chooseISS(id FourTuple, now time.Time) Seq {
-	if s.cfg.ISN != nil {
-		return s.cfg.ISN(id, now)
-	}
-	return s.isn.isn(id, now)
-}
-
-// sendControl sends a segment that belongs to no TCB (a RST for a closed port).
-func (s *Stack) sendControl(now time.Time, id FourTuple, seg *Segment) {
-	if tr := s.cfg.Tracer; tr != nil {
-		tr.SegmentOut(now, id, seg)
-	}
-	s.writeSegment(id, seg)
-}
-
-// addConn enters c in the demultiplexing tables.
-func (s *Stack) addConn(c *Conn) {
-	s.conns[c.id] = c
-	s.ports[c.id.Local.Port()]++
-}
-
-// removeConn takes a closed connection out of the tables and wakes everyone
-// waiting on it.
-func (s *Stack) removeConn(now time.Time, c *Conn) {
-	if s.conns[c.id] != c {
-		return
-	}
-	delete(s.conns, c.id)
-	if p := c.id.Local.Port(); s.ports[p] > 1 {
-		s.ports[p]--
-	} else {
-		delete(s.ports, p)
-	}
-	if c.halfOpen {
-		c.halfOpen = false
-		c.ln.halfOpen--
-	}
-	s.stats.closed.Add(1)
-	if c.tcb.err == syscall.ECONNRESET {
-		if tr := s.cfg.Tracer; tr != nil {
-			tr.UserEvent(now, c.id, EventReset)
-		}
-	}
-	c.finishHandshake(false)
-	signal(c.readable)
-	signal(c.writable)
-	if len(s.conns) == 0 && s.idle != nil {
+	if len(s.host.conns) == 0 && s.idle != nil {
 		close(s.idle)
 		s.idle = nil
 	}
-}
-
-// update takes the events of a call into c's core, wakes the waiters they
-// concern, and marks c to be flushed.
-func (s *Stack) update(now time.Time, c *Conn) {
-	if !c.touched {
-		c.touched = true
-		s.touched = append(s.touched, c)
+	if tr := s.cfg.Tracer; tr != nil {
+		tr.Flush() // a Ladder completes its last line
 	}
-	s.handleEvents(now, c)
 }
 
-// handleEvents acts on the events c's core reported.
-func (s *Stack) handleEvents(now time.Time, c *Conn) {
-	ev := c.tcb.takeEvents()
-	if ev == 0 {
+// wake acts on the events of t, reported by the host's flush.
+func (s *Stack) wake(now time.Time, t *tcb, ev tcbEvents) {
+	closed := ev&evClosed != 0 && (t.state == StateClosed || t.state == StateListen)
+	if closed && errors.Is(t.err, syscall.ECONNRESET) {
+		if tr := s.cfg.Tracer; tr != nil {
+			tr.UserEvent(now, t.id, EventReset)
+		}
+	}
+	c := s.conns[t]
+	if c == nil {
+		// A passive child no Accept has taken: its handshake completed, so
+		// the host queued it.
+		if ev&evEstablished != 0 {
+			if ln := s.listeners[t.id.Local.Port()]; ln != nil {
+				signal(ln.ready)
+			}
+		}
 		return
 	}
 	if ev&evEstablished != 0 {
-		if c.halfOpen {
-			// The third segment of the handshake arrived: the connection
-			// waits in the accept queue (its slot was held since the SYN).
-			c.halfOpen = false
-			c.ln.halfOpen--
-			c.ln.queue = append(c.ln.queue, c)
-			signal(c.ln.ready)
-			s.stats.accepted.Add(1)
-		} else {
-			c.finishHandshake(true)
-		}
+		c.finishHandshake(true)
 	}
 	if ev&evReadable != 0 {
 		signal(c.readable)
@@ -557,46 +409,12 @@ func (s *Stack) handleEvents(now time.Time, c *Conn) {
 	if ev&evWritable != 0 {
 		signal(c.writable)
 	}
-	if ev&evClosed != 0 {
-		// CLOSED, or a passive connection back in LISTEN (RFC 9293
-		// MUST-11): either way this TCB is done; the listener stays.
-		if st := c.tcb.state; st == StateClosed || st == StateListen {
-			s.removeConn(now, c)
-		}
-	}
-}
-
-// flush writes what every touched connection has to send and re-arms the
-// timer.
-func (s *Stack) flush(now time.Time) {
-	for i, c := range s.touched {
-		s.touched[i] = nil
-		c.touched = false
-		c.tcb.output(now, s.emitFn)
-		s.handleEvents(now, c)
-		if t := c.tcb.nextTimeout(); !t.IsZero() && s.conns[c.id] == c {
-			s.schedule(now, t)
-		}
-	}
-	s.touched = s.touched[:0]
-	if tr := s.cfg.Tracer; tr != nil {
-		tr.Flush() // a Ladder completes its last line
-	}
-}
-
-// fireTimers runs the timers of every connection that is due and re-arms
-// the stack timer for the earliest of the rest.
-func (s *Stack) fireTimers(now time.Time) {
-	for _, c := range s.conns {
-		if t := c.tcb.nextTimeout(); !t.IsZero() && !now.Before(t) {
-			c.tcb.handleTimeout(now)
-			s.update(now, c)
-		}
-	}
-	for _, c := range s.conns {
-		if t := c.tcb.nextTimeout(); !t.IsZero() {
-			s.schedule(now, t)
-		}
+	if closed {
+		// CLOSED: the host has dropped the TCB; everyone waiting on it wakes.
+		delete(s.conns, t)
+		c.finishHandshake(false)
+		signal(c.readable)
+		signal(c.writable)
 	}
 }
 
@@ -642,24 +460,6 @@ func (s *Stack) putBuf(b []byte) {
 	case s.free <- b[:cap(b)]:
 	default:
 	}
-}
-
-// allocPort returns a free ephemeral port: one no listener and no
-// connection uses.
-func (s *Stack) allocPort() (uint16, bool) {
-	const n = ephemeralLast - ephemeralFirst + 1
-	for range n {
-		p := s.nextPort
-		if s.nextPort == ephemeralLast {
-			s.nextPort = ephemeralFirst
-		} else {
-			s.nextPort++
-		}
-		if s.ports[p] == 0 && s.listeners[p] == nil {
-			return p, true
-		}
-	}
-	return 0, false
 }
 
 // signal wakes the waiter on ch, if any, without blocking.

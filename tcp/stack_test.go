@@ -2,6 +2,7 @@ package tcp
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"net"
 	"net/netip"
@@ -349,15 +350,44 @@ func TestStack_BadChecksumDropped_MUST3(t *testing.T) {
 }
 
 func TestStack_MalformedSegmentDropped(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		s, r := newRawPeer(t, fastConfig(addrB))
-		src, dst := netip.AddrPortFrom(addrPeer, 40000), netip.AddrPortFrom(addrB, 80)
-		tcp := make([]byte, 12) // shorter than a TCP header
-		pkt := ip.AppendPacket(nil, &ip.Header{TTL: 64, Protocol: ip.ProtoTCP, Src: src.Addr(), Dst: dst.Addr()}, tcp)
-		require.NoError(t, r.end.WritePacket(pkt))
-		r.recvNone(t, "a truncated segment is dropped")
-		assert.Equal(t, uint64(1), s.Stats().Malformed+s.Stats().BadChecksum, "the truncated segment is counted")
-	})
+	src, dst := netip.AddrPortFrom(addrPeer, 40000), netip.AddrPortFrom(addrB, 80)
+	rows := []struct {
+		name    string
+		options []byte // after a 20-octet header
+		offset  int    // data offset in 32-bit words
+		wantErr error  // what DecodeSegment says
+	}{
+		{"data offset past the segment", nil, 15, ErrDataOffset},
+		{"data offset inside the fixed header", nil, 4, ErrDataOffset},
+		{"an option of length 0 (MUST-7)", []byte{optMSS, 0, 0, 0}, 6, ErrOptionLength},
+		{"an MSS option of the wrong length", []byte{optMSS, 3, 0, 0}, 6, ErrOptionLength},
+	}
+	for _, row := range rows {
+		t.Run(row.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				s, r := newRawPeer(t, fastConfig(addrB))
+				ln, err := s.Listen(80)
+				require.NoError(t, err)
+				defer ln.Close()
+				seg := Segment{SrcPort: src.Port(), DstPort: dst.Port(), Seq: 1000, Flags: FlagSYN, Window: 1000}
+				tcp := append(AppendSegment(nil, &seg, src.Addr(), dst.Addr()), row.options...)
+				tcp[12] = byte(row.offset << 4)
+				tcp[16], tcp[17] = 0, 0
+				binary.BigEndian.PutUint16(tcp[16:], ip.Checksum(tcp, ip.PseudoHeaderSum(src.Addr(), dst.Addr(), ip.ProtoTCP, len(tcp))))
+				require.True(t, VerifyChecksum(tcp, src.Addr(), dst.Addr()), "the checksum is valid, so decoding is what fails")
+				_, err = DecodeSegment(tcp)
+				require.ErrorIs(t, err, row.wantErr, "the header does not parse")
+				pkt := ip.AppendPacket(nil, &ip.Header{TTL: 64, Protocol: ip.ProtoTCP, Src: src.Addr(), Dst: dst.Addr()}, tcp)
+				require.NoError(t, r.end.WritePacket(pkt))
+				r.recvNone(t, "a segment whose header does not parse is dropped, not answered")
+				st := s.Stats()
+				assert.Equal(t, uint64(1), st.Malformed, "the malformed segment is counted")
+				assert.Zero(t, st.BadChecksum, "its checksum was good")
+				assert.Zero(t, st.SegsIn, "it is not a valid segment")
+				assert.Empty(t, s.Conns(), "the SYN opened nothing")
+			})
+		})
+	}
 }
 
 func TestStack_ICMPEcho(t *testing.T) {

@@ -1,0 +1,457 @@
+package tcp
+
+import (
+	"cmp"
+	"net/netip"
+	"slices"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// The ephemeral port range (RFC 6335 §6, IANA's dynamic ports).
+const (
+	ephemeralFirst = 49152
+	ephemeralLast  = 65535
+)
+
+// host is the layer between IP and the TCBs, in plain data, as smoltcp's
+// interface demultiplexes to its sockets: the connection table keyed by
+// four-tuple, the listeners with their accept queues and bounds, the port
+// allocator and the ISN generator. It starts no goroutine, reads no clock,
+// takes no lock and does no I/O: every method that needs the time takes it,
+// and segments leave through flush.
+//
+// The shell drives it: input for each arriving segment, dial, listen,
+// accept and closeListener for the user's calls, touch after any other call
+// into a TCB, handleTimeout when nextTimeout is due, and flush after each
+// batch of work.
+type host struct {
+	cfg *Config
+	isn *isnGen
+
+	conns     map[FourTuple]*tcb      // the connection table: no TCB in it is CLOSED or back in LISTEN
+	listeners map[uint16]*listenState // by local port
+	halfOpen  map[*tcb]*listenState   // passive children in SYN-RECEIVED, and their listener
+	ports     map[uint16]int          // table entries per local port
+
+	// The ephemeral range, and where the allocator looks next.
+	portFirst, portLast, nextPort uint16
+
+	ctl     []hostSegment // segments that belong to no TCB, sent by the next flush
+	touched []touchedTCB  // TCBs called into since the last flush
+	due     []*tcb        // handleTimeout's scratch
+	next    time.Time     // no later than the earliest timer of the table's TCBs; zero if none
+
+	stats hostCounters
+}
+
+// listenState is one listener: a passive OPEN on a port (RFC 9293 §3.10.1).
+// Every SYN it admits gets a TCB of its own, a child.
+type listenState struct {
+	port     uint16
+	queue    []*tcb // children whose handshake completed, oldest first, until accepted
+	halfOpen int    // children in SYN-RECEIVED
+	closed   bool
+}
+
+// hostSegment is a segment for no TCB, with the four-tuple it answers.
+type hostSegment struct {
+	id  FourTuple
+	seg Segment
+}
+
+// touchedTCB is a TCB flush must look at, with the events taken from it so far.
+type touchedTCB struct {
+	t  *tcb
+	ev tcbEvents
+}
+
+// hostCounters are the host's counters. They are atomic so that
+// Stack.Stats can read them from any goroutine; nothing else in the host is
+// safe for concurrent use.
+type hostCounters struct {
+	badAddr, noPort                                     atomic.Uint64
+	synBacklog, synHalfOpen, overflow, timeWaitReopened atomic.Uint64
+	dialed, accepted, closed                            atomic.Uint64
+}
+
+// newHost returns an empty host. cfg has its defaults applied and must not
+// change afterwards; the host's TCBs share it.
+func newHost(cfg *Config) *host {
+	h := &host{
+		cfg:       cfg,
+		isn:       newISNGen(),
+		conns:     make(map[FourTuple]*tcb),
+		listeners: make(map[uint16]*listenState),
+		halfOpen:  make(map[*tcb]*listenState),
+		ports:     make(map[uint16]int),
+		portFirst: ephemeralFirst,
+		portLast:  ephemeralLast,
+	}
+	// Start at a secret offset, so the ports in use say nothing about how many came before.
+	h.nextPort = ephemeralFirst + uint16(h.isn.k0%(ephemeralLast-ephemeralFirst+1))
+	return h
+}
+
+// input demultiplexes one segment that arrived from src to dst, its
+// checksum verified and its header decoded, to its connection or listener,
+// or answers it for a closed port. It returns the TCB the segment went to,
+// nil if none. seg is not kept.
+func (h *host) input(now time.Time, src, dst netip.Addr, seg *Segment) *tcb {
+	id := FourTuple{Local: netip.AddrPortFrom(dst, seg.DstPort), Remote: netip.AddrPortFrom(src, seg.SrcPort)}
+	if seg.Flags.Has(FlagSYN) && (!validUnicast(src) || seg.SrcPort == 0 || seg.DstPort == 0) {
+		// RFC 9293 MUST-57/MUST-63 (§3.9.2.3): silently discard a SYN from a
+		// broadcast or multicast (or otherwise invalid) source. The IP layer
+		// only delivers packets sent to our own unicast address.
+		h.stats.badAddr.Add(1)
+		return nil
+	}
+	if tr := h.cfg.Tracer; tr != nil {
+		tr.SegmentIn(now, id, seg)
+	}
+	t := h.conns[id]
+	if t == nil {
+		if ln := h.listeners[id.Local.Port()]; ln != nil {
+			return h.listenInput(now, ln, id, seg, 0, false)
+		}
+		// RFC 9293 §3.10.7.1: no connection; answer anything but a RST with a RST.
+		if rst, ok := replyToClosed(seg); ok {
+			h.stats.noPort.Add(1)
+			h.ctl = append(h.ctl, hostSegment{id, rst})
+		}
+		return nil
+	}
+	if oldNxt, ok := h.reopenTimeWait(now, t, seg); ok {
+		return h.listenInput(now, h.listeners[id.Local.Port()], id, seg, oldNxt, true)
+	}
+	if h.overflows(t, seg) {
+		return nil
+	}
+	t.segmentArrives(now, seg)
+	h.touch(now, t)
+	return t
+}
+
+// listenInput handles a segment that matches a listener but no connection
+// (RFC 9293 §3.10.7.2, whose checks listenCheck runs): a RST is ignored, an
+// ACK draws a RST, other segments without SYN are dropped, and a SYN the
+// listener admits gets a child TCB that starts in LISTEN. If reopen is set,
+// the SYN ends a TIME-WAIT (admitted already) and the ISS lies above oldNxt.
+func (h *host) listenInput(now time.Time, ln *listenState, id FourTuple, seg *Segment, oldNxt Seq, reopen bool) *tcb {
+	rst, reply, syn := listenCheck(seg)
+	if reply {
+		h.stats.noPort.Add(1)
+		h.ctl = append(h.ctl, hostSegment{id, rst})
+		return nil
+	}
+	if !syn || (!reopen && !h.admit(ln)) {
+		return nil
+	}
+	iss := h.chooseISS(id, now)
+	if reopen {
+		iss = isnAfter(iss, oldNxt)
+	}
+	t := newTCB(h.cfg, id, iss)
+	t.openPassive(now)
+	t.takeEvents() // entering LISTEN is not a close
+	h.add(t)
+	h.halfOpen[t] = ln
+	ln.halfOpen++
+	t.segmentArrives(now, seg)
+	h.touch(now, t)
+	return t
+}
+
+// admit applies a listener's bounds to a SYN and counts a refusal. The
+// accept queue must have room for the connection, as in Linux's
+// tcp_conn_request (sk_acceptq_is_full), and the children in SYN-RECEIVED
+// must number fewer than MaxHalfOpen.
+func (h *host) admit(ln *listenState) bool {
+	switch {
+	case len(ln.queue) >= h.cfg.Backlog:
+		h.stats.synBacklog.Add(1)
+		return false
+	case ln.halfOpen >= h.cfg.MaxHalfOpen:
+		h.stats.synHalfOpen.Add(1)
+		return false
+	}
+	return true
+}
+
+// overflows reports whether seg would complete the handshake of a passive
+// child whose listener's accept queue is full, and counts it: such a
+// segment is dropped unseen, as Linux drops it (tcp_check_req without
+// tcp_abort_on_overflow). The child stays in SYN-RECEIVED; once Accept makes
+// room, the peer's next segment or our retransmitted SYN-ACK and its answer
+// completes it. In SYN-RECEIVED SND.UNA is ISS and SND.NXT is ISS+1, so the
+// only acknowledgment that completes the handshake (SND.UNA < SEG.ACK =<
+// SND.NXT) is SND.NXT.
+func (h *host) overflows(t *tcb, seg *Segment) bool {
+	if t.state != StateSynReceived || seg.Flags&(FlagSYN|FlagRST|FlagACK) != FlagACK || seg.Ack != t.sndNext() {
+		return false
+	}
+	if ln := h.halfOpen[t]; ln == nil || len(ln.queue) < h.cfg.Backlog {
+		return false
+	}
+	h.stats.overflow.Add(1)
+	return true
+}
+
+// reopenTimeWait decides whether a SYN ends TIME-WAIT to open a new
+// connection. If so it deletes the old TCB and returns its SND.NXT, which
+// the new ISS must exceed; the caller hands the SYN to the listener.
+func (h *host) reopenTimeWait(now time.Time, t *tcb, seg *Segment) (Seq, bool) {
+	// RFC 9293 §3.6.1 MAY-2, RFC 1122 §4.2.2.13, RFC 6191 §2 without
+	// timestamps: a SYN whose sequence number lies above RCV.NXT may end
+	// TIME-WAIT, if a listener with room waits on the port.
+	if t.state != StateTimeWait || seg.Flags&(FlagSYN|FlagACK|FlagRST) != FlagSYN || !seg.Seq.GreaterThan(t.rcvNext()) {
+		return 0, false
+	}
+	ln := h.listeners[t.id.Local.Port()]
+	if ln == nil || !h.admit(ln) {
+		return 0, false
+	}
+	old := t.sndNext()
+	t.abort(now) // in TIME-WAIT, ABORT sends nothing and deletes the TCB (§3.10.5)
+	h.touch(now, t)
+	h.stats.timeWaitReopened.Add(1)
+	return old, true
+}
+
+// dial makes a TCB for an active OPEN (RFC 9293 §3.10.1) from a free
+// ephemeral port to remote, a valid unicast address and port; flush sends
+// its SYN. It fails with ErrNoPorts when every ephemeral port is taken.
+func (h *host) dial(now time.Time, remote netip.AddrPort) (*tcb, error) {
+	port, ok := h.allocPort()
+	if !ok {
+		return nil, ErrNoPorts
+	}
+	id := FourTuple{Local: netip.AddrPortFrom(h.cfg.Addr, port), Remote: remote}
+	t := newTCB(h.cfg, id, h.chooseISS(id, now))
+	h.add(t)
+	h.stats.dialed.Add(1)
+	t.openActive(now)
+	h.touch(now, t)
+	return t, nil
+}
+
+// listen makes a listener on port; port 0 picks a free ephemeral port. It
+// fails with syscall.EADDRINUSE if the port has a listener already, and
+// with ErrNoPorts if no ephemeral port is free.
+func (h *host) listen(port uint16) (*listenState, error) {
+	if port == 0 {
+		p, ok := h.allocPort()
+		if !ok {
+			return nil, ErrNoPorts
+		}
+		port = p
+	}
+	if h.listeners[port] != nil {
+		return nil, syscall.EADDRINUSE
+	}
+	ln := &listenState{port: port}
+	h.listeners[port] = ln
+	return ln, nil
+}
+
+// accept takes the oldest connection of ln's accept queue, nil if there is
+// none. It may have been reset or closed since it joined the queue.
+func (h *host) accept(ln *listenState) *tcb {
+	if len(ln.queue) == 0 {
+		return nil
+	}
+	t := ln.queue[0]
+	ln.queue[0] = nil
+	ln.queue = ln.queue[1:]
+	if len(ln.queue) == 0 {
+		ln.queue = nil // let the array go
+	}
+	return t
+}
+
+// closeListener stops ln and aborts its children, queued and half-open, so
+// that flush resets their peers. Accepted connections are not affected.
+func (h *host) closeListener(now time.Time, ln *listenState) {
+	if ln.closed {
+		return
+	}
+	ln.closed = true
+	if h.listeners[ln.port] == ln {
+		delete(h.listeners, ln.port)
+	}
+	kids := ln.queue
+	ln.queue = nil
+	n := len(kids)
+	for t, l := range h.halfOpen {
+		if l == ln {
+			kids = append(kids, t)
+		}
+	}
+	// A fixed order, so that runs repeat.
+	slices.SortFunc(kids[n:], func(a, b *tcb) int { return compareID(a.id, b.id) })
+	for _, t := range kids {
+		t.abort(now) // RFC 9293 §3.10.5: <SEQ=SND.NXT><CTL=RST> from SYN-RECEIVED and synchronized states
+		h.touch(now, t)
+	}
+}
+
+// touch records a call into t: the host applies what t's new state means
+// for its tables now, and flush sends t's segments and reports its events.
+// input, dial, closeListener and handleTimeout touch what they call into;
+// the shell touches a TCB after each user call it makes into it.
+func (h *host) touch(now time.Time, t *tcb) {
+	ev := t.takeEvents()
+	if h.settle(now, t) {
+		ev |= t.takeEvents()
+	}
+	if n := len(h.touched); n > 0 && h.touched[n-1].t == t {
+		h.touched[n-1].ev |= ev
+		return
+	}
+	h.touched = append(h.touched, touchedTCB{t, ev})
+}
+
+// settle updates the tables for t's state. A passive child that has left
+// SYN-RECEIVED frees its half-open slot and, if its handshake completed,
+// joins the accept queue; a TCB in CLOSED, or back in LISTEN (RFC 9293
+// MUST-11), leaves the table. It reports whether it aborted t.
+func (h *host) settle(now time.Time, t *tcb) bool {
+	aborted := false
+	if ln := h.halfOpen[t]; ln != nil && t.state != StateSynReceived {
+		delete(h.halfOpen, t)
+		ln.halfOpen--
+		if t.state.synchronized() {
+			if len(ln.queue) < h.cfg.Backlog {
+				ln.queue = append(ln.queue, t)
+				h.stats.accepted.Add(1)
+			} else {
+				// overflows holds back every segment that could get here;
+				// should one slip through, reset it rather than exceed Backlog.
+				h.stats.overflow.Add(1)
+				t.abort(now)
+				aborted = true
+			}
+		}
+	}
+	if st := t.state; (st == StateClosed || st == StateListen) && h.conns[t.id] == t {
+		delete(h.conns, t.id)
+		if p := t.id.Local.Port(); h.ports[p] > 1 {
+			h.ports[p]--
+		} else {
+			delete(h.ports, p)
+		}
+		h.stats.closed.Add(1)
+	}
+	return aborted
+}
+
+// flush emits, in order, the host's own segments and then those of every
+// touched TCB, and reports each touched TCB's events to wake (which may be
+// nil), after the host has applied them. emit must consume a segment before
+// it returns.
+func (h *host) flush(now time.Time, emit func(FourTuple, *Segment), wake func(time.Time, *tcb, tcbEvents)) {
+	for i := range h.ctl {
+		s := &h.ctl[i]
+		if tr := h.cfg.Tracer; tr != nil {
+			tr.SegmentOut(now, s.id, &s.seg)
+		}
+		emit(s.id, &s.seg)
+	}
+	h.ctl = h.ctl[:0]
+	for i := range h.touched {
+		t := h.touched[i].t
+		t.output(now, emit)
+		if ev := t.takeEvents(); ev != 0 {
+			if h.settle(now, t) {
+				t.output(now, emit) // the RST of the abort
+				ev |= t.takeEvents()
+			}
+			h.touched[i].ev |= ev
+		}
+		if h.conns[t.id] == t {
+			h.next = earliest(h.next, t.nextTimeout())
+		}
+		if ev := h.touched[i].ev; ev != 0 && wake != nil {
+			wake(now, t, ev)
+		}
+	}
+	clear(h.touched)
+	h.touched = h.touched[:0]
+}
+
+// nextTimeout returns when handleTimeout should next run; zero means no
+// timer is armed. It may be early (a timer was stopped), never late.
+func (h *host) nextTimeout() time.Time { return h.next }
+
+// handleTimeout fires the timers due at now, earliest first (then by
+// four-tuple, so that runs repeat), and recomputes nextTimeout.
+func (h *host) handleTimeout(now time.Time) {
+	h.next = time.Time{}
+	due := h.due[:0]
+	for _, t := range h.conns {
+		switch at := t.nextTimeout(); {
+		case at.IsZero():
+		case now.Before(at):
+			h.next = earliest(h.next, at)
+		default:
+			due = append(due, t)
+		}
+	}
+	slices.SortFunc(due, func(a, b *tcb) int {
+		return cmp.Or(a.nextTimeout().Compare(b.nextTimeout()), compareID(a.id, b.id))
+	})
+	for _, t := range due {
+		t.handleTimeout(now)
+		h.touch(now, t)
+	}
+	clear(due)
+	h.due = due[:0]
+}
+
+// chooseISS returns the ISS of a new connection: Config.ISN if set, else RFC 6528.
+func (h *host) chooseISS(id FourTuple, now time.Time) Seq {
+	if h.cfg.ISN != nil {
+		return h.cfg.ISN(id, now)
+	}
+	return h.isn.isn(id, now)
+}
+
+// add enters t in the connection table.
+func (h *host) add(t *tcb) {
+	h.conns[t.id] = t
+	h.ports[t.id.Local.Port()]++
+}
+
+// allocPort returns a free ephemeral port: one that no listener and no
+// connection uses. It goes round the range from where it last stopped.
+func (h *host) allocPort() (uint16, bool) {
+	for range int(h.portLast-h.portFirst) + 1 {
+		p := h.nextPort
+		if p < h.portFirst || p > h.portLast {
+			p = h.portFirst
+		}
+		if p == h.portLast {
+			h.nextPort = h.portFirst
+		} else {
+			h.nextPort = p + 1
+		}
+		if h.ports[p] == 0 && h.listeners[p] == nil {
+			return p, true
+		}
+	}
+	return 0, false
+}
+
+// earliest returns the earlier of two deadlines, zero meaning none.
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
+}
+
+// compareID orders four-tuples by local, then remote address and port.
+func compareID(a, b FourTuple) int {
+	return cmp.Or(a.Local.Compare(b.Local), a.Remote.Compare(b.Remote))
+}

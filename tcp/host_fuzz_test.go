@@ -1,0 +1,301 @@
+package tcp
+
+import (
+	"encoding/binary"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+)
+
+// The fuzzed host's world: the peers that send to it, the local ports they
+// send to (two listen at the start, one is closed, 0 is invalid, and the
+// rest are the ephemeral ports dial hands out).
+var (
+	fuzzRemotes = [...]netip.AddrPort{
+		netip.MustParseAddrPort("10.0.0.2:40000"),
+		netip.MustParseAddrPort("10.0.0.2:40001"),
+		netip.MustParseAddrPort("10.0.0.3:40000"),
+		netip.MustParseAddrPort("10.0.0.2:80"),
+	}
+	fuzzLocalPorts = [...]uint16{80, 81, 82, 0, 50000, 50001, 50002, 50003}
+	fuzzListenable = [...]uint16{80, 81}
+)
+
+// FuzzHost drives a host with random segments (flags, and numbers near the
+// windows of the TCB they reach), from a handful of peers to listening,
+// closed and dialled ports, and with random dials, accepts, user calls,
+// listener closes and timer expiries, on a fake clock. After every step the
+// host's tables must be consistent with what the fuzzer did.
+//
+// Each step is an opcode byte, op%10, and its arguments:
+//
+//	0-3  a segment: sel, flags, seq (2 octets, from RCV.NXT: see fuzzOffset),
+//	     ack (the same, from SND.NXT), window/256, length/8. sel%4 picks the peer, sel/4%8 the
+//	     local port, sel>>5 the source: 0-4 as is, 5 broadcast, 6 multicast,
+//	     7 port 0. Opcode 3 adds an MSS and window scale option.
+//	4    dial a peer (arg%4)
+//	5    accept on a listening port (arg%2)
+//	6    a user call on a dialled or accepted connection: arg%8 picks it,
+//	     arg/8%8 the call (close, abort, closefull, send, receive, keep-alive)
+//	7    advance to the next timer and fire it
+//	8    advance the clock by arg×4 ms, firing what is due
+//	9    close or reopen a listener (arg%2)
+func FuzzHost(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg := Config{
+			Addr:        hostAddr,
+			MSL:         time.Second,
+			InitialRTO:  200 * time.Millisecond,
+			MinRTO:      200 * time.Millisecond,
+			MaxRTO:      2 * time.Second,
+			UserTimeout: 10 * time.Second,
+			SendBuffer:  3000,
+			RecvBuffer:  3000,
+			Backlog:     1,
+			MaxHalfOpen: 2,
+			ISN: func(id FourTuple, now time.Time) Seq {
+				return Seq(uint32(id.Remote.Port())*7919 + uint32(id.Local.Port())*31 + uint32(now.UnixNano()/4000))
+			},
+		}
+		cfg = cfg.withDefaults()
+		h := newHost(&cfg)
+		h.portFirst, h.portLast, h.nextPort = 50000, 50003, 50000
+		now := testEpoch
+		listeners := map[uint16]*listenState{}
+		for _, p := range fuzzListenable {
+			ln, err := h.listen(p)
+			if err != nil {
+				t.Fatalf("listen %d: %v", p, err)
+			}
+			listeners[p] = ln
+		}
+		known := map[*tcb]bool{}     // TCBs made by a dial or by a SYN to a listener
+		passive := map[*tcb]uint16{} // children, and the port they were made on
+		var apps []*tcb              // dialled or accepted: the user may call into them
+		buf := make([]byte, 4096)
+
+		for step := 0; len(data) > 0 && step < 400; step++ {
+			op := data[0]
+			data = data[1:]
+			arg := byte(0)
+			if len(data) > 0 {
+				arg = data[0]
+			}
+			before := len(h.conns)
+			var rstIn *FourTuple // a RST to a four-tuple with no TCB: nothing may answer it
+			switch op % 10 {
+			case 0, 1, 2, 3:
+				if len(data) < 8 {
+					return
+				}
+				sel := data[0]
+				remote := fuzzRemotes[sel%4]
+				local := netip.AddrPortFrom(hostAddr, fuzzLocalPorts[sel/4%8])
+				switch sel >> 5 {
+				case 5:
+					remote = netip.AddrPortFrom(netip.MustParseAddr("255.255.255.255"), remote.Port())
+				case 6:
+					remote = netip.AddrPortFrom(netip.MustParseAddr("224.0.0.1"), remote.Port())
+				case 7:
+					remote = netip.AddrPortFrom(remote.Addr(), 0)
+				}
+				id := FourTuple{Local: local, Remote: remote}
+				seg := Segment{SrcPort: remote.Port(), DstPort: local.Port(), Flags: Flags(data[1]) & 0x3f}
+				seqBase, ackBase := Seq(5000), Seq(1000)
+				old, oldState := h.conns[id], StateClosed
+				if old != nil {
+					seqBase, ackBase, oldState = old.rcvNext(), old.sndNext(), old.state
+				}
+				seg.Seq = seqBase.Add(fuzzOffset(data[2:]))
+				seg.Ack = ackBase.Add(fuzzOffset(data[4:]))
+				seg.Window = uint16(data[6]) << 8
+				seg.Payload = buf[:int(data[7])*8]
+				if op%10 == 3 {
+					seg.Options.MSS = 64 + uint16(data[7])
+					seg.Options.HasWindowScale, seg.Options.WindowScale = true, data[6]%16
+				}
+				data = data[8:]
+				_, listening := h.listeners[local.Port()]
+				if old == nil && seg.Flags.Has(FlagRST) {
+					rstIn = &id
+				}
+				got := h.input(now, remote.Addr(), local.Addr(), &seg)
+				if got != nil && !known[got] {
+					// A new TCB: only a SYN to a listener makes one, for a
+					// four-tuple that was free or in TIME-WAIT.
+					if seg.Flags&(FlagSYN|FlagACK|FlagRST) != FlagSYN || !listening ||
+						!validUnicast(remote.Addr()) || remote.Port() == 0 ||
+						(old != nil && oldState != StateTimeWait) || got.id != id {
+						t.Fatalf("step %d: %v made a TCB for %v (listening %v, replacing one in %v)", step, &seg, got.id, listening, oldState)
+					}
+					known[got] = true
+					passive[got] = local.Port()
+				}
+			case 4:
+				data = data[min(len(data), 1):]
+				c, err := h.dial(now, fuzzRemotes[arg%4])
+				if err == nil {
+					known[c] = true
+					apps = append(apps, c)
+				}
+			case 5:
+				data = data[min(len(data), 1):]
+				p := fuzzListenable[arg%2]
+				if ln := listeners[p]; ln != nil {
+					if c := h.accept(ln); c != nil {
+						if passive[c] != p || !(c.state.synchronized() || c.state == StateClosed) {
+							t.Fatalf("step %d: accepted %v in %v from port %d's queue", step, c.id, c.state, p)
+						}
+						apps = append(apps, c)
+					}
+				}
+			case 6:
+				data = data[min(len(data), 1):]
+				if len(apps) == 0 {
+					break
+				}
+				c := apps[int(arg%8)%len(apps)]
+				switch arg / 8 % 8 {
+				case 0:
+					c.close(now)
+				case 1:
+					c.abort(now)
+				case 2:
+					if !c.closeRead(now) {
+						c.close(now)
+					}
+				case 3, 4:
+					c.send(buf[:int(arg)*8])
+				case 5, 6:
+					c.receive(buf[:int(arg)*4])
+				default:
+					c.setKeepAlive(net.KeepAliveConfig{Enable: true, Idle: time.Second, Interval: time.Second, Count: 2})
+				}
+				h.touch(now, c)
+			case 7:
+				if next := h.nextTimeout(); !next.IsZero() {
+					if next.After(now) {
+						now = next
+					}
+					h.handleTimeout(now)
+				}
+			case 8:
+				data = data[min(len(data), 1):]
+				now = now.Add(time.Duration(arg) * 4 * time.Millisecond)
+				if next := h.nextTimeout(); !next.IsZero() && !now.Before(next) {
+					h.handleTimeout(now)
+				}
+			case 9:
+				data = data[min(len(data), 1):]
+				p := fuzzListenable[arg%2]
+				if ln := listeners[p]; ln != nil {
+					h.closeListener(now, ln)
+					delete(listeners, p)
+				} else if ln, err := h.listen(p); err == nil {
+					listeners[p] = ln
+				}
+			}
+
+			sent := map[FourTuple]int{}
+			total := 0
+			h.flush(now, func(id FourTuple, s *Segment) {
+				sent[id]++
+				total++
+				if s.SrcPort != id.Local.Port() || s.DstPort != id.Remote.Port() {
+					t.Fatalf("step %d: %v from port %d to %d emitted for %v", step, s, s.SrcPort, s.DstPort, id)
+				}
+				if s.Flags.Has(FlagSYN) && (!validUnicast(id.Remote.Addr()) || id.Remote.Port() == 0) {
+					t.Fatalf("step %d: MUST-57: a SYN to %v", step, id.Remote)
+				}
+				if rstIn != nil && id == *rstIn {
+					t.Fatalf("step %d: §3.10.7.1/§3.10.7.2: a RST to no connection was answered with %v", step, s)
+				}
+			}, func(_ time.Time, c *tcb, _ tcbEvents) {
+				if !known[c] {
+					t.Fatalf("step %d: events of a TCB nobody made: %v", step, c.id)
+				}
+			})
+			for id, n := range sent {
+				if n > 64 {
+					t.Fatalf("step %d: %d segments to %v in one step", step, n, id)
+				}
+			}
+			if total > 64*(before+len(h.conns)+1) {
+				t.Fatalf("step %d: %d segments in one step", step, total)
+			}
+			checkHost(t, step, h, &cfg, known, passive, listeners)
+		}
+	})
+}
+
+// fuzzOffset reads a sequence number offset from two octets: with the top
+// bit of the first clear, the second as an int8, so that the numbers a TCB
+// accepts come often; else both as an int16.
+func fuzzOffset(b []byte) uint32 {
+	if b[0]&0x80 == 0 {
+		return uint32(int32(int8(b[1])))
+	}
+	return uint32(int32(int16(binary.BigEndian.Uint16(b))))
+}
+
+// checkHost checks the host's tables against each other and against what
+// the fuzzer knows.
+func checkHost(t *testing.T, step int, h *host, cfg *Config, known map[*tcb]bool, passive map[*tcb]uint16, listeners map[uint16]*listenState) {
+	t.Helper()
+	ports := map[uint16]int{}
+	halfOpen := map[uint16]int{}
+	for id, c := range h.conns {
+		if c.id != id {
+			t.Fatalf("step %d: table key %v holds the TCB of %v", step, id, c.id)
+		}
+		if !known[c] {
+			t.Fatalf("step %d: %v is in the table but came from no dial and no SYN to a listener", step, id)
+		}
+		if c.state == StateClosed || c.state == StateListen {
+			t.Fatalf("step %d: %v is in the table in %v", step, id, c.state)
+		}
+		ports[id.Local.Port()]++
+		if p, ok := passive[c]; ok && c.state == StateSynReceived {
+			halfOpen[p]++
+		}
+	}
+	if len(ports) != len(h.ports) {
+		t.Fatalf("step %d: ports in use %v, table says %v", step, h.ports, ports)
+	}
+	for p, n := range ports {
+		if h.ports[p] != n {
+			t.Fatalf("step %d: port %d has %d connections, counted %d", step, p, n, h.ports[p])
+		}
+	}
+	if len(h.listeners) != len(listeners) {
+		t.Fatalf("step %d: %d listeners, want %d", step, len(h.listeners), len(listeners))
+	}
+	total := 0
+	for p, ln := range listeners {
+		if h.listeners[p] != ln {
+			t.Fatalf("step %d: port %d lost its listener", step, p)
+		}
+		if ln.halfOpen != halfOpen[p] || ln.halfOpen > cfg.MaxHalfOpen {
+			t.Fatalf("step %d: port %d counts %d half-open, has %d children in SYN-RECEIVED (MaxHalfOpen %d)",
+				step, p, ln.halfOpen, halfOpen[p], cfg.MaxHalfOpen)
+		}
+		total += ln.halfOpen
+		if len(ln.queue) > cfg.Backlog {
+			t.Fatalf("step %d: port %d queues %d connections, Backlog %d", step, p, len(ln.queue), cfg.Backlog)
+		}
+		for _, c := range ln.queue {
+			if passive[c] != p || !(c.state.synchronized() || c.state == StateClosed) {
+				t.Fatalf("step %d: port %d queues %v in %v", step, p, c.id, c.state)
+			}
+		}
+	}
+	for p, n := range halfOpen {
+		if listeners[p] == nil && n > 0 {
+			t.Fatalf("step %d: %d children in SYN-RECEIVED on port %d, which has no listener", step, n, p)
+		}
+	}
+	if len(h.halfOpen) != total {
+		t.Fatalf("step %d: %d half-open children known, listeners count %d", step, len(h.halfOpen), total)
+	}
+}
