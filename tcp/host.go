@@ -188,7 +188,7 @@ func (h *host) admit(ln *listenState) bool {
 // only acknowledgment that completes the handshake (SND.UNA < SEG.ACK =<
 // SND.NXT) is SND.NXT.
 func (h *host) overflows(t *tcb, seg *Segment) bool {
-	if t.state != StateSynReceived || seg.Flags&(FlagSYN|FlagRST|FlagACK) != FlagACK || seg.Ack != t.sndNext() {
+	if t.state != StateSynReceived || seg.Flags&(FlagSYN|FlagRST|FlagACK) != FlagACK || seg.Ack != t.snd.nxt {
 		return false
 	}
 	if ln := h.halfOpen[t]; ln == nil || len(ln.queue) < h.cfg.Backlog {
@@ -205,14 +205,14 @@ func (h *host) reopenTimeWait(now time.Time, t *tcb, seg *Segment) (Seq, bool) {
 	// RFC 9293 §3.6.1 MAY-2, RFC 1122 §4.2.2.13, RFC 6191 §2 without
 	// timestamps: a SYN whose sequence number lies above RCV.NXT may end
 	// TIME-WAIT, if a listener with room waits on the port.
-	if t.state != StateTimeWait || seg.Flags&(FlagSYN|FlagACK|FlagRST) != FlagSYN || !seg.Seq.GreaterThan(t.rcvNext()) {
+	if t.state != StateTimeWait || seg.Flags&(FlagSYN|FlagACK|FlagRST) != FlagSYN || !seg.Seq.GreaterThan(t.rcv.nxt) {
 		return 0, false
 	}
 	ln := h.listeners[t.id.Local.Port()]
 	if ln == nil || !h.admit(ln) {
 		return 0, false
 	}
-	old := t.sndNext()
+	old := t.snd.nxt
 	t.abort(now) // in TIME-WAIT, ABORT sends nothing and deletes the TCB (§3.10.5)
 	h.touch(now, t)
 	h.stats.timeWaitReopened.Add(1)

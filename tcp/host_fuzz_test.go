@@ -105,7 +105,7 @@ func FuzzHost(f *testing.F) {
 				seqBase, ackBase := Seq(5000), Seq(1000)
 				old, oldState := h.conns[id], StateClosed
 				if old != nil {
-					seqBase, ackBase, oldState = old.rcvNext(), old.sndNext(), old.state
+					seqBase, ackBase, oldState = old.rcv.nxt, old.snd.nxt, old.state
 				}
 				seg.Seq = seqBase.Add(fuzzOffset(data[2:]))
 				seg.Ack = ackBase.Add(fuzzOffset(data[4:]))
@@ -246,6 +246,9 @@ func checkHost(t *testing.T, step int, h *host, cfg *Config, known map[*tcb]bool
 	ports := map[uint16]int{}
 	halfOpen := map[uint16]int{}
 	for id, c := range h.conns {
+		if err := c.invariants(); err != nil {
+			t.Fatalf("step %d: invariants of %v in %v: %v", step, id, c.state, err)
+		}
 		if c.id != id {
 			t.Fatalf("step %d: table key %v holds the TCB of %v", step, id, c.id)
 		}

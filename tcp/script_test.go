@@ -184,6 +184,7 @@ func scriptRun(name string, src io.Reader) (err error) {
 	for i := range lines {
 		r.line = &lines[i]
 		r.run(&lines[i])
+		r.checkInvariants()
 	}
 	r.line = nil
 	if len(r.sent) > 0 {
@@ -534,6 +535,15 @@ func (tr scriptTracer) StateChange(_ time.Time, id FourTuple, from, to State) {
 }
 func (tr scriptTracer) UserEvent(_ time.Time, _ FourTuple, ev UserEvent) { tr.r.tracef("user: %s", ev) }
 func (tr scriptTracer) Flush()                                           {}
+
+// checkInvariants fails the script if any TCB of the host breaks its invariants.
+func (r *scriptRunner) checkInvariants() {
+	for id, c := range r.h.conns {
+		if err := c.invariants(); err != nil {
+			r.failf("invariants of %v in %v: %v", id, c.state, err)
+		}
+	}
+}
 
 // flush collects what the host and its TCBs send, and their events.
 func (r *scriptRunner) flush() {
