@@ -39,7 +39,7 @@ const (
 	lenTimestamp = 10
 )
 
-// Errors returned by DecodeSegment.
+// Errors returned by decodeSegment.
 var (
 	// ErrTruncated means the buffer is shorter than the 20-octet fixed header.
 	ErrTruncated = errors.New("tcp: truncated header")
@@ -80,11 +80,11 @@ func (f Flags) appendText(b []byte) []byte {
 	return b
 }
 
-// DecodeSegment parses the TCP segment in b: header, options and payload.
+// decodeSegment parses the TCP segment in b: header, options and payload.
 // The payload aliases b. It does not check the checksum (see VerifyChecksum).
 // Unknown options are skipped (RFC 9293 MUST-6); a window scale above 14 is
 // read as 14 (RFC 7323 §2.3). A decoded SACK option allocates its blocks.
-func DecodeSegment(b []byte) (Segment, error) {
+func decodeSegment(b []byte) (Segment, error) {
 	var s Segment
 	if err := DecodeSegmentInto(&s, b); err != nil {
 		return Segment{}, err
@@ -92,7 +92,7 @@ func DecodeSegment(b []byte) (Segment, error) {
 	return s, nil
 }
 
-// DecodeSegmentInto is DecodeSegment writing into s. It reuses the array of
+// DecodeSegmentInto is decodeSegment writing into s. It reuses the array of
 // s.Options.SACKBlocks (which may therefore come back empty but not nil), so a
 // caller that keeps one Segment decodes without allocating. On error the
 // contents of s are unspecified.
@@ -247,7 +247,7 @@ func (o *Options) optionsLayout() (n, sackBlocks int) {
 }
 
 // HeaderLen returns the length of the header AppendSegment writes for s: 20 plus the padded options.
-func (s *Segment) HeaderLen() int {
+func (s *Segment) headerLen() int {
 	n, _ := s.Options.optionsLayout()
 	return HeaderLen + (n+3)&^3
 }
@@ -256,7 +256,7 @@ func (s *Segment) HeaderLen() int {
 // returns the extended slice. The checksum covers the pseudo-header of src and
 // dst (RFC 9293 MUST-2). Options follow Linux's order; SACK blocks that do not
 // fit in 40 octets are dropped from the end, and a window scale above 14 is
-// sent as 14. It does not allocate when b has room for s.HeaderLen()+len(s.Payload) more octets.
+// sent as 14. It does not allocate when b has room for s.headerLen()+len(s.Payload) more octets.
 func AppendSegment(b []byte, s *Segment, src, dst netip.Addr) []byte {
 	start := len(b)
 	optLen, sackBlocks := s.Options.optionsLayout()

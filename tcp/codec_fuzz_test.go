@@ -46,7 +46,7 @@ func decodeSeeds() [][]byte {
 	}
 }
 
-// FuzzDecodeSegment checks that DecodeSegment never panics, fails only with its
+// FuzzDecodeSegment checks that decodeSegment never panics, fails only with its
 // sentinels, and that what it decodes survives AppendSegment and a second decode.
 //
 // What a re-encoding preserves: ports, SEG.SEQ, SEG.ACK, the eight flags,
@@ -60,7 +60,7 @@ func FuzzDecodeSegment(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		s, err := DecodeSegment(b)
+		s, err := decodeSegment(b)
 		if err != nil {
 			require.True(t, errors.Is(err, ErrTruncated) || errors.Is(err, ErrDataOffset) ||
 				errors.Is(err, ErrOptionLength) || errors.Is(err, ErrOptionTruncated), "unexpected error %v", err)
@@ -72,14 +72,14 @@ func FuzzDecodeSegment(f *testing.F) {
 
 		out := AppendSegment(nil, &s, codecSrc, codecDst)
 		require.True(t, VerifyChecksum(out, codecSrc, codecDst), "MUST-2")
-		got, err := DecodeSegment(out)
+		got, err := decodeSegment(out)
 		require.NoError(t, err)
 		require.Equal(t, wireNormal(s), got)
 
 		// The text form of any decoded segment parses and matches it.
 		if len(s.Payload) <= maxTextPayload {
-			text := s.Format(s.Seq, s.Ack)
-			p, err := ParsePattern(text)
+			text := s.format(s.Seq, s.Ack)
+			p, err := parsePattern(text)
 			require.NoError(t, err, text)
 			require.NoError(t, p.Match(&s, s.Seq, s.Ack), text)
 		}
@@ -87,7 +87,7 @@ func FuzzDecodeSegment(f *testing.F) {
 }
 
 // FuzzSegmentRoundTrip builds a Segment from fuzzed fields and checks that
-// DecodeSegment(AppendSegment(s)) and ParseSegment(s.String()) give it back,
+// decodeSegment(AppendSegment(s)) and parseSegment(s.String()) give it back,
 // up to what each form carries (see wireNormal and textExpect).
 func FuzzSegmentRoundTrip(f *testing.F) {
 	f.Add(uint16(47180), uint16(80), uint32(0x5d2e6a01), uint32(0), uint8(FlagSYN), uint16(64240), uint16(0),
@@ -117,22 +117,22 @@ func FuzzSegmentRoundTrip(f *testing.F) {
 		}
 
 		b := AppendSegment(nil, &s, codecSrc, codecDst)
-		require.Equal(t, s.HeaderLen()+len(payload), len(b))
+		require.Equal(t, s.headerLen()+len(payload), len(b))
 		require.True(t, VerifyChecksum(b, codecSrc, codecDst), "MUST-2")
-		got, err := DecodeSegment(b)
+		got, err := decodeSegment(b)
 		require.NoError(t, err)
 		require.Equal(t, wireNormal(s), got)
 
 		if len(payload) <= maxTextPayload {
 			text := s.String()
-			seg, err := ParseSegment(text)
+			seg, err := parseSegment(text)
 			require.NoError(t, err, text)
 			require.Equal(t, textExpect(s), seg, text)
 		}
 	})
 }
 
-// textExpect is what ParseSegment(s.String()) gives: no ports, ack only with
+// textExpect is what parseSegment(s.String()) gives: no ports, ack only with
 // ACK, urgent only with URG, and a payload that is shown only when short
 // printable text (else as many zero octets).
 func textExpect(s Segment) Segment {
@@ -150,7 +150,7 @@ func textExpect(s Segment) Segment {
 }
 
 // FuzzParsePattern checks that the text parser never panics, fails only with
-// ErrSyntax, and that a parsed pattern prints back to text that parses to the
+// errSyntax, and that a parsed pattern prints back to text that parses to the
 // same pattern and matches its own segment.
 func FuzzParsePattern(f *testing.F) {
 	for _, s := range []string{
@@ -171,13 +171,13 @@ func FuzzParsePattern(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, text string) {
-		p, err := ParsePattern(text)
+		p, err := parsePattern(text)
 		if err != nil {
-			require.ErrorIs(t, err, ErrSyntax)
+			require.ErrorIs(t, err, errSyntax)
 			return
 		}
 		require.LessOrEqual(t, len(p.Payload), maxTextPayload)
-		again, err := ParsePattern(p.String())
+		again, err := parsePattern(p.String())
 		require.NoError(t, err, p.String())
 		require.Equal(t, p, again, p.String())
 		require.NoError(t, p.Match(&p.Segment, 0, 0), "a pattern matches its own segment")

@@ -57,7 +57,7 @@ func rawSegment(t testing.TB, flags Flags, opts []byte, payload string) []byte {
 }
 
 func TestDecodeSegment_LinuxSYN_MUST4(t *testing.T) {
-	s, err := DecodeSegment(linuxSYNPacket())
+	s, err := decodeSegment(linuxSYNPacket())
 	require.NoError(t, err)
 	assert.Equal(t, uint16(47180), s.SrcPort)
 	assert.Equal(t, uint16(80), s.DstPort)
@@ -103,7 +103,7 @@ func TestDecodeSegment_Malformed(t *testing.T) {
 		t.Run(tt.rule, func(t *testing.T) {
 			var s Segment
 			var err error
-			require.NotPanics(t, func() { s, err = DecodeSegment(tt.b) })
+			require.NotPanics(t, func() { s, err = decodeSegment(tt.b) })
 			assert.ErrorIs(t, err, tt.wantErr)
 			assert.Equal(t, Segment{}, s, "a failed decode returns the zero Segment")
 		})
@@ -156,7 +156,7 @@ func TestDecodeSegment_Options(t *testing.T) {
 			for len(tt.opts)%4 != 0 {
 				tt.opts = append(tt.opts, 0)
 			}
-			s, err := DecodeSegment(rawSegment(t, tt.flags, tt.opts, "data"))
+			s, err := decodeSegment(rawSegment(t, tt.flags, tt.opts, "data"))
 			require.NoError(t, err)
 			assert.Equal(t, tt.want, s.Options)
 			assert.Equal(t, []byte("data"), s.Payload, "the payload starts at the data offset")
@@ -177,7 +177,7 @@ func sackBytes(edges ...uint32) []byte {
 func TestDecodeSegment_MUST5_MSSOnNonSYN(t *testing.T) {
 	b := AppendSegment(nil, &Segment{Flags: FlagACK | FlagPSH, Seq: 1, Ack: 2, Window: 100,
 		Options: Options{MSS: 1400}, Payload: []byte("x")}, codecSrc, codecDst)
-	s, err := DecodeSegment(b)
+	s, err := decodeSegment(b)
 	require.NoError(t, err)
 	assert.Equal(t, uint16(1400), s.Options.MSS, "MSS on a data segment still parses")
 	assert.Equal(t, []byte("x"), s.Payload)
@@ -185,7 +185,7 @@ func TestDecodeSegment_MUST5_MSSOnNonSYN(t *testing.T) {
 
 func TestDecodeSegment_AllFlagBits(t *testing.T) {
 	for f := range 256 {
-		s, err := DecodeSegment(rawSegment(t, Flags(f), nil, ""))
+		s, err := decodeSegment(rawSegment(t, Flags(f), nil, ""))
 		require.NoError(t, err)
 		assert.Equal(t, Flags(f), s.Flags, "all eight control bits are kept")
 	}
@@ -193,7 +193,7 @@ func TestDecodeSegment_AllFlagBits(t *testing.T) {
 
 func TestDecodeSegment_PayloadAliasesInput(t *testing.T) {
 	b := rawSegment(t, FlagACK, nil, "hello")
-	s, err := DecodeSegment(b)
+	s, err := decodeSegment(b)
 	require.NoError(t, err)
 	b[HeaderLen] = 'j'
 	assert.Equal(t, "jello", string(s.Payload), "the payload is a view of the input, not a copy")
@@ -281,7 +281,7 @@ func randCodecSegment(r *rand.Rand, text bool) Segment {
 	return s
 }
 
-// wireNormal is what DecodeSegment gives back for s after AppendSegment: a
+// wireNormal is what decodeSegment gives back for s after AppendSegment: a
 // window scale capped at 14, values of absent options zero, only the SACK
 // blocks that fit in 40 octets, and nil for empty slices.
 func wireNormal(s Segment) Segment {
@@ -310,10 +310,10 @@ func TestSegmentRoundTrip_AppendDecode(t *testing.T) {
 	for i := range 5000 {
 		s := randCodecSegment(r, false)
 		b := AppendSegment(nil, &s, codecSrc, codecDst)
-		require.Equal(t, s.HeaderLen()+len(s.Payload), len(b), "HeaderLen predicts the header AppendSegment writes")
-		require.Zero(t, s.HeaderLen()%4, "the header is whole 32-bit words")
-		require.LessOrEqual(t, s.HeaderLen(), HeaderLen+MaxOptionsLen)
-		got, err := DecodeSegment(b)
+		require.Equal(t, s.headerLen()+len(s.Payload), len(b), "HeaderLen predicts the header AppendSegment writes")
+		require.Zero(t, s.headerLen()%4, "the header is whole 32-bit words")
+		require.LessOrEqual(t, s.headerLen(), HeaderLen+MaxOptionsLen)
+		got, err := decodeSegment(b)
 		require.NoError(t, err, "segment %d: %v", i, s.String())
 		require.Equal(t, wireNormal(s), got, "segment %d: %v", i, s.String())
 		require.True(t, VerifyChecksum(b, codecSrc, codecDst), "MUST-2: AppendSegment sets a correct checksum")
@@ -351,7 +351,7 @@ func TestAppendSegment_OptionLayout(t *testing.T) {
 			assert.Equal(t, HeaderLen+len(tt.want), len(b))
 			assert.Equal(t, tt.want, nilIfEmpty(b[HeaderLen:]))
 			assert.Equal(t, byte(len(b)/4)<<4, b[12], "data offset counts the options")
-			assert.Equal(t, len(b), s.HeaderLen())
+			assert.Equal(t, len(b), s.headerLen())
 		})
 	}
 }
@@ -381,11 +381,11 @@ func TestAppendSegment_NoAllocs(t *testing.T) {
 	})
 	assert.Zero(t, allocs, "AppendSegment must not allocate when dst has room")
 	allocs = testing.AllocsPerRun(100, func() {
-		if _, err := DecodeSegment(linuxSYN); err != nil {
+		if _, err := decodeSegment(linuxSYN); err != nil {
 			t.Fatal(err)
 		}
 	})
-	assert.Zero(t, allocs, "DecodeSegment allocates only for SACK blocks")
+	assert.Zero(t, allocs, "decodeSegment allocates only for SACK blocks")
 }
 
 // RFC 9293 MUST-2/MUST-3: the checksum covers the pseudo-header, the header and the payload.
@@ -458,7 +458,7 @@ func BenchmarkDecodeSegment(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(pkt)))
 	for b.Loop() {
-		if _, err := DecodeSegment(pkt); err != nil {
+		if _, err := decodeSegment(pkt); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -469,7 +469,7 @@ func BenchmarkAppendSegment(b *testing.B) {
 		Payload: make([]byte, 1448)}
 	buf := make([]byte, 0, 1500)
 	b.ReportAllocs()
-	b.SetBytes(int64(s.HeaderLen() + len(s.Payload)))
+	b.SetBytes(int64(s.headerLen() + len(s.Payload)))
 	for b.Loop() {
 		buf = AppendSegment(buf[:0], &s, codecSrc, codecDst)
 	}

@@ -80,7 +80,7 @@ func TestGopacket_DecodesAppendSegment(t *testing.T) {
 		assert.False(t, l.NS, "the reserved/AE bit is sent as zero")
 		assert.Equal(t, want.Window, l.Window)
 		assert.Equal(t, want.Urgent, l.Urgent)
-		assert.Equal(t, s.HeaderLen(), int(l.DataOffset)*4)
+		assert.Equal(t, s.headerLen(), int(l.DataOffset)*4)
 		assert.Equal(t, want.Options, gopacketOptions(t, l.Options), "segment %d %v", i, &s)
 		assert.Empty(t, l.Padding, "the Linux layout needs no EOL padding")
 		assert.Equal(t, len(want.Payload), len(l.Payload))
@@ -101,14 +101,14 @@ func TestGopacket_DecodesAppendSegment(t *testing.T) {
 }
 
 // randGopacketTCP builds a random gopacket TCP layer with options in random order, NOPs and
-// an unknown option, and returns the Options DecodeSegment should see.
+// an unknown option, and returns the Options decodeSegment should see.
 func randGopacketTCP(r *rand.Rand) (*layers.TCP, Options) {
 	l := &layers.TCP{
 		SrcPort: layers.TCPPort(r.Uint32()), DstPort: layers.TCPPort(r.Uint32()),
 		Seq: r.Uint32(), Ack: r.Uint32(), Window: uint16(r.Uint32()), Urgent: uint16(r.Uint32()),
 		FIN: r.IntN(2) == 0, SYN: r.IntN(2) == 0, RST: r.IntN(2) == 0, PSH: r.IntN(2) == 0,
 		ACK: r.IntN(2) == 0, URG: r.IntN(2) == 0, ECE: r.IntN(2) == 0, CWR: r.IntN(2) == 0,
-		NS: r.IntN(2) == 0, // the AE bit, which DecodeSegment ignores
+		NS: r.IntN(2) == 0, // the AE bit, which decodeSegment ignores
 	}
 	var want Options
 	var cands []func() (layers.TCPOption, func())
@@ -171,7 +171,7 @@ func randGopacketTCP(r *rand.Rand) (*layers.TCP, Options) {
 	return l, want
 }
 
-// Segments serialized by gopacket (with its checksum) decode with DecodeSegment and verify with VerifyChecksum.
+// Segments serialized by gopacket (with its checksum) decode with decodeSegment and verify with VerifyChecksum.
 func TestGopacket_SerializedDecodeSegment(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
 	srcIP, dstIP := net.IP(codecSrc.AsSlice()), net.IP(codecDst.AsSlice())
@@ -190,7 +190,7 @@ func TestGopacket_SerializedDecodeSegment(t *testing.T) {
 		h, seg, err := ip.Parse(buf.Bytes())
 		require.NoError(t, err)
 		require.True(t, VerifyChecksum(seg, h.Src, h.Dst), "segment %d: MUST-3 gopacket's checksum verifies", i)
-		s, err := DecodeSegment(seg)
+		s, err := decodeSegment(seg)
 		require.NoError(t, err, "segment %d: % x", i, seg)
 
 		assert.Equal(t, uint16(l.SrcPort), s.SrcPort)

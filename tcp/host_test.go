@@ -59,7 +59,7 @@ func (o hostOut) String() string { return fmt.Sprintf("%d %v", o.to.Port(), &o.s
 // reached and what was sent in answer.
 func (r *hostRig) send(src netip.AddrPort, to uint16, text string) (*tcb, []hostOut) {
 	r.t.Helper()
-	seg, err := ParseSegment(text)
+	seg, err := parseSegment(text)
 	require.NoError(r.t, err, "test segment %q", text)
 	seg.SrcPort, seg.DstPort = src.Port(), to
 	t := r.h.input(r.now, src.Addr(), hostAddr, &seg)
@@ -94,7 +94,7 @@ func (r *hostRig) match(got []hostOut, want ...string) {
 		portText, patText, _ := strings.Cut(w, " ")
 		port, err := strconv.Atoi(portText)
 		require.NoError(r.t, err, "want %q", w)
-		pat, err := ParsePattern(patText)
+		pat, err := parsePattern(patText)
 		require.NoError(r.t, err, "want %q", w)
 		assert.Equal(r.t, uint16(port), got[i].to.Port(), "segment %d (%v) goes to port %d", i, got[i], port)
 		assert.NoError(r.t, pat.Match(&got[i].seg, 0, 0), "segment %d", i)

@@ -106,7 +106,7 @@ type scriptLine struct {
 	at   time.Duration // absolute time from the script's start
 	op   string        // "<", ">", "listen", "read", ...
 	port uint16        // the remote port of ACTION@PORT; 0 for the script's
-	pat  Pattern       // for < and >
+	pat  pattern       // for < and >
 	none bool          // "> none"
 	data []byte        // write's payload, read's expected text
 	n    int           // read's buffer size
@@ -409,7 +409,7 @@ func scriptParseLine(text string, last time.Duration) (scriptLine, error) {
 			l.none = true
 			return l, nil
 		}
-		l.pat, err = ParsePattern(arg)
+		l.pat, err = parsePattern(arg)
 		return l, err
 	case "listen", "connect", "accept", "close", "shutdown", "closefull", "abort":
 		return l, noArg()
@@ -456,7 +456,7 @@ func scriptParseLine(text string, last time.Duration) (scriptLine, error) {
 		}
 		return l, nil
 	case "state":
-		st, ok := ParseState(arg)
+		st, ok := parseState(arg)
 		if !ok {
 			return l, fmt.Errorf("unknown state %q", arg)
 		}
@@ -515,11 +515,11 @@ func (r *scriptRunner) fmtPort(port uint16) string {
 // fmtOut prints a segment we sent, with its port if it is not the script's:
 // SEG.SEQ relative to iss, SEG.ACK to irs.
 func (r *scriptRunner) fmtOut(s *scriptSent) string {
-	return strings.TrimPrefix(r.fmtPort(s.id.Remote.Port())+" ", " ") + s.seg.Format(r.opt.iss, r.opt.irs)
+	return strings.TrimPrefix(r.fmtPort(s.id.Remote.Port())+" ", " ") + s.seg.format(r.opt.iss, r.opt.irs)
 }
 
 // fmtIn prints a segment the peer sent: SEG.SEQ relative to irs, SEG.ACK to iss.
-func (r *scriptRunner) fmtIn(s *Segment) string { return s.Format(r.opt.irs, r.opt.iss) }
+func (r *scriptRunner) fmtIn(s *Segment) string { return s.format(r.opt.irs, r.opt.iss) }
 
 func (r *scriptRunner) tracef(format string, args ...any) {
 	r.trace = append(r.trace, r.fmtTime(r.now)+" "+fmt.Sprintf(format, args...))
@@ -559,7 +559,7 @@ func (r *scriptRunner) collect(id FourTuple, s *Segment) {
 	cp.Payload = append([]byte(nil), s.Payload...)
 	cp.Options.SACKBlocks = append([]SACKBlock(nil), s.Options.SACKBlocks...)
 	r.sent = append(r.sent, scriptSent{id: id, seg: cp, at: r.now, cause: r.cause})
-	r.tracef(">%s %s", r.fmtPort(id.Remote.Port()), cp.Format(r.opt.iss, r.opt.irs))
+	r.tracef(">%s %s", r.fmtPort(id.Remote.Port()), cp.format(r.opt.iss, r.opt.irs))
 }
 
 // wake keeps the events the host reports, for event and accept.
@@ -772,7 +772,7 @@ func (r *scriptRunner) expect(l *scriptLine) {
 	s := r.sent[0]
 	r.sent = r.sent[1:]
 	if want := (FourTuple{Local: r.opt.id.Local, Remote: r.remote(l)}); s.id != want {
-		r.failf("got %s sent from %v to %v, want from %v to %v (%s)", s.seg.Format(r.opt.iss, r.opt.irs),
+		r.failf("got %s sent from %v to %v, want from %v to %v (%s)", s.seg.format(r.opt.iss, r.opt.irs),
 			s.id.Local, s.id.Remote, want.Local, want.Remote, r.fmtSent(&s))
 	}
 	if err := l.pat.Match(&s.seg, r.opt.iss, r.opt.irs); err != nil {

@@ -8,7 +8,7 @@ import (
 	"strings"
 )
 
-// The text notation is packetdrill's (STYLE.md §7.6):
+// The text notation is packetdrill's, used by the packet scripts and in test failures:
 //
 //	FLAGS START:END(LEN) [ack N] [win N] [urg N] [<OPTION,...>] ["payload"]
 //
@@ -22,21 +22,21 @@ const maxTextPayload = 65535
 // maxQuotedPayload is the longest payload Format shows as text.
 const maxQuotedPayload = 32
 
-// ErrSyntax is wrapped by the errors of ParsePattern and ParseSegment.
-var ErrSyntax = errors.New("tcp: bad segment text")
+// errSyntax is wrapped by the errors of parsePattern and parseSegment.
+var errSyntax = errors.New("tcp: bad segment text")
 
-// ErrMismatch is wrapped by the errors of Pattern.Match.
-var ErrMismatch = errors.New("tcp: segment mismatch")
+// errMismatch is wrapped by the errors of pattern.Match.
+var errMismatch = errors.New("tcp: segment mismatch")
 
 // String returns the segment in packetdrill notation with absolute numbers: Format(0, 0).
-func (s *Segment) String() string { return s.Format(0, 0) }
+func (s *Segment) String() string { return s.format(0, 0) }
 
 // Format returns the segment in packetdrill notation, for example
 // `P. 1:6(5) ack 1 win 502 "hello"`. SEG.SEQ is printed relative to seqBase,
 // SEG.ACK and SACK blocks relative to ackBase. "ack N" appears only when ACK
 // is set, "urg N" only when URG is set, and the payload only when it is
 // printable text of at most 32 octets.
-func (s *Segment) Format(seqBase, ackBase Seq) string {
+func (s *Segment) format(seqBase, ackBase Seq) string {
 	var buf [160]byte
 	f := textFields{ack: s.Flags.Has(FlagACK), win: true, urg: s.Flags.Has(FlagURG), opts: s.Options.hasAny()}
 	if n := len(s.Payload); n > 0 && n <= maxQuotedPayload && printableText(s.Payload) {
@@ -45,16 +45,16 @@ func (s *Segment) Format(seqBase, ackBase Seq) string {
 	return string(appendText(buf[:0], s, seqBase, ackBase, f))
 }
 
-// Pattern is a segment parsed from text, with flags telling which optional
+// pattern is a segment parsed from text, with flags telling which optional
 // fields the text gave. Flags, SEG.SEQ and the payload length are always given.
 // Numbers are as written, relative to the bases passed to Match.
-type Pattern struct {
+type pattern struct {
 	Segment
 	HasAck, HasWindow, HasUrgent, HasOptions, HasPayload bool
 }
 
 // String returns the pattern in the notation it was parsed from, with only the given fields.
-func (p *Pattern) String() string {
+func (p *pattern) String() string {
 	var buf [160]byte
 	f := textFields{ack: p.HasAck, win: p.HasWindow, urg: p.HasUrgent, opts: p.HasOptions, payload: p.HasPayload}
 	return string(appendText(buf[:0], &p.Segment, 0, 0, f))
@@ -62,10 +62,10 @@ func (p *Pattern) String() string {
 
 // Match returns nil if got has every field the pattern gives, reading the
 // pattern's sequence and acknowledgment numbers relative to seqBase and
-// ackBase. Otherwise the error wraps ErrMismatch, names the first field that
+// ackBase. Otherwise the error wraps errMismatch, names the first field that
 // differs and shows both segments, e.g.
 // `ack differs: got "S. 0:0(0) ack 1 win 65535", want "S. 0:0(0) ack 2"`.
-func (p *Pattern) Match(got *Segment, seqBase, ackBase Seq) error {
+func (p *pattern) Match(got *Segment, seqBase, ackBase Seq) error {
 	var field string
 	switch {
 	case got.Flags != p.Flags:
@@ -83,11 +83,11 @@ func (p *Pattern) Match(got *Segment, seqBase, ackBase Seq) error {
 	case p.HasOptions && !optionsMatch(&got.Options, &p.Options, ackBase):
 		field = "options"
 	case p.HasPayload && !bytes.Equal(got.Payload, p.Payload):
-		return fmt.Errorf("%w: payload differs: got %q, want %q", ErrMismatch, got.Payload, p.Payload)
+		return fmt.Errorf("%w: payload differs: got %q, want %q", errMismatch, got.Payload, p.Payload)
 	default:
 		return nil
 	}
-	return fmt.Errorf("%w: %s differs: got %q, want %q", ErrMismatch, field, got.Format(seqBase, ackBase), p.String())
+	return fmt.Errorf("%w: %s differs: got %q, want %q", errMismatch, field, got.format(seqBase, ackBase), p.String())
 }
 
 // optionsMatch reports whether got equals want, with got's SACK blocks taken relative to ackBase.
@@ -111,32 +111,32 @@ func optionsMatch(got, want *Options, ackBase Seq) bool {
 	return true
 }
 
-// ParseSegment parses a segment in packetdrill notation; fields not written are zero.
-func ParseSegment(text string) (Segment, error) {
-	p, err := ParsePattern(text)
+// parseSegment parses a segment in packetdrill notation; fields not written are zero.
+func parseSegment(text string) (Segment, error) {
+	p, err := parsePattern(text)
 	return p.Segment, err
 }
 
-// ParsePattern parses a segment in packetdrill notation (see Segment.Format).
+// parsePattern parses a segment in packetdrill notation (see Segment.Format).
 // Fields not written are zero with their Has flag false. Without a quoted
-// payload, the payload is (len) zero octets. Errors wrap ErrSyntax and quote
+// payload, the payload is (len) zero octets. Errors wrap errSyntax and quote
 // the offending token.
-func ParsePattern(text string) (Pattern, error) {
-	var p Pattern
+func parsePattern(text string) (pattern, error) {
+	var p pattern
 	sc := textScanner{s: text}
 	flagsTok := sc.word()
 	if flagsTok == "" {
-		return Pattern{}, syntaxError("missing flags", text)
+		return pattern{}, syntaxError("missing flags", text)
 	}
 	f, err := parseFlags(flagsTok)
 	if err != nil {
-		return Pattern{}, err
+		return pattern{}, err
 	}
 	p.Flags = f
 	rangeTok := sc.word()
 	seq, n, err := parseRange(rangeTok)
 	if err != nil {
-		return Pattern{}, err
+		return pattern{}, err
 	}
 	p.Seq = Seq(seq)
 	var payload string
@@ -148,25 +148,25 @@ func ParsePattern(text string) (Pattern, error) {
 		switch sc.peek() {
 		case '<':
 			if p.HasOptions {
-				return Pattern{}, syntaxError("second option list", sc.rest())
+				return pattern{}, syntaxError("second option list", sc.rest())
 			}
 			end := strings.IndexByte(sc.rest(), '>')
 			if end < 0 {
-				return Pattern{}, syntaxError("option list without '>'", sc.rest())
+				return pattern{}, syntaxError("option list without '>'", sc.rest())
 			}
 			list := sc.take(end + 1)
 			if err := parseOptions(&p.Options, list[1:end]); err != nil {
-				return Pattern{}, err
+				return pattern{}, err
 			}
 			p.HasOptions = true
 			continue
 		case '"':
 			if p.HasPayload {
-				return Pattern{}, syntaxError("second payload", sc.rest())
+				return pattern{}, syntaxError("second payload", sc.rest())
 			}
 			q, err := strconv.QuotedPrefix(sc.rest())
 			if err != nil {
-				return Pattern{}, syntaxError("bad quoted payload", sc.rest())
+				return pattern{}, syntaxError("bad quoted payload", sc.rest())
 			}
 			sc.take(len(q))
 			payload, _ = strconv.Unquote(q) // QuotedPrefix accepted q, so it unquotes
@@ -188,24 +188,24 @@ func ParsePattern(text string) (Pattern, error) {
 			p.Urgent, err = parseUint16(val, key)
 			dup, p.HasUrgent = p.HasUrgent, true
 		default:
-			return Pattern{}, syntaxError("unknown field", key)
+			return pattern{}, syntaxError("unknown field", key)
 		}
 		if err != nil {
-			return Pattern{}, err
+			return pattern{}, err
 		}
 		if dup {
-			return Pattern{}, syntaxError("field given twice", key)
+			return pattern{}, syntaxError("field given twice", key)
 		}
 	}
 	if p.HasAck && !p.Flags.Has(FlagACK) {
-		return Pattern{}, syntaxError("ack without the '.' flag", flagsTok)
+		return pattern{}, syntaxError("ack without the '.' flag", flagsTok)
 	}
 	if p.HasUrgent && !p.Flags.Has(FlagURG) {
-		return Pattern{}, syntaxError("urg without the 'U' flag", flagsTok)
+		return pattern{}, syntaxError("urg without the 'U' flag", flagsTok)
 	}
 	switch {
 	case p.HasPayload && len(payload) != int(n):
-		return Pattern{}, syntaxError(fmt.Sprintf("payload of %d octets in a range of %d", len(payload), n), rangeTok)
+		return pattern{}, syntaxError(fmt.Sprintf("payload of %d octets in a range of %d", len(payload), n), rangeTok)
 	case p.HasPayload && n > 0:
 		p.Payload = []byte(payload)
 	case n > 0:
@@ -215,7 +215,7 @@ func ParsePattern(text string) (Pattern, error) {
 }
 
 func syntaxError(what, token string) error {
-	return fmt.Errorf("%w: %s: %q", ErrSyntax, what, token)
+	return fmt.Errorf("%w: %s: %q", errSyntax, what, token)
 }
 
 // parseFlags parses the flags token: letters of S F R P U E W and '.', in any order, or "-" for none.

@@ -48,7 +48,7 @@ func TestSegmentFormat(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			assert.Equal(t, tt.want, tt.seg.Format(tt.seqBase, tt.ackBase))
+			assert.Equal(t, tt.want, tt.seg.format(tt.seqBase, tt.ackBase))
 		})
 	}
 }
@@ -56,55 +56,55 @@ func TestSegmentFormat(t *testing.T) {
 func TestSegmentString_IsAbsolute(t *testing.T) {
 	s := Segment{Flags: FlagSYN | FlagACK, Seq: 1000, Ack: 5001, Window: 100}
 	assert.Equal(t, "S. 1000:1000(0) ack 5001 win 100", s.String())
-	assert.Equal(t, s.Format(0, 0), s.String())
+	assert.Equal(t, s.format(0, 0), s.String())
 }
 
 func TestParsePattern(t *testing.T) {
 	tests := []struct {
 		text string
-		want Pattern
+		want pattern
 	}{
-		{text: "S 0:0(0) win 65535 <mss 1460,sackOK,TS val 100 ecr 0,nop,wscale 7>", want: Pattern{
+		{text: "S 0:0(0) win 65535 <mss 1460,sackOK,TS val 100 ecr 0,nop,wscale 7>", want: pattern{
 			Segment: Segment{Flags: FlagSYN, Window: 65535, Options: Options{MSS: 1460, SACKPermitted: true,
 				HasTimestamp: true, TSVal: 100, HasWindowScale: true, WindowScale: 7}},
 			HasWindow: true, HasOptions: true}},
-		{text: `P. 1:6(5) ack 1 win 502 "hello"`, want: Pattern{
+		{text: `P. 1:6(5) ack 1 win 502 "hello"`, want: pattern{
 			Segment: Segment{Flags: FlagPSH | FlagACK, Seq: 1, Ack: 1, Window: 502, Payload: []byte("hello")},
 			HasAck:  true, HasWindow: true, HasPayload: true}},
-		{text: "S. 0:0(0) ack 1 <mss 1460>", want: Pattern{
+		{text: "S. 0:0(0) ack 1 <mss 1460>", want: pattern{
 			Segment: Segment{Flags: FlagSYN | FlagACK, Ack: 1, Options: Options{MSS: 1460}}, HasAck: true, HasOptions: true}},
-		{text: ". 1:1001(1000) ack 1", want: Pattern{
+		{text: ". 1:1001(1000) ack 1", want: pattern{
 			Segment: Segment{Flags: FlagACK, Seq: 1, Ack: 1, Payload: make([]byte, 1000)}, HasAck: true}},
-		{text: "R 7:7(0)", want: Pattern{Segment: Segment{Flags: FlagRST, Seq: 7}}},
-		{text: "  F.   2:2(0)\tack 2   win 10  ", want: Pattern{Segment: Segment{Flags: FlagFIN | FlagACK, Seq: 2, Ack: 2, Window: 10},
+		{text: "R 7:7(0)", want: pattern{Segment: Segment{Flags: FlagRST, Seq: 7}}},
+		{text: "  F.   2:2(0)\tack 2   win 10  ", want: pattern{Segment: Segment{Flags: FlagFIN | FlagACK, Seq: 2, Ack: 2, Window: 10},
 			HasAck: true, HasWindow: true}},
-		{text: `.P 1:3(2) "\x00\xff" win 3 ack 4`, want: Pattern{
+		{text: `.P 1:3(2) "\x00\xff" win 3 ack 4`, want: pattern{
 			Segment: Segment{Flags: FlagPSH | FlagACK, Seq: 1, Ack: 4, Window: 3, Payload: []byte{0, 0xff}},
 			HasAck:  true, HasWindow: true, HasPayload: true}},
-		{text: "U. 0:1(1) ack 0 urg 1", want: Pattern{Segment: Segment{Flags: FlagURG | FlagACK, Urgent: 1, Payload: []byte{0}},
+		{text: "U. 0:1(1) ack 0 urg 1", want: pattern{Segment: Segment{Flags: FlagURG | FlagACK, Urgent: 1, Payload: []byte{0}},
 			HasAck: true, HasUrgent: true}},
-		{text: ". 0:0(0) <>", want: Pattern{Segment: Segment{Flags: FlagACK}, HasOptions: true}},
-		{text: ". 0:0(0) ack 5 <nop,nop,sack 10:20 30:40 50:60 70:80>", want: Pattern{Segment: Segment{Flags: FlagACK, Ack: 5,
+		{text: ". 0:0(0) <>", want: pattern{Segment: Segment{Flags: FlagACK}, HasOptions: true}},
+		{text: ". 0:0(0) ack 5 <nop,nop,sack 10:20 30:40 50:60 70:80>", want: pattern{Segment: Segment{Flags: FlagACK, Ack: 5,
 			Options: Options{SACKBlocks: []SACKBlock{{10, 20}, {30, 40}, {50, 60}, {70, 80}}}}, HasAck: true, HasOptions: true}},
-		{text: "S 0:0(0) <wscale 14,eol>", want: Pattern{Segment: Segment{Flags: FlagSYN,
+		{text: "S 0:0(0) <wscale 14,eol>", want: pattern{Segment: Segment{Flags: FlagSYN,
 			Options: Options{HasWindowScale: true, WindowScale: 14}}, HasOptions: true}},
-		{text: ". 4294967295:9(10)", want: Pattern{Segment: Segment{Flags: FlagACK, Seq: 4294967295, Payload: make([]byte, 10)}}},
-		{text: `. 0:0(0) ""`, want: Pattern{Segment: Segment{Flags: FlagACK}, HasPayload: true}},
-		{text: "- 0:0(0)", want: Pattern{}},
+		{text: ". 4294967295:9(10)", want: pattern{Segment: Segment{Flags: FlagACK, Seq: 4294967295, Payload: make([]byte, 10)}}},
+		{text: `. 0:0(0) ""`, want: pattern{Segment: Segment{Flags: FlagACK}, HasPayload: true}},
+		{text: "- 0:0(0)", want: pattern{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.text, func(t *testing.T) {
-			got, err := ParsePattern(tt.text)
+			got, err := parsePattern(tt.text)
 			require.NoError(t, err)
 			assert.Equal(t, tt.want, got)
-			seg, err := ParseSegment(tt.text)
+			seg, err := parseSegment(tt.text)
 			require.NoError(t, err)
-			assert.Equal(t, tt.want.Segment, seg, "ParseSegment is ParsePattern's Segment")
+			assert.Equal(t, tt.want.Segment, seg, "parseSegment is parsePattern's Segment")
 		})
 	}
 }
 
-// Malformed text gives an error that wraps ErrSyntax and quotes the offending token.
+// Malformed text gives an error that wraps errSyntax and quotes the offending token.
 func TestParsePattern_Errors(t *testing.T) {
 	tests := []struct {
 		text, wantToken string
@@ -146,15 +146,15 @@ func TestParsePattern_Errors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.text, func(t *testing.T) {
-			_, err := ParsePattern(tt.text)
+			_, err := parsePattern(tt.text)
 			require.Error(t, err)
-			assert.ErrorIs(t, err, ErrSyntax)
+			assert.ErrorIs(t, err, errSyntax)
 			assert.Contains(t, err.Error(), tt.wantToken, "the error names the offending token")
 		})
 	}
 }
 
-// textNormal is what ParseSegment gives back for s.String(): values of absent options zero and nil for empty slices.
+// textNormal is what parseSegment gives back for s.String(): values of absent options zero and nil for empty slices.
 func textNormal(s Segment) Segment {
 	o := &s.Options
 	if !o.HasWindowScale {
@@ -172,23 +172,23 @@ func textNormal(s Segment) Segment {
 	return s
 }
 
-// STYLE.md §7.6: ParseSegment and Segment.String are inverses.
+// parseSegment and Segment.String are inverses: the scripts and the failure messages share one notation.
 func TestParseSegment_RoundTrip(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	for i := range 5000 {
 		s := randCodecSegment(r, true)
 		text := s.String()
-		got, err := ParseSegment(text)
+		got, err := parseSegment(text)
 		require.NoError(t, err, "segment %d: %s", i, text)
 		require.Equal(t, textNormal(s), got, "segment %d: %s", i, text)
 
 		// Relative form: Format with bases, parse, and Match against the original.
 		seqBase, ackBase := Seq(r.Uint32()), Seq(r.Uint32())
-		rel := s.Format(seqBase, ackBase)
-		p, err := ParsePattern(rel)
+		rel := s.format(seqBase, ackBase)
+		p, err := parsePattern(rel)
 		require.NoError(t, err, "segment %d: %s", i, rel)
 		require.NoError(t, p.Match(&s, seqBase, ackBase), "segment %d: a segment matches its own text", i)
-		require.Equal(t, rel, p.String(), "Pattern.String of a full pattern is Format")
+		require.Equal(t, rel, p.String(), "pattern.String of a full pattern is Format")
 	}
 }
 
@@ -223,7 +223,7 @@ func TestPatternMatch(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, err := ParsePattern(tt.pattern)
+			p, err := parsePattern(tt.pattern)
 			require.NoError(t, err)
 			err = p.Match(&tt.got, 1000, 5000)
 			if tt.wantErr == "" {
@@ -231,7 +231,7 @@ func TestPatternMatch(t *testing.T) {
 				return
 			}
 			require.Error(t, err)
-			assert.ErrorIs(t, err, ErrMismatch)
+			assert.ErrorIs(t, err, errMismatch)
 			assert.Contains(t, err.Error(), tt.wantErr)
 		})
 	}
@@ -239,12 +239,12 @@ func TestPatternMatch(t *testing.T) {
 
 func TestPatternMatch_Timestamps(t *testing.T) {
 	got := Segment{Flags: FlagACK, Options: Options{HasTimestamp: true, TSVal: 10, TSEcr: 20}}
-	p, err := ParsePattern(". 0:0(0) <nop,nop,TS val 10 ecr 20>")
+	p, err := parsePattern(". 0:0(0) <nop,nop,TS val 10 ecr 20>")
 	require.NoError(t, err)
 	assert.NoError(t, p.Match(&got, 0, 0))
-	p, err = ParsePattern(". 0:0(0) <TS val 10 ecr 21>")
+	p, err = parsePattern(". 0:0(0) <TS val 10 ecr 21>")
 	require.NoError(t, err)
-	assert.ErrorIs(t, p.Match(&got, 0, 0), ErrMismatch, "timestamps are compared when given")
+	assert.ErrorIs(t, p.Match(&got, 0, 0), errMismatch, "timestamps are compared when given")
 }
 
 func TestPatternString(t *testing.T) {
@@ -256,7 +256,7 @@ func TestPatternString(t *testing.T) {
 		". 0:0(0) <>",
 		"S 0:0(0) <mss 1460,nop,wscale 7>",
 	} {
-		p, err := ParsePattern(text)
+		p, err := parsePattern(text)
 		require.NoError(t, err)
 		assert.Equal(t, text, p.String(), "a pattern prints the fields it was given")
 	}

@@ -23,9 +23,6 @@ func (s Seq) GreaterThan(o Seq) bool { return int32(s-o) > 0 }
 // GreaterThanEq reports whether s comes after o or equals it.
 func (s Seq) GreaterThanEq(o Seq) bool { return int32(s-o) >= 0 }
 
-// InRange reports whether a <= s < b.
-func (s Seq) InRange(a, b Seq) bool { return a.LessThanEq(s) && s.LessThan(b) }
-
 // InWindow reports whether s lies in the window [start, start+size).
 func (s Seq) InWindow(start Seq, size uint32) bool { return uint32(s-start) < size }
 

@@ -61,8 +61,8 @@ func TestSeqAdd(t *testing.T) {
 	}
 }
 
-// InRange and InWindow decide segment acceptability (RFC 9293 §3.10.7.4), so check them across the wrap.
-func TestSeqInRangeInWindow(t *testing.T) {
+// InWindow decides segment acceptability (RFC 9293 §3.10.7.4), so check them across the wrap.
+func TestSeqInWindow(t *testing.T) {
 	tests := []struct {
 		name     string
 		s, start Seq
@@ -83,10 +83,6 @@ func TestSeqInRangeInWindow(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			assert.Equal(t, tt.want, tt.s.InWindow(tt.start, tt.size), "InWindow")
-			if tt.size > 0 && tt.size < 1<<31 {
-				end := tt.start.Add(tt.size)
-				assert.Equal(t, tt.want, tt.s.InRange(tt.start, end), "InRange(start, start+size) agrees with InWindow")
-			}
 		})
 	}
 }

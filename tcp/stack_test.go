@@ -191,7 +191,7 @@ func (r *rawPeer) send(t *testing.T, src, dst netip.AddrPort, seg Segment) {
 // sendText is send with the segment in packetdrill notation ("S 100:100(0) win 1000").
 func (r *rawPeer) sendText(t *testing.T, src, dst netip.AddrPort, text string) {
 	t.Helper()
-	seg, err := ParseSegment(text)
+	seg, err := parseSegment(text)
 	require.NoError(t, err, "bad segment text %q", text)
 	r.send(t, src, dst, seg)
 }
@@ -217,7 +217,7 @@ func (r *rawPeer) recv(t *testing.T) (ip.Header, Segment) {
 	require.NoError(t, err, "the stack must send valid IPv4")
 	require.Equal(t, uint8(ip.ProtoTCP), h.Protocol, "the packet must carry TCP")
 	require.True(t, VerifyChecksum(payload, h.Src, h.Dst), "MUST-2: the stack must checksum its segments")
-	seg, err := DecodeSegment(payload)
+	seg, err := decodeSegment(payload)
 	require.NoError(t, err, "the stack must send a valid segment")
 	return h, seg
 }
@@ -228,7 +228,7 @@ func (r *rawPeer) recvNone(t *testing.T, why string) {
 	p, ok := r.next()
 	if ok {
 		h, payload, _ := ip.Parse(p)
-		seg, _ := DecodeSegment(payload)
+		seg, _ := decodeSegment(payload)
 		assert.Failf(t, "unexpected packet", "%s; got %v→%v %v", why, h.Src, h.Dst, &seg)
 	}
 }
@@ -273,7 +273,7 @@ func TestStack_RSTToClosedPort_3_10_7_1(t *testing.T) {
 					return
 				}
 				h, seg := r.recv(t)
-				want, err := ParsePattern(row.want)
+				want, err := parsePattern(row.want)
 				require.NoError(t, err)
 				assert.NoError(t, want.Match(&seg, 0, 0), "RFC 9293 §3.10.7.1: the reset must carry the RFC's numbers")
 				assert.Equal(t, local.Port(), seg.SrcPort, "the RST comes from the port the segment was sent to")
@@ -297,7 +297,7 @@ func TestStack_ACKToListeningPort_3_10_7_2(t *testing.T) {
 
 		r.sendText(t, peer, local, ". 1000:1000(0) ack 4242 win 1000")
 		_, seg := r.recv(t)
-		want, _ := ParsePattern("R 4242:4242(0)")
+		want, _ := parsePattern("R 4242:4242(0)")
 		assert.NoError(t, want.Match(&seg, 0, 0), "§3.10.7.2 second check: an ACK in LISTEN draws <SEQ=SEG.ACK><CTL=RST>")
 
 		r.sendText(t, peer, local, "R 1000:1000(0)")
@@ -355,7 +355,7 @@ func TestStack_MalformedSegmentDropped(t *testing.T) {
 		name    string
 		options []byte // after a 20-octet header
 		offset  int    // data offset in 32-bit words
-		wantErr error  // what DecodeSegment says
+		wantErr error  // what decodeSegment says
 	}{
 		{"data offset past the segment", nil, 15, ErrDataOffset},
 		{"data offset inside the fixed header", nil, 4, ErrDataOffset},
@@ -375,7 +375,7 @@ func TestStack_MalformedSegmentDropped(t *testing.T) {
 				tcp[16], tcp[17] = 0, 0
 				binary.BigEndian.PutUint16(tcp[16:], ip.Checksum(tcp, ip.PseudoHeaderSum(src.Addr(), dst.Addr(), ip.ProtoTCP, len(tcp))))
 				require.True(t, VerifyChecksum(tcp, src.Addr(), dst.Addr()), "the checksum is valid, so decoding is what fails")
-				_, err = DecodeSegment(tcp)
+				_, err = decodeSegment(tcp)
 				require.ErrorIs(t, err, row.wantErr, "the header does not parse")
 				pkt := ip.AppendPacket(nil, &ip.Header{TTL: 64, Protocol: ip.ProtoTCP, Src: src.Addr(), Dst: dst.Addr()}, tcp)
 				require.NoError(t, r.end.WritePacket(pkt))
@@ -421,7 +421,7 @@ func TestStack_SYNACKNumbersAndOptions(t *testing.T) {
 		src, dst := netip.AddrPortFrom(addrPeer, 40000), netip.AddrPortFrom(addrB, 80)
 		r.sendText(t, src, dst, "S 1000:1000(0) win 65535 <mss 1460>")
 		h, seg := r.recv(t)
-		want, _ := ParsePattern("S. 5000:5000(0) ack 1001 <mss 1460>")
+		want, _ := parsePattern("S. 5000:5000(0) ack 1001 <mss 1460>")
 		assert.NoError(t, want.Match(&seg, 0, 0), "§3.10.7.2: <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>, ISS from Config.ISN, MSS = MTU-40")
 		assert.True(t, h.DontFragment, "the stack sets DF: the MSS keeps segments within the MTU")
 		assert.Equal(t, uint8(64), h.TTL, "TTL 64, as Linux")
@@ -562,7 +562,7 @@ func TestStack_HotPathDoesNotAllocate(t *testing.T) {
 		// A repeated data segment is old news: the core drops it and ACKs
 		// (§3.10.7.4 first check). Input, output and the link write must
 		// reuse their buffers.
-		seg, err := ParseSegment("P. 1001:1011(10) ack 5001 win 65535")
+		seg, err := parseSegment("P. 1001:1011(10) ack 5001 win 65535")
 		require.NoError(t, err)
 		seg.SrcPort, seg.DstPort = src.Port(), dst.Port()
 		pkt := ip.AppendPacket(nil, &ip.Header{TTL: 64, Protocol: ip.ProtoTCP, Src: src.Addr(), Dst: dst.Addr()},

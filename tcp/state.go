@@ -42,8 +42,8 @@ func (s State) String() string {
 	return "State(" + strconv.Itoa(int(s)) + ")"
 }
 
-// ParseState returns the state named name ("TIME-WAIT"), as String prints it.
-func ParseState(name string) (State, bool) {
+// parseState returns the state named name ("TIME-WAIT"), as String prints it.
+func parseState(name string) (State, bool) {
 	for i, n := range stateNames {
 		if n == name {
 			return State(i), true

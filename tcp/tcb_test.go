@@ -66,7 +66,7 @@ func newCoreISN(t testing.TB, mod func(*Config), iss, irs Seq) *core {
 func (h *core) flush() []string {
 	var out []string
 	h.c.output(h.now, func(_ FourTuple, s *Segment) {
-		out = append(out, s.Format(h.iss, h.irs))
+		out = append(out, s.format(h.iss, h.irs))
 	})
 	h.events |= h.c.takeEvents()
 	return out
@@ -75,7 +75,7 @@ func (h *core) flush() []string {
 // segment parses text into an arriving segment.
 func (h *core) segment(text string) *Segment {
 	h.t.Helper()
-	s, err := ParseSegment(text)
+	s, err := parseSegment(text)
 	require.NoError(h.t, err, "test segment %q", text)
 	s.Seq = s.Seq + h.irs
 	s.Ack = s.Ack + h.iss
@@ -416,7 +416,7 @@ func TestReplyToClosed(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.rule, func(t *testing.T) {
-			seg, err := ParseSegment(tc.in)
+			seg, err := parseSegment(tc.in)
 			require.NoError(t, err)
 			seg.SrcPort, seg.DstPort = 1234, 80
 			got, ok := replyToClosed(&seg)
@@ -575,8 +575,8 @@ func TestReceiveWindowClosesAndReopens_MUST39(t *testing.T) {
 
 func TestStateNames(t *testing.T) {
 	for s := StateClosed; s <= StateTimeWait; s++ {
-		got, ok := ParseState(s.String())
-		assert.True(t, ok, "ParseState(%q)", s.String())
+		got, ok := parseState(s.String())
+		assert.True(t, ok, "parseState(%q)", s.String())
 		assert.Equal(t, s, got)
 	}
 	assert.Equal(t, "SYN-RECEIVED", StateSynReceived.String())
