@@ -52,7 +52,7 @@ type Stack struct {
 	stats stackCounters
 
 	// Owned by the loop.
-	host      *host
+	host      *host                // set once; Stats reads its atomic counters from any goroutine
 	conns     map[*tcb]*Conn       // the TCBs a Conn stands for: dialled or accepted
 	listeners map[uint16]*Listener // by port
 	timer     *time.Timer
