@@ -204,7 +204,7 @@ func (c *Conn) Read(b []byte) (int, error) {
 		}
 		var n int
 		var err error
-		if e := c.s.runOnLoop(func(now time.Time) { n, err = c.receive(now, b) }); e != nil {
+		if e := c.s.runOnLoop(func(now time.Time) { n, err = c.readOnLoop(now, b) }); e != nil {
 			return 0, c.opError("read", e)
 		}
 		if n > 0 {
@@ -225,8 +225,8 @@ func (c *Conn) Read(b []byte) (int, error) {
 	}
 }
 
-// receive is Read's work on the loop.
-func (c *Conn) receive(now time.Time, b []byte) (int, error) {
+// readOnLoop is Read's work, run on the stack loop.
+func (c *Conn) readOnLoop(now time.Time, b []byte) (int, error) {
 	if c.isClosed() {
 		return 0, net.ErrClosed
 	}
@@ -264,7 +264,7 @@ func (c *Conn) Write(b []byte) (int, error) {
 		}
 		var k int
 		var err error
-		if e := c.s.runOnLoop(func(now time.Time) { k, err = c.send(now, b[n:]) }); e != nil {
+		if e := c.s.runOnLoop(func(now time.Time) { k, err = c.writeOnLoop(now, b[n:]) }); e != nil {
 			return n, c.opError("write", e)
 		}
 		n += k
@@ -283,8 +283,8 @@ func (c *Conn) Write(b []byte) (int, error) {
 	}
 }
 
-// send is Write's work on the loop.
-func (c *Conn) send(now time.Time, b []byte) (int, error) {
+// writeOnLoop is Write's work, run on the stack loop.
+func (c *Conn) writeOnLoop(now time.Time, b []byte) (int, error) {
 	if c.isClosed() {
 		return 0, net.ErrClosed
 	}

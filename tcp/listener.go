@@ -80,7 +80,7 @@ func (l *Listener) AcceptTCP() (*Conn, error) {
 			return nil, l.opError("accept", os.ErrDeadlineExceeded)
 		}
 		var c *Conn
-		if e := l.s.runOnLoop(func(now time.Time) { c = l.pop(now) }); e != nil {
+		if e := l.s.runOnLoop(func(now time.Time) { c = l.acceptOnLoop(now) }); e != nil {
 			return nil, l.opError("accept", e)
 		}
 		if c != nil {
@@ -95,8 +95,9 @@ func (l *Listener) AcceptTCP() (*Conn, error) {
 	}
 }
 
-// pop takes the first connection of the queue and gives it a Conn (on the loop).
-func (l *Listener) pop(now time.Time) *Conn {
+// acceptOnLoop is Accept's work, run on the stack loop: it takes the first
+// connection of the queue and gives it a Conn.
+func (l *Listener) acceptOnLoop(now time.Time) *Conn {
 	if l.isClosed() {
 		return nil
 	}
