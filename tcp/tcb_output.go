@@ -133,10 +133,9 @@ func (c *tcb) retransmitLost(now time.Time, emit func(FourTuple, *Segment)) {
 	if snd.wnd == 0 {
 		// MUST-35: with the window shut, the retransmission timer probes it
 		// with the first octet outstanding.
-		if snd.zeroWindowProbeDue {
+		if r := q.at(0); snd.zeroWindowProbeDue && r.length() > 0 {
 			snd.zeroWindowProbeDue = false
 			c.stats.ZeroWindowProbes++
-			r := q.at(0)
 			n := min(1, c.recordData(r))
 			c.resend(now, r, n, r.fin && n == 0, emit)
 		}
@@ -176,8 +175,8 @@ func (c *tcb) coalesceLost(i int) {
 		}
 		n := nx.length()
 		q.setLost(nx, false)
-		nx.start = nx.end
 		r.end, r.fin = nx.end, nx.fin
+		*nx = sendRecord{start: nx.end, end: nx.end, sentAt: nx.sentAt}
 		r.retransmitted = r.retransmitted || nx.retransmitted
 		q.lostBytes += n
 	}
