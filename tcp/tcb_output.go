@@ -89,7 +89,9 @@ func (c *tcb) sendData(now time.Time, emit func(FourTuple, *Segment)) {
 		return // no data before our SYN is acknowledged (§3.10.4: FIN queued until ESTABLISHED)
 	}
 	c.retransmitLost(now, emit)
-	for {
+	// Lost segments go before new data (RFC 6675 §4, NextSeg): while some
+	// wait for room, nothing new is sent.
+	for snd.recs.lostBytes == 0 || snd.wnd == 0 {
 		avail := max(0, int(snd.dataEnd().Sub(snd.nxt))) // only the FIN may lie past the data
 		// MUST-34, SHLD-15: the usable window may be negative; send nothing then.
 		usable := int64(snd.una.Add(snd.wnd).Sub(snd.nxt))
