@@ -242,7 +242,7 @@ func (q *sendRecords) clear() {
 // §5.4, go-back-N; RFC 6675 §5.1 keeps SACKed records).
 func (q *sendRecords) markAllLost() {
 	for i := range q.n {
-		if r := q.at(i); !r.sacked {
+		if r := q.at(i); !r.sacked && r.length() > 0 {
 			q.setLost(r, true)
 		}
 	}
