@@ -135,7 +135,7 @@ func (c *tcb) retransmitLost(now time.Time, emit func(FourTuple, *Segment)) {
 	if snd.wnd == 0 {
 		// MUST-35: with the window shut, the retransmission timer probes it
 		// with the first octet outstanding.
-		if r := q.at(0); snd.zeroWindowProbeDue && r.length() > 0 {
+		if r := q.at(0); snd.zeroWindowProbeDue {
 			snd.zeroWindowProbeDue = false
 			c.stats.ZeroWindowProbes++
 			n := min(1, c.recordData(r))
@@ -163,25 +163,23 @@ func (c *tcb) retransmitLost(now time.Time, emit func(FourTuple, *Segment)) {
 }
 
 // coalesceLost joins the lost records after the i-th into it while the
-// result carries at most an MSS of data. A joined record is left empty.
+// result carries at most an MSS of data, so that many small lost segments
+// go out again as few.
 func (c *tcb) coalesceLost(i int) {
 	q := &c.snd.recs
 	r := q.at(i)
+	k := 0
 	for j := i + 1; j < q.len() && !r.fin; j++ {
 		nx := q.at(j)
-		if nx.length() == 0 {
-			continue
-		}
 		if !nx.lost || nx.sacked || c.recordData(r)+c.recordData(nx) > c.snd.mss {
-			return
+			break
 		}
-		n := nx.length()
-		q.setLost(nx, false)
+		// Both lost: the lost octets stay the same in sum.
 		r.end, r.fin = nx.end, nx.fin
-		*nx = sendRecord{start: nx.end, end: nx.end, sentAt: nx.sentAt}
 		r.retransmitted = r.retransmitted || nx.retransmitted
-		q.lostBytes += n
+		k++
 	}
+	q.remove(i, k)
 }
 
 // recordData is the number of data octets a record covers.

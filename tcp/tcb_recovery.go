@@ -90,7 +90,7 @@ func (c *tcb) duplicateACK(now time.Time, ack Seq) {
 // markFirstLost marks the segment at SND.UNA lost, so output retransmits
 // it before anything else (RFC 5681 §3.2 step 4, RFC 6582 step 5).
 func (c *tcb) markFirstLost() {
-	if c.snd.recs.len() > 0 && c.snd.recs.at(0).length() > 0 {
+	if c.snd.recs.len() > 0 {
 		r := c.snd.recs.at(0)
 		c.snd.recs.setLost(r, true)
 		c.snd.rtxNow = true

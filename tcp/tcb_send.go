@@ -218,6 +218,20 @@ func (q *sendRecords) trimFront(seq Seq) {
 	r.start = seq
 }
 
+// remove drops the k records after the i-th, moving the later ones up.
+func (q *sendRecords) remove(i, k int) {
+	if k == 0 {
+		return
+	}
+	for j := i + 1; j+k < q.n; j++ {
+		*q.at(j) = *q.at(j + k)
+	}
+	for j := q.n - k; j < q.n; j++ {
+		*q.at(j) = sendRecord{}
+	}
+	q.n -= k
+}
+
 // setLost marks a record lost (true) or sent again (false).
 func (q *sendRecords) setLost(r *sendRecord, lost bool) {
 	switch {
@@ -242,7 +256,7 @@ func (q *sendRecords) clear() {
 // §5.4, go-back-N; RFC 6675 §5.1 keeps SACKed records).
 func (q *sendRecords) markAllLost() {
 	for i := range q.n {
-		if r := q.at(i); !r.sacked && r.length() > 0 {
+		if r := q.at(i); !r.sacked {
 			q.setLost(r, true)
 		}
 	}

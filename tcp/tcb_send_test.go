@@ -93,3 +93,17 @@ func TestSendRecords_BoundedByMerging(t *testing.T) {
 	})
 	assert.Zero(t, allocs, "a warm record ring does not allocate")
 }
+
+func TestSendRecords_Remove(t *testing.T) {
+	var q sendRecords
+	for i := range 10 {
+		q.push(sendRecord{start: Seq(i * 10), end: Seq(i*10 + 10)})
+	}
+	q.popFront() // the ring's head moves off index 0
+	q.remove(2, 3)
+	var starts []Seq
+	for i := range q.len() {
+		starts = append(starts, q.at(i).start)
+	}
+	assert.Equal(t, []Seq{10, 20, 30, 70, 80, 90}, starts, "the three after the third are gone, the rest moved up")
+}
