@@ -318,7 +318,9 @@ func (h *host) touch(now time.Time, t *tcb) {
 // MUST-11), leaves the table. It reports whether it aborted t.
 func (h *host) settle(now time.Time, t *tcb) bool {
 	aborted := false
-	if ln := h.halfOpen[t]; ln != nil && t.state != StateSynReceived {
+	// Only a passive child leaving SYN-RECEIVED can be half-open; the
+	// checks before the lookup keep established connections off the map.
+	if ln := h.halfOpenOf(t); ln != nil && t.state != StateSynReceived {
 		delete(h.halfOpen, t)
 		ln.halfOpen--
 		if t.state.synchronized() {
@@ -346,6 +348,15 @@ func (h *host) settle(now time.Time, t *tcb) bool {
 	return aborted
 }
 
+// halfOpenOf returns the listener a half-open child counts against, nil
+// for any other TCB.
+func (h *host) halfOpenOf(t *tcb) *listenState {
+	if !t.passive || len(h.halfOpen) == 0 {
+		return nil
+	}
+	return h.halfOpen[t]
+}
+
 // flush emits, in order, the host's own segments and then those of every
 // touched TCB, and reports each touched TCB's events to wake (which may be
 // nil), after the host has applied them. emit must consume a segment before
@@ -369,14 +380,14 @@ func (h *host) flush(now time.Time, emit func(FourTuple, *Segment), wake func(ti
 			}
 			h.touched[i].ev |= ev
 		}
-		if h.conns[t.id] == t {
+		if st := t.state; st != StateClosed && st != StateListen { // so t is in the table
 			h.next = earliest(h.next, t.nextTimeout())
 		}
 		if ev := h.touched[i].ev; ev != 0 && wake != nil {
 			wake(now, t, ev)
 		}
+		h.touched[i] = touchedTCB{} // keep no TCB alive
 	}
-	clear(h.touched)
 	h.touched = h.touched[:0]
 }
 

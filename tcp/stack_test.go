@@ -152,7 +152,7 @@ type rawPeer struct {
 }
 
 // newRawPeer starts a stack with cfg and a raw peer wired to it.
-func newRawPeer(t *testing.T, cfg Config) (*Stack, *rawPeer) {
+func newRawPeer(t testing.TB, cfg Config) (*Stack, *rawPeer) {
 	t.Helper()
 	ea, eb := tun.Pipe(1500)
 	s, err := NewStack(eb, cfg)
@@ -180,7 +180,7 @@ func newRawPeer(t *testing.T, cfg Config) (*Stack, *rawPeer) {
 }
 
 // send writes seg from src to dst as an IPv4 packet.
-func (r *rawPeer) send(t *testing.T, src, dst netip.AddrPort, seg Segment) {
+func (r *rawPeer) send(t testing.TB, src, dst netip.AddrPort, seg Segment) {
 	t.Helper()
 	seg.SrcPort, seg.DstPort = src.Port(), dst.Port()
 	tcp := AppendSegment(nil, &seg, src.Addr(), dst.Addr())
