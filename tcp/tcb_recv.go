@@ -37,13 +37,19 @@ type recvSpace struct {
 }
 
 func (r *recvSpace) init(cfg *Config) {
-	r.buf = newRing(cfg.RecvBuffer)
 	r.mss = cfg.MTU - 40
 	// RFC 7323 §2.3: the smallest shift that lets the window describe the whole receive buffer.
 	for r.scale < 14 && cfg.RecvBuffer>>r.scale > 0xffff {
 		r.scale++
 	}
+	// The buffer holds one scale unit more than it offers, so a window
+	// rounded up to the unit (see advertise) never offers octets it must drop.
+	r.buf = newRing(cfg.RecvBuffer + r.slack())
 }
+
+// slack is what the buffer holds beyond what it offers: one unit of the
+// window scale, less one octet.
+func (r *recvSpace) slack() int { return 1<<r.scale - 1 }
 
 // synReceived takes the peer's SYN: IRS and RCV.NXT = SEG.SEQ+1.
 func (r *recvSpace) synReceived(seq Seq) {
@@ -62,7 +68,7 @@ func (r *recvSpace) flush() {
 // available is the receive window the buffer could offer now: its free
 // space, which the out-of-order octets already sit in.
 func (r *recvSpace) available() int {
-	return min(r.buf.Free(), 0xffff<<r.scale) // RFC 7323 §2.3: what the field can carry
+	return max(0, min(r.buf.Free()-r.slack(), 0xffff<<r.scale)) // RFC 7323 §2.3: what the field can carry
 }
 
 // The receiver's two thresholds of RFC 9293 §3.8.6.2.2, side by side. The
@@ -94,11 +100,11 @@ func (r *recvSpace) advertise() uint16 {
 	wnd := uint32(edge.Sub(r.nxt))
 	// RFC 7323 §2.3: the field carries the window shifted right by our
 	// scale. When rounding down would put the edge the peer computes left
-	// of the one it was given, round up (as Linux does), unless that puts
-	// it a whole unit past the buffer: rounding up every time RCV.NXT moves
-	// by less than a unit would let the window grow without bound. Then the
-	// edge moves left by less than one unit, the retraction RFC 7323 §2.4
-	// allows for.
+	// of the one it was given, round up (as Linux does) into the buffer's
+	// slack, unless that goes a whole unit past what the buffer offers:
+	// rounding up every time RCV.NXT moves by less than a unit would let
+	// the window grow without bound. Then the edge moves left by less than
+	// one unit, the retraction RFC 7323 §2.4 allows for.
 	field := wnd >> r.scale
 	if r.nxt.Add(field<<r.scale).LessThan(r.adv) && int((field+1)<<r.scale) < r.available()+1<<r.scale {
 		field++

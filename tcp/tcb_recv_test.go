@@ -54,7 +54,8 @@ func TestRecvSpace_ScaleRounding_SHLD14(t *testing.T) {
 			field := r.advertise()
 			edge := r.nxt.Add(uint32(field) << r.scale)
 			limit := r.nxt.Add(uint32(r.available()))
-			assert.Less(t, int(edge.Sub(limit)), u, "step %d/%d: less than one unit past the buffer", step, i)
+			assert.Less(t, int(edge.Sub(limit)), u, "step %d/%d: less than one unit past what the buffer offers", step, i)
+			assert.False(t, edge.GreaterThan(r.nxt.Add(uint32(r.buf.Free()))), "step %d/%d: never past what it can hold", step, i)
 			if !prev.GreaterThan(r.nxt.Add(uint32(r.available()))) {
 				assert.False(t, edge.LessThan(prev), "step %d/%d: the edge never moves left while the buffer holds it", step, i)
 			}
