@@ -140,6 +140,9 @@ func (c *tcb) retransmitLost(now time.Time, emit func(FourTuple, *Segment)) {
 			c.stats.ZeroWindowProbes++
 			n := min(1, c.recordData(r))
 			c.resend(now, r, n, r.fin && n == 0, emit)
+			if n == c.recordData(r) {
+				q.setLost(r, false) // the whole record went again
+			}
 		}
 		return
 	}
