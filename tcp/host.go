@@ -454,14 +454,6 @@ func (h *host) allocPort() (uint16, bool) {
 	return 0, false
 }
 
-// earliest returns the earlier of two deadlines, zero meaning none.
-func earliest(a, b time.Time) time.Time {
-	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
-		return b
-	}
-	return a
-}
-
 // compareID orders four-tuples by local, then remote address and port.
 func compareID(a, b FourTuple) int {
 	return cmp.Or(a.Local.Compare(b.Local), a.Remote.Compare(b.Remote))

@@ -34,17 +34,18 @@ func (t *timerTable) due(k timerKind, now time.Time) bool {
 // nextTimeout returns when handleTimeout must next be called; zero means no timer is armed.
 func (c *tcb) nextTimeout() time.Time {
 	var next time.Time
-	earliest := func(d time.Time) {
-		if !d.IsZero() && (next.IsZero() || d.Before(next)) {
-			next = d
-		}
-	}
 	for _, d := range c.timers {
-		earliest(d)
+		next = earliest(next, d)
 	}
-	earliest(c.r2At())
-	earliest(c.keepAliveAt())
-	return next
+	return earliest(earliest(next, c.r2At()), c.keepAliveAt())
+}
+
+// earliest returns the earlier of two deadlines, zero meaning none.
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
 }
 
 // handleTimeout fires every timer due at now (RFC 9293 §3.10.8), in order:
