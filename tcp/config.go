@@ -48,6 +48,9 @@ type Config struct {
 	// (MUST-28), Interval to 75 s, Count to 9. Conn.SetKeepAlive changes it
 	// per connection (MUST-24).
 	KeepAlive net.KeepAliveConfig
+	// Congestion is the congestion control of new connections; the zero
+	// value is CUBIC, as on Linux. Conn.SetCongestion changes it per connection.
+	Congestion Congestion
 	// ISN chooses initial sequence numbers; nil selects RFC 6528 with a random key.
 	ISN func(id FourTuple, now time.Time) Seq
 	// Tracer, if set, is told about segments, state changes and user events.

@@ -97,7 +97,7 @@ func newTCB(cfg *Config, id FourTuple, iss Seq) *tcb {
 	c.rcv.init(cfg)
 	// Until the handshake settles the MSS, the controller works with 536
 	// octets (MUST-15); establish replaces it.
-	c.cc = newCongestionControl(c.snd.mss, false)
+	c.cc = newCongestionControl(cfg.Congestion, c.snd.mss, initialWindow(c.snd.mss, false))
 	return c
 }
 

@@ -1,26 +1,89 @@
 package tcp
 
-import "time"
+import (
+	"fmt"
+	"strings"
+	"time"
+)
 
-// congestionControl sets the congestion window (RFC 5681). The TCB detects
-// acknowledgments and losses (tcb_recovery.go) and tells the controller;
-// the controller only does the window arithmetic. Sizes are octets of
-// sequence space; flight is FlightSize of RFC 5681 §2.
+// congestionControl sets the congestion window. The TCB detects
+// acknowledgments, losses and ECN signals (tcb_recovery.go, tcb_rack.go)
+// and tells the controller; during loss recovery the TCB's PRR (RFC 6937)
+// paces cwnd down to the ssthresh the controller chose. The controller
+// does the window arithmetic of its algorithm only. Sizes are octets of
+// sequence space.
 type congestionControl interface {
-	// onAck: acked octets were newly acknowledged outside loss recovery.
-	onAck(now time.Time, acked, flight uint32)
-	// onLoss: a loss was detected by duplicate ACKs; recovery begins.
-	onLoss(now time.Time, flight uint32)
-	// onDupAck: one more duplicate ACK arrived during recovery.
-	onDupAck(now time.Time)
-	// onPartialAck: an ACK during recovery acknowledged acked octets, not all of the recovery window.
-	onPartialAck(now time.Time, acked uint32)
-	// onRecoveryEnd: an ACK covered everything outstanding when recovery began.
-	onRecoveryEnd(now time.Time, flight uint32)
+	// algorithm names the controller.
+	algorithm() Congestion
+	// onAck: an ACK outside loss recovery delivered s.delivered octets.
+	// The controller may grow cwnd, but only while s.cwndLimited (RFC 7661).
+	onAck(s *ackSample)
+	// onCongestion: a congestion event begins (a loss found by duplicate
+	// ACKs, SACK or RACK, or an ECN echo): the multiplicative decrease of
+	// ssthresh. cwnd is left to the caller (PRR during recovery).
+	onCongestion(now time.Time, flight uint32)
+	// onRecoveryEnd: loss recovery ended; cwnd becomes ssthresh (RFC 6937).
+	onRecoveryEnd(now time.Time)
 	// onRTO: the retransmission timer expired with flight octets outstanding.
 	onRTO(now time.Time, flight uint32)
+	// onIdle: the connection sent nothing for an RTO; cwnd restarts from
+	// restart (RFC 5681 §4.1, the restart window).
+	onIdle(now time.Time, restart uint32)
+	// setCwnd sets cwnd, for PRR.
+	setCwnd(cwnd uint32)
 	cwnd() uint32
 	ssthresh() uint32
+	// slowStart reports whether the controller is in slow start (including
+	// HyStart++'s conservative slow start).
+	slowStart() bool
+}
+
+// ackSample is what one acknowledgment told the sender, for onAck.
+type ackSample struct {
+	now       time.Time
+	delivered uint32        // octets newly acknowledged or SACKed by this ACK
+	flight    uint32        // FlightSize before the ACK (RFC 5681 §2)
+	rtt       time.Duration // an RTT sample taken from this ACK, or 0
+	srtt      time.Duration // the smoothed RTT after it (0 before any sample)
+	minRTT    time.Duration // the least RTT seen (0 before any sample)
+	ack       Seq           // SEG.ACK
+	sndNxt    Seq           // SND.NXT when the ACK arrived: the end of the round that starts now
+	// cwndLimited reports that sending was limited by cwnd, not by the
+	// application or the peer's window, in the last round trip (RFC 7661:
+	// only then may cwnd grow).
+	cwndLimited bool
+}
+
+// Congestion names a congestion control algorithm (Config.Congestion,
+// Conn.SetCongestion).
+type Congestion uint8
+
+const (
+	// CUBIC is RFC 9438 with HyStart++ (RFC 9406) in slow start, as on Linux. The default.
+	CUBIC Congestion = iota
+	// NewReno is RFC 5681 with RFC 6582.
+	NewReno
+)
+
+func (a Congestion) String() string {
+	switch a {
+	case CUBIC:
+		return "cubic"
+	case NewReno:
+		return "newreno"
+	}
+	return fmt.Sprintf("Congestion(%d)", uint8(a))
+}
+
+// ParseCongestion returns the algorithm named s ("cubic" or "newreno", any case).
+func ParseCongestion(s string) (Congestion, error) {
+	switch strings.ToLower(s) {
+	case "cubic":
+		return CUBIC, nil
+	case "newreno", "reno":
+		return NewReno, nil
+	}
+	return 0, fmt.Errorf("tcp: unknown congestion control %q (want cubic or newreno)", s)
 }
 
 // infiniteSSThresh is the initial slow-start threshold: "arbitrarily high"
@@ -38,8 +101,11 @@ func initialWindow(mss int, synLost bool) uint32 {
 	return uint32(min(10*mss, max(2*mss, 14600)))
 }
 
-// newCongestionControl returns the controller of a connection whose send
-// MSS is mss. synLost reports whether the handshake lost a SYN.
-func newCongestionControl(mss int, synLost bool) congestionControl {
-	return newNewReno(mss, initialWindow(mss, synLost))
+// newCongestionControl returns a controller of algorithm a for a
+// connection whose send MSS is mss and whose initial window is iw.
+func newCongestionControl(a Congestion, mss int, iw uint32) congestionControl {
+	switch a {
+	default:
+		return newNewReno(mss, iw)
+	}
 }

@@ -174,7 +174,7 @@ func (c *tcb) handleSynSent(now time.Time, seg *Segment) {
 // starts here, now that the MSS is known.
 func (c *tcb) establish(now time.Time, seg *Segment) {
 	c.updateWindow(seg)
-	c.cc = newCongestionControl(c.snd.mss, c.snd.synRetransmitted)
+	c.cc = newCongestionControl(c.cc.algorithm(), c.snd.mss, initialWindow(c.snd.mss, c.snd.synRetransmitted))
 	if c.snd.synRetransmitted {
 		c.rtt.synTimedOut() // RFC 6298 §5.7
 	}

@@ -16,25 +16,33 @@ func TestInitialWindow_RFC5681_RFC6928(t *testing.T) {
 func TestNewReno_SlowStartThenAvoidance_RFC5681_3_1(t *testing.T) {
 	r := newNewReno(1000, 3000)
 	assert.Equal(t, uint32(infiniteSSThresh), r.ssthresh(), "ssthresh starts arbitrarily high")
-	r.onAck(testEpoch, 5000, 0)
+	assert.True(t, r.slowStart())
+	r.onAck(&ackSample{delivered: 5000, cwndLimited: true})
 	assert.Equal(t, uint32(4000), r.cwnd(), "slow start: at most one SMSS per ACK (equation 2)")
 	r.ssthr = 4000
-	r.onAck(testEpoch, 1000, 0)
-	assert.Equal(t, uint32(4250), r.cwnd(), "congestion avoidance: SMSS*SMSS/cwnd (equation 3)")
+	assert.False(t, r.slowStart())
+	for range 3 {
+		r.onAck(&ackSample{delivered: 1000, cwndLimited: true})
+	}
+	assert.Equal(t, uint32(4000), r.cwnd(), "congestion avoidance: no growth before a cwnd of octets is acknowledged")
+	r.onAck(&ackSample{delivered: 1000, cwndLimited: true})
+	assert.Equal(t, uint32(5000), r.cwnd(), "then one SMSS (equation 3 by byte counting)")
 }
 
-func TestNewReno_FastRecovery_RFC6582(t *testing.T) {
+func TestNewReno_NoGrowthWhenNotCwndLimited_RFC7661(t *testing.T) {
+	r := newNewReno(1000, 3000)
+	r.onAck(&ackSample{delivered: 1000})
+	assert.Equal(t, uint32(3000), r.cwnd(), "an application-limited sender does not grow cwnd")
+}
+
+func TestNewReno_Congestion_RFC5681_3_2(t *testing.T) {
 	r := newNewReno(1000, 10000)
-	r.onLoss(testEpoch, 10000)
+	r.onCongestion(testEpoch, 10000)
 	assert.Equal(t, uint32(5000), r.ssthresh(), "RFC 5681 §3.2 step 2: FlightSize/2")
-	assert.Equal(t, uint32(8000), r.cwnd(), "step 3: ssthresh + 3*SMSS")
-	r.onDupAck(testEpoch)
-	assert.Equal(t, uint32(9000), r.cwnd(), "step 4: inflate by SMSS per duplicate ACK")
-	r.onPartialAck(testEpoch, 3000)
-	assert.Equal(t, uint32(7000), r.cwnd(), "RFC 6582 step 5: deflate by the amount acknowledged, add SMSS")
-	r.onRecoveryEnd(testEpoch, 2000)
-	assert.Equal(t, uint32(3000), r.cwnd(), "RFC 6582 step 6: min(ssthresh, max(FlightSize, SMSS) + SMSS)")
-	r.onLoss(testEpoch, 1000)
+	assert.Equal(t, uint32(10000), r.cwnd(), "cwnd is PRR's to lower")
+	r.onRecoveryEnd(testEpoch)
+	assert.Equal(t, uint32(5000), r.cwnd(), "RFC 6937: cwnd = ssthresh when recovery ends")
+	r.onCongestion(testEpoch, 1000)
 	assert.Equal(t, uint32(2000), r.ssthresh(), "never below 2*SMSS")
 }
 
@@ -43,4 +51,12 @@ func TestNewReno_RTO_RFC5681_3_1(t *testing.T) {
 	r.onRTO(testEpoch, 9000)
 	assert.Equal(t, uint32(4500), r.ssthresh(), "equation 4: FlightSize/2")
 	assert.Equal(t, uint32(1000), r.cwnd(), "the loss window is one segment")
+}
+
+func TestNewReno_Idle_RFC5681_4_1(t *testing.T) {
+	r := newNewReno(1000, 30000)
+	r.onIdle(testEpoch, 10000)
+	assert.Equal(t, uint32(10000), r.cwnd(), "cwnd = min(RW, cwnd)")
+	r.onIdle(testEpoch, 40000)
+	assert.Equal(t, uint32(10000), r.cwnd())
 }

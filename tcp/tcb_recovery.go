@@ -50,14 +50,13 @@ func (c *tcb) ackAdvance(now time.Time, ack Seq) {
 	case r.inRecovery && !r.recoverSet:
 		// RFC 6582 §3.2 step 6: a full acknowledgment ends recovery.
 		r.inRecovery = false
-		c.cc.onRecoveryEnd(now, c.snd.flightSize())
+		c.cc.onRecoveryEnd(now)
 	case r.inRecovery:
 		// RFC 6582 §3.2 step 5: a partial ACK means the next segment is
 		// lost too: retransmit it at once.
 		c.markFirstLost()
-		c.cc.onPartialAck(now, res.acked)
 	default:
-		c.cc.onAck(now, res.acked, flightBefore)
+		c.cc.onAck(&ackSample{now: now, delivered: res.acked, flight: flightBefore, cwndLimited: true})
 	}
 	r.dupAcks = 0
 }
@@ -71,7 +70,6 @@ func (c *tcb) duplicateACK(now time.Time, ack Seq) {
 	r.dupAcks++
 	switch {
 	case r.inRecovery:
-		c.cc.onDupAck(now)
 	case r.dupAcks == dupThresh:
 		// RFC 6582 §3.2 step 2: only if the ACK covers more than recover
 		// (after an RTO, duplicate ACKs of what was already resent are
@@ -79,7 +77,7 @@ func (c *tcb) duplicateACK(now time.Time, ack Seq) {
 		if r.recoverSet && ack.LessThanEq(r.recover) {
 			return
 		}
-		c.cc.onLoss(now, c.snd.flightSize())
+		c.cc.onCongestion(now, c.snd.flightSize())
 		r.recover, r.recoverSet = c.snd.nxt, true
 		r.inRecovery = true
 		c.markFirstLost()
