@@ -48,6 +48,9 @@ type Config struct {
 	// (MUST-28), Interval to 75 s, Count to 9. Conn.SetKeepAlive changes it
 	// per connection (MUST-24).
 	KeepAlive net.KeepAliveConfig
+	// NoSACK turns selective acknowledgments (RFC 2018) off: the SYN does
+	// not offer them and a peer's offer is declined. SACK is on by default.
+	NoSACK bool
 	// Congestion is the congestion control of new connections; the zero
 	// value is CUBIC, as on Linux. Conn.SetCongestion changes it per connection.
 	Congestion Congestion

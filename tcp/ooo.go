@@ -94,6 +94,42 @@ func (q *oooStore) first() (start, end Seq, ok bool) {
 	return q.nodes[f].start, q.nodes[f].end, true
 }
 
+// containing returns the range that holds seq.
+func (q *oooStore) containing(seq Seq) (start, end Seq, ok bool) {
+	t, best := q.root, int32(0)
+	for t != 0 { // the last range starting at or before seq
+		if q.nodes[t].start.LessThanEq(seq) {
+			best, t = t, q.nodes[t].right
+		} else {
+			t = q.nodes[t].left
+		}
+	}
+	if best == 0 || !seq.LessThan(q.nodes[best].end) {
+		return 0, 0, false
+	}
+	return q.nodes[best].start, q.nodes[best].end, true
+}
+
+// overlap returns the first part of [start, end) already held, for a
+// duplicate SACK block (RFC 2883).
+func (q *oooStore) overlap(start, end Seq) (s, e Seq, ok bool) {
+	if _, be, ok := q.containing(start); ok {
+		return start, be.Min(end), true
+	}
+	t, best := q.root, int32(0)
+	for t != 0 { // the first range starting after start
+		if q.nodes[t].start.GreaterThan(start) {
+			best, t = t, q.nodes[t].left
+		} else {
+			t = q.nodes[t].right
+		}
+	}
+	if best == 0 || !q.nodes[best].start.LessThan(end) {
+		return 0, 0, false
+	}
+	return q.nodes[best].start, q.nodes[best].end.Min(end), true
+}
+
 // bytes is the number of octets held.
 func (q *oooStore) bytes() int { return q.held }
 

@@ -41,7 +41,8 @@ const scriptDir = "../testdata/scripts"
 // on every port), mss (our MSS: MTU-40), mtu, msl, rto (initial RTO),
 // minrto, maxrto, usertimeout (R2), delack (delayed ACK; without it every
 // segment is acknowledged at once) as Go durations, rcvbuf and sndbuf in
-// octets, backlog (Config.Backlog) and halfopen (Config.MaxHalfOpen), and
+// octets, backlog (Config.Backlog) and halfopen (Config.MaxHalfOpen), cc
+// (Config.Congestion: cubic or newreno), and
 // noconn (the script neither listens nor connects: the host answers every
 // segment from replyToClosed).
 //
@@ -342,6 +343,8 @@ func scriptParseOptions(o *scriptOptions, text string) error {
 			num(&o.cfg.Backlog)
 		case "halfopen":
 			num(&o.cfg.MaxHalfOpen)
+		case "cc":
+			o.cfg.Congestion, err = ParseCongestion(v)
 		default:
 			return fmt.Errorf("unknown option %q", k)
 		}

@@ -33,3 +33,11 @@ func (s Seq) Max(o Seq) Seq {
 	}
 	return s
 }
+
+// Min returns the earlier of s and o.
+func (s Seq) Min(o Seq) Seq {
+	if s.LessThan(o) {
+		return s
+	}
+	return o
+}

@@ -49,7 +49,8 @@ type tcb struct {
 	challenge challengeBudget // RFC 5961 §7 throttle
 	ctl       []Segment       // RSTs queued by input or abort, sent before anything else
 	scratch   []byte          // payload of the segment being emitted
-	seg       Segment         // the segment being emitted
+	sackBuf   [maxSACKBlocks]SACKBlock
+	seg       Segment // the segment being emitted
 	events    tcbEvents
 	err       error // why the connection ended abnormally (ECONNREFUSED, ECONNRESET, ETIMEDOUT)
 	stats     ConnStats
@@ -77,6 +78,10 @@ type ConnStats struct {
 	ChallengeACKs          uint64 // RFC 5961 challenge ACKs sent
 	ChallengeACKsThrottled uint64 // challenge ACKs not sent (RFC 5961 §7)
 	OutOfOrder             uint64 // segments queued out of order (SHLD-31)
+	DSACKsReceived         uint64 // ACKs whose first SACK block reported a duplicate (RFC 2883)
+	RACKLosses             uint64 // segments RACK deemed lost (RFC 8985)
+	TLPProbes              uint64 // tail-loss probes sent (RFC 8985 §7)
+	TLPRecoveries          uint64 // losses a probe repaired (RFC 8985 §7.4)
 	ZeroWindowProbes       uint64
 	SRTT, RTO              time.Duration
 	SndWnd, RcvWnd, Cwnd   uint32

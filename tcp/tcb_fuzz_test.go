@@ -62,7 +62,13 @@ func FuzzTCB(f *testing.F) {
 					n = int(data[7]) * 8
 				}
 				seg.Payload = buf[:n]
+				if op%9 == 1 {
+					// SACK blocks above SND.UNA, some valid, some not.
+					l := h.c.snd.una.Add(uint32(data[1]) * 64)
+					seg.Options.SACKBlocks = []SACKBlock{{l, l.Add(uint32(data[2])*64 + 1)}, {l.Add(^uint32(99)), l.Add(300)}}[:1+int(op>>7)]
+				}
 				if op%9 == 2 {
+					seg.Options.SACKPermitted = op&0x40 != 0
 					seg.Options.MSS = uint16(op) * 8
 					seg.Options.HasWindowScale = true
 					seg.Options.WindowScale = op % 16

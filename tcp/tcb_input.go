@@ -104,6 +104,9 @@ func (c *tcb) synOptions(seg *Segment) {
 	} else {
 		c.snd.scale, c.rcv.scale = 0, 0
 	}
+	// RFC 2018 §2: SACK is used only if both SYNs carry SACK-permitted.
+	c.snd.sackOK = seg.Options.SACKPermitted && !c.cfg.NoSACK
+	c.rcv.sackOK = c.snd.sackOK
 	// SHLD-19: until segments show otherwise, a full-sized segment from the
 	// peer is the smaller of the two MSSs (the peer's MSS option describes
 	// what it can receive, and so its own MTU).
@@ -145,7 +148,7 @@ func (c *tcb) handleSynSent(now time.Time, seg *Segment) {
 		// "SND.UNA should be advanced to equal SEG.ACK (if there is an ACK),
 		// and any segments on the retransmission queue that are thereby
 		// acknowledged should be removed."
-		c.ackAdvance(now, seg.Ack)
+		c.ackArrived(now, seg)
 	}
 	if c.snd.synAcked {
 		// "If SND.UNA > ISS (our SYN has been ACKed), change the connection
@@ -174,6 +177,7 @@ func (c *tcb) handleSynSent(now time.Time, seg *Segment) {
 // starts here, now that the MSS is known.
 func (c *tcb) establish(now time.Time, seg *Segment) {
 	c.updateWindow(seg)
+	c.snd.roundEnd = c.snd.nxt
 	c.cc = newCongestionControl(c.cc.algorithm(), c.snd.mss, initialWindow(c.snd.mss, c.snd.synRetransmitted))
 	if c.snd.synRetransmitted {
 		c.rtt.synTimedOut() // RFC 6298 §5.7
@@ -366,6 +370,9 @@ func (c *tcb) unacceptable(now time.Time, seg *Segment) {
 		// them as challenge ACKs are (RFC 5961 §7).
 		c.challengeACK(now)
 	default:
+		if n := uint32(len(seg.Payload)); n > 0 && seg.Seq.Add(n).LessThanEq(c.rcv.nxt) {
+			c.rcv.duplicateArrived(seg.Seq, seg.Seq.Add(n)) // RFC 2883 §4: a duplicate segment
+		}
 		c.ackNow = true
 	}
 }
@@ -402,16 +409,9 @@ func (c *tcb) processACK(now time.Time, seg *Segment) bool {
 		// "If the ACK is a duplicate (SEG.ACK < SND.UNA), it can be ignored."
 		return true
 	}
-	if ack.GreaterThan(s.una) {
-		// "If SND.UNA < SEG.ACK =< SND.NXT, then set SND.UNA <- SEG.ACK."
-		c.ackAdvance(now, ack)
-	} else if len(seg.Payload) == 0 && !seg.Flags.Has(FlagFIN) && !seg.Flags.Has(FlagSYN) &&
-		uint32(seg.Window)<<s.scale == s.wnd && s.una != s.nxt && s.wnd > 0 {
-		// RFC 5681 §2's duplicate ACK. An answer to a zero-window probe
-		// looks like one but says only that the window is still shut: it
-		// is no sign of loss.
-		c.duplicateACK(now, ack)
-	}
+	// "If SND.UNA < SEG.ACK =< SND.NXT, then set SND.UNA <- SEG.ACK", with
+	// the scoreboard, loss detection and congestion control (tcb_recovery.go).
+	c.ackArrived(now, seg)
 	// "If SND.UNA =< SEG.ACK =< SND.NXT, the send window should be updated.
 	// If (SND.WL1 < SEG.SEQ or (SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK)),
 	// set SND.WND <- SEG.WND, set SND.WL1 <- SEG.SEQ, and set SND.WL2 <- SEG.ACK."

@@ -47,7 +47,7 @@ func (c *tcb) invariants() error {
 		fail("send buffer holds %d of %d", s.buf.Len(), s.buf.Cap())
 	}
 	if s.synAcked && c.state != StateClosed && c.state != StateListen {
-		next, lost := s.una, uint32(0)
+		next, lost, sacked, sackedSegs := s.una, uint32(0), uint32(0), 0
 		for i := range s.recs.len() {
 			rec := s.recs.at(i)
 			if rec.start != next {
@@ -62,6 +62,13 @@ func (c *tcb) invariants() error {
 			if rec.lost {
 				lost += rec.length()
 			}
+			if rec.sacked {
+				sacked += rec.length()
+				sackedSegs++
+				if rec.lost {
+					fail("send record %d is both SACKed and lost", i)
+				}
+			}
 			next = rec.end
 		}
 		if next != s.nxt {
@@ -69,6 +76,13 @@ func (c *tcb) invariants() error {
 		}
 		if lost != s.recs.lostBytes {
 			fail("the lost records hold %d octets, the count says %d", lost, s.recs.lostBytes)
+		}
+		if sacked != s.recs.sackedBytes || sackedSegs != s.recs.sackedSegs {
+			fail("the SACKed records hold %d octets in %d, the counts say %d in %d",
+				sacked, sackedSegs, s.recs.sackedBytes, s.recs.sackedSegs)
+		}
+		if !s.sackOK && sackedSegs > 0 {
+			fail("%d records SACKed without SACK agreed", sackedSegs)
 		}
 	}
 

@@ -54,6 +54,8 @@ func (c *tcb) sendSYN(now time.Time, emit func(FourTuple, *Segment)) {
 	// RFC 9293 MUST-14, SHLD-5, MAY-3: always announce our MSS on the SYN
 	// (MUST-65: never on other segments).
 	s.Options.MSS = uint16(c.rcv.mss)
+	// RFC 2018 §2: SACK-permitted on a SYN-ACK only if the SYN carried it.
+	s.Options.SACKPermitted = c.state != StateSynSent && c.snd.sackOK
 	// RFC 7323 §2.2: offer window scaling on a SYN; on a SYN-ACK only if the peer offered it.
 	if c.state == StateSynSent || c.rcv.scaleOK {
 		s.Options.HasWindowScale = true
@@ -89,6 +91,17 @@ func (c *tcb) sendData(now time.Time, emit func(FourTuple, *Segment)) {
 		return // no data before our SYN is acknowledged (§3.10.4: FIN queued until ESTABLISHED)
 	}
 	c.retransmitLost(now, emit)
+	if snd.rack.tlpDue {
+		c.sendProbe(now, emit)
+	}
+	// RFC 5681 §4.1: after an idle period longer than the RTO, restart from
+	// at most the initial window.
+	if snd.una == snd.nxt && !snd.lastDataSent.IsZero() && now.Sub(snd.lastDataSent) > c.rtt.rto &&
+		snd.dataEnd().GreaterThan(snd.nxt) {
+		c.cc.onIdle(now, initialWindow(snd.mss, false))
+		snd.lastDataSent = now
+	}
+	sentNew := false
 	// Lost segments go before new data (RFC 6675 §4, NextSeg): while some
 	// wait for room, nothing new is sent.
 	for snd.recs.lostBytes == 0 || snd.wnd == 0 {
@@ -96,7 +109,11 @@ func (c *tcb) sendData(now time.Time, emit func(FourTuple, *Segment)) {
 		// MUST-34, SHLD-15: the usable window may be negative; send nothing then.
 		usable := int64(snd.una.Add(snd.wnd).Sub(snd.nxt))
 		room := int64(c.cc.cwnd()) - int64(snd.pipe())
-		n := int(min(int64(avail), int64(snd.mss), max(usable, 0), max(room, 0)))
+		want := min(int64(avail), int64(snd.mss), max(usable, 0))
+		if want > 0 && room < want {
+			snd.roundLimited = true // RFC 7661: cwnd, not the application or the peer, limits sending
+		}
+		n := int(min(want, max(room, 0)))
 		fin := snd.finQueued && snd.nxt.Add(uint32(n)) == snd.finSeq
 		if snd.zeroWindowProbeDue && n == 0 && avail > 0 && usable <= 0 {
 			// RFC 9293 §3.8.6.1 (MUST-35/36): probe a zero window with one octet.
@@ -112,6 +129,10 @@ func (c *tcb) sendData(now time.Time, emit func(FourTuple, *Segment)) {
 			break
 		}
 		c.sendNew(now, n, fin, emit)
+		sentNew = true
+	}
+	if sentNew {
+		c.armTLP(now) // RFC 8985 §7.2: after new data
 	}
 	snd.zeroWindowProbeDue = false
 	// RFC 9293 §3.8.6.1 (SHLD-29): with data waiting, nothing in flight and
@@ -211,8 +232,44 @@ func (c *tcb) sendNew(now time.Time, n int, fin bool, emit func(FourTuple, *Segm
 	snd := &c.snd
 	start := snd.nxt
 	end := c.transmit(now, start, n, fin, emit)
-	snd.recs.push(sendRecord{start: start, end: end, sentAt: now, fin: fin})
+	dt := snd.deliveredTime
+	if dt.IsZero() || snd.una == snd.nxt {
+		dt = now // nothing in flight: the rate interval starts with this segment
+		snd.deliveredTime = now
+	}
+	snd.recs.push(sendRecord{start: start, end: end, sentAt: now, fin: fin,
+		deliveredAtSend: snd.delivered, deliveredTime: dt})
 	snd.nxt = end
+	snd.lastDataSent = now
+	snd.roundMaxFlight = max(snd.roundMaxFlight, snd.flightSize())
+}
+
+// sendProbe sends the tail-loss probe (RFC 8985 §7.3): a segment of new
+// data if the peer's window has room for it, otherwise the last segment
+// sent again, whatever cwnd says; then the RTO restarts.
+func (c *tcb) sendProbe(now time.Time, emit func(FourTuple, *Segment)) {
+	snd, k := &c.snd, &c.snd.rack
+	k.tlpDue = false
+	avail := int64(snd.dataEnd().Sub(snd.nxt))
+	usable := int64(snd.una.Add(snd.wnd).Sub(snd.nxt))
+	switch n := int(min(avail, int64(snd.mss), usable)); {
+	case n > 0:
+		c.sendNew(now, n, snd.finQueued && snd.nxt.Add(uint32(n)) == snd.finSeq, emit)
+		k.tlpIsRetrans = false
+	case snd.recs.len() > 0:
+		r := snd.recs.at(snd.recs.len() - 1)
+		if r.sacked {
+			return
+		}
+		c.resend(now, r, c.recordData(r), r.fin, emit)
+		snd.recs.setLost(r, false)
+		k.tlpIsRetrans = true
+	default:
+		return
+	}
+	k.tlpActive, k.tlpEndSeq = true, snd.nxt
+	c.stats.TLPProbes++
+	c.timers.set(timerRetransmit, now.Add(c.rtt.rto))
 }
 
 // resend sends n data octets of record r again (and the FIN if fin).
@@ -244,6 +301,9 @@ func (c *tcb) transmit(now time.Time, seq Seq, n int, fin bool, emit func(FourTu
 	}
 	c.fill(s)
 	c.stats.BytesOut += uint64(n)
+	if c.rec.inRecovery {
+		c.rec.prr.out += uint64(end.Sub(seq)) // RFC 6937: prr_out
+	}
 	c.armRetransmit(now)
 	c.emit(now, s, emit)
 	return end
@@ -262,6 +322,7 @@ func (c *tcb) fill(s *Segment) {
 	s.Flags |= FlagACK
 	s.Ack = c.rcv.nxt
 	s.Window = c.rcv.advertise()
+	c.addSACK(s)
 	c.ackNow = false
 	c.timers.stop(timerDelayedACK)
 	c.rcv.unacked = 0

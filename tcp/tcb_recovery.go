@@ -2,102 +2,216 @@ package tcp
 
 import "time"
 
-// recovery is the loss detection of RFC 5681 §3.2 (fast retransmit on the
-// third duplicate ACK) and RFC 6582 (NewReno: partial ACKs, and the
-// recover point that keeps one loss event from being recovered twice).
+// recovery is loss detection and recovery: with SACK, the scoreboard of
+// RFC 6675 and RACK-TLP (RFC 8985, tcb_rack.go); without it, fast
+// retransmit on the third duplicate ACK (RFC 5681 §3.2) and NewReno's
+// partial ACKs (RFC 6582). In both, the recover point keeps one loss event
+// from being answered twice, and PRR (RFC 6937) brings cwnd down to the
+// ssthresh the congestion controller chose.
 type recovery struct {
 	dupAcks    int
 	inRecovery bool // in fast recovery
-	// recover is SND.NXT when recovery or an RTO began (RFC 6582 §3.2).
-	// It is only meaningful while recoverSet: an old value would compare
-	// wrongly once the sequence space has wrapped.
+	// recover is SND.NXT when recovery or an RTO began (RFC 6582 §3.2,
+	// RFC 6675's RecoveryPoint). It is only meaningful while recoverSet:
+	// an old value would compare wrongly once the sequence space has wrapped.
 	recover    Seq
 	recoverSet bool
+	prr        prrState
+	recoveries uint64 // fast recoveries begun, for Conn.Info
 }
 
-// dupThresh is the number of duplicate ACKs that signal a loss (RFC 5681 §3.2).
+// prrState is RFC 6937's accounting for one recovery.
+type prrState struct {
+	recoverFS uint32 // FlightSize when recovery began
+	delivered uint64 // prr_delivered: octets the receiver took since
+	out       uint64 // prr_out: octets sent since
+}
+
+// dupThresh is the number of duplicate ACKs that signal a loss (RFC 5681 §3.2, RFC 6675 §2).
 const dupThresh = 3
 
-// ackAdvance handles an ACK that moves SND.UNA forward (SND.UNA < ack <=
-// SND.NXT): free what it covers, sample the RTT, restart the timers, and
-// grow the window or progress recovery.
-func (c *tcb) ackAdvance(now time.Time, ack Seq) {
-	flightBefore := c.snd.flightSize()
-	res := c.snd.acknowledge(now, ack)
-	if res.dataFreed {
-		c.events |= evWritable
+// ackArrived is the sender's handling of an acceptable ACK at or above
+// SND.UNA (RFC 9293 §3.10.7.4 fifth check): free what it covers, update the
+// scoreboard, detect losses, and run recovery or grow the window.
+func (c *tcb) ackArrived(now time.Time, seg *Segment) {
+	snd, r := &c.snd, &c.rec
+	ack := seg.Ack
+	flightBefore := snd.flightSize()
+	advanced := ack.GreaterThan(snd.una)
+	var res ackResult
+	if advanced {
+		res = snd.acknowledge(now, ack, c.rtt.minRTT)
+		if res.dataFreed {
+			c.events |= evWritable
+		}
+		if res.hasRTT {
+			c.rtt.sample(res.rtt)
+		} else if rtt, ok := c.tsRTT(now, seg); ok {
+			// RFC 7323 §4: the echoed timestamp times even a retransmitted segment.
+			c.rtt.sample(rtt)
+		}
+		// RFC 6298 §5.2/5.3: stop the timer when everything is acknowledged,
+		// otherwise restart it. The R2 clock restarts with the next segment.
+		if snd.una == snd.nxt {
+			c.timers.stop(timerRetransmit)
+			c.rtxSince = time.Time{}
+		} else {
+			c.timers.set(timerRetransmit, now.Add(c.rtt.rto))
+			c.rtxSince = now
+		}
+		snd.persistBackoff = 0
+		if res.synAcked {
+			return // the acknowledgment of our SYN: establish sets the window up
+		}
 	}
-	if res.hasRTT {
-		c.rtt.sample(res.rtt)
+	sack := c.processSACK(now, seg)
+	delivered := res.delivered + sack.delivered
+	snd.addDelivered(now, delivered)
+	if sack.dsack {
+		snd.rack.dsackSeen(snd.nxt)
 	}
-	// RFC 6298 §5.2/5.3: stop the timer when everything is acknowledged,
-	// otherwise restart it. The R2 clock restarts with the next segment.
-	if c.snd.una == c.snd.nxt {
-		c.timers.stop(timerRetransmit)
-		c.rtxSince = time.Time{}
-	} else {
-		c.timers.set(timerRetransmit, now.Add(c.rtt.rto))
-		c.rtxSince = now
+
+	// Loss detection.
+	lost := false
+	switch {
+	case advanced:
+		r.dupAcks = 0
+	case c.isDuplicateACK(seg):
+		r.dupAcks++
+		if r.dupAcks == dupThresh && !(r.recoverSet && ack.LessThanEq(r.recover)) {
+			// RFC 5681 §3.2 step 2, RFC 6675 §5 step 4: the third duplicate
+			// ACK means the segment at SND.UNA is lost; RFC 6582 §3.2 step
+			// 2: unless the ACK is at or below recover (duplicates of
+			// what an RTO already resent are not a new loss).
+			lost = c.markFirstLost()
+		}
 	}
-	r := &c.rec
-	if res.synAcked {
-		return // the acknowledgment of our SYN: establish sets the window up
+	if snd.sackOK {
+		lost = c.rackDetectLoss(now) || lost
+		lost = c.markIsLost() || lost
 	}
+
+	// The recovery point: a full acknowledgment ends recovery (RFC 6582
+	// §3.2 step 6, RFC 6675 §5 step 5).
 	if r.recoverSet && ack.GreaterThanEq(r.recover) {
 		r.recoverSet = false
+		if r.inRecovery {
+			r.inRecovery = false
+			c.cc.onRecoveryEnd(now)
+			snd.rack.recoveryEnded()
+		}
+	}
+	if lost && !r.recoverSet {
+		c.enterRecovery(now, flightBefore)
 	}
 	switch {
-	case r.inRecovery && !r.recoverSet:
-		// RFC 6582 §3.2 step 6: a full acknowledgment ends recovery.
-		r.inRecovery = false
-		c.cc.onRecoveryEnd(now)
 	case r.inRecovery:
-		// RFC 6582 §3.2 step 5: a partial ACK means the next segment is
-		// lost too: retransmit it at once.
-		c.markFirstLost()
-	default:
-		c.cc.onAck(&ackSample{now: now, delivered: res.acked, flight: flightBefore, cwndLimited: true})
+		if advanced && !snd.sackOK {
+			// RFC 6582 §3.2 step 5: a partial ACK means the segment after
+			// it is lost too.
+			c.markFirstLost()
+		}
+		d := delivered
+		if !snd.sackOK && !advanced {
+			d = uint32(snd.mss) // RFC 6937: without SACK a duplicate ACK delivered one segment
+		}
+		c.prrUpdate(d)
+	case delivered > 0:
+		c.cc.onAck(&ackSample{
+			now: now, delivered: delivered, flight: flightBefore,
+			rtt: res.rtt, srtt: c.rtt.srtt, minRTT: c.rtt.minRTT,
+			ack: ack, sndNxt: snd.nxt, cwndLimited: snd.cwndLimited(c.cc.cwnd()),
+		})
 	}
-	r.dupAcks = 0
+	snd.endRound(ack)
+	c.tlpAcked(now, ack, sack.dsack)
+	if advanced {
+		c.armTLP(now)
+	}
 }
 
-// duplicateACK counts a duplicate ACK (RFC 5681 §2: no data, no window
-// change, SND.UNA unchanged while data is outstanding). The third starts
-// fast retransmit and fast recovery (RFC 5681 §3.2, RFC 6582 §3.2), unless
-// it belongs to a loss already being recovered.
-func (c *tcb) duplicateACK(now time.Time, ack Seq) {
+// isDuplicateACK is RFC 5681 §2's duplicate ACK: no data, no SYN or FIN,
+// the window unchanged, SND.UNA unchanged while data is outstanding. An
+// answer to a zero-window probe looks like one but says only that the
+// window is still shut: it is no sign of loss.
+func (c *tcb) isDuplicateACK(seg *Segment) bool {
+	s := &c.snd
+	return seg.Ack == s.una && len(seg.Payload) == 0 && seg.Flags&(FlagSYN|FlagFIN) == 0 &&
+		uint32(seg.Window)<<s.scale == s.wnd && s.una != s.nxt && s.wnd > 0
+}
+
+// enterRecovery starts fast recovery (RFC 6675 §5 step 4, RFC 6582 §3.2
+// step 2): RecoveryPoint = HighData, the controller's multiplicative
+// decrease, PRR's accounting, and the first lost segment resent at once.
+func (c *tcb) enterRecovery(now time.Time, flight uint32) {
 	r := &c.rec
-	r.dupAcks++
-	switch {
-	case r.inRecovery:
-	case r.dupAcks == dupThresh:
-		// RFC 6582 §3.2 step 2: only if the ACK covers more than recover
-		// (after an RTO, duplicate ACKs of what was already resent are
-		// not a new loss).
-		if r.recoverSet && ack.LessThanEq(r.recover) {
-			return
-		}
-		c.cc.onCongestion(now, c.snd.flightSize())
-		r.recover, r.recoverSet = c.snd.nxt, true
-		r.inRecovery = true
-		c.markFirstLost()
-		c.stats.FastRetransmits++
+	r.inRecovery = true
+	r.recover, r.recoverSet = c.snd.nxt, true
+	r.prr = prrState{recoverFS: max(flight, 1)}
+	r.recoveries++
+	c.cc.onCongestion(now, flight)
+	c.snd.rtxNow = true
+	c.stats.FastRetransmits++
+	c.timers.stop(timerProbe)
+}
+
+// prrUpdate is RFC 6937 §3, run for every ACK during recovery: it sets
+// cwnd so that what is sent tracks what is delivered, in proportion to
+// ssthresh/RecoverFS while pipe is above ssthresh, and grows back toward
+// ssthresh by at most one segment more than was delivered below it
+// (the slow-start reduction bound).
+func (c *tcb) prrUpdate(delivered uint32) {
+	p, snd := &c.rec.prr, &c.snd
+	p.delivered += uint64(delivered)
+	pipe, ssthresh := int64(snd.pipe()), int64(c.cc.ssthresh())
+	var sndcnt int64
+	if pipe > ssthresh {
+		// sndcnt = CEIL(prr_delivered * ssthresh / RecoverFS) - prr_out
+		sndcnt = (int64(p.delivered)*ssthresh+int64(p.recoverFS)-1)/int64(p.recoverFS) - int64(p.out)
+	} else {
+		// PRR-SSRB: limit = MAX(prr_delivered - prr_out, DeliveredData) + MSS
+		limit := max(int64(p.delivered)-int64(p.out), int64(delivered)) + int64(snd.mss)
+		sndcnt = min(ssthresh-pipe, limit)
 	}
+	// Segments go whole: a part of one allowed is a whole one, as when
+	// Linux counts in packets.
+	if mss := int64(snd.mss); sndcnt > 0 {
+		sndcnt = (sndcnt + mss - 1) / mss * mss
+	}
+	c.cc.setCwnd(uint32(min(pipe+max(sndcnt, 0), 1<<31)))
+}
+
+// congestionSignal answers a congestion event that needs no retransmission
+// (an ECN echo, a loss the tail-loss probe repaired): the multiplicative
+// decrease, at once. Inside a recovery the window is already reduced.
+func (c *tcb) congestionSignal(now time.Time) {
+	if c.rec.inRecovery || c.rec.recoverSet {
+		return
+	}
+	c.cc.onCongestion(now, c.snd.flightSize())
+	c.cc.setCwnd(c.cc.ssthresh())
 }
 
 // markFirstLost marks the segment at SND.UNA lost, so output retransmits
-// it before anything else (RFC 5681 §3.2 step 4, RFC 6582 step 5).
-func (c *tcb) markFirstLost() {
-	if c.snd.recs.len() > 0 {
-		r := c.snd.recs.at(0)
-		c.snd.recs.setLost(r, true)
-		c.snd.rtxNow = true
+// it before anything else (RFC 5681 §3.2 step 4, RFC 6582 step 5). It
+// reports whether it marked one.
+func (c *tcb) markFirstLost() bool {
+	q := &c.snd.recs
+	if q.len() == 0 {
+		return false
 	}
+	r := q.at(0)
+	if r.sacked || r.lost {
+		return false
+	}
+	q.setLost(r, true)
+	c.snd.rtxNow = true
+	return true
 }
 
 // onRetransmitTimeout is the congestion and loss side of an expired
-// retransmission timer: RFC 5681 §3.1 and RFC 6582's recover point, and
-// every record not SACKed marked lost (go-back-N, RFC 6298 §5.4).
+// retransmission timer: RFC 5681 §3.1, RFC 6582's recover point (RFC 6675
+// §5.1), and every record marked lost (go-back-N, RFC 6298 §5.4).
 func (c *tcb) onRetransmitTimeout(now time.Time) {
 	r := &c.rec
 	if c.snd.synAcked {
@@ -106,6 +220,12 @@ func (c *tcb) onRetransmitTimeout(now time.Time) {
 		c.cc.onRTO(now, c.snd.flightSize())
 		r.recover, r.recoverSet = c.snd.nxt, true
 	}
+	if r.inRecovery {
+		c.snd.rack.recoveryEnded()
+	}
 	r.inRecovery, r.dupAcks = false, 0
 	c.snd.recs.markAllLost()
+	c.snd.rack.tlpActive = false
+	c.timers.stop(timerProbe)
+	c.timers.stop(timerReorder)
 }

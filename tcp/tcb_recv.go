@@ -31,6 +31,15 @@ type recvSpace struct {
 	readClosed bool // the user closed the connection: data arriving resets it (SHLD-3)
 	discard    bool // the user shut reading (SHUT_RD): data is acknowledged and dropped
 
+	// SACK (RFC 2018): whether both SYNs allowed it, the starts of the
+	// blocks most recently reported (most recent first), and a duplicate
+	// to report (RFC 2883).
+	sackOK     bool
+	recentSACK [maxSACKBlocks]Seq
+	nRecent    int
+	dsack      SACKBlock
+	dsackSet   bool
+
 	// Delayed ACKs (RFC 9293 §3.8.6.3).
 	unacked   int // in-order octets received since our last ACK
 	fullSized int // the size of a full-sized segment from the peer (SHLD-19)
@@ -138,6 +147,7 @@ func (r *recvSpace) text(seg *Segment) (seq Seq, data []byte, fin, cut bool) {
 	if seq.LessThan(r.nxt) {
 		old := uint32(r.nxt.Sub(seq))
 		n := min(old, uint32(len(data)))
+		r.duplicateArrived(seq, seq.Add(n))
 		data, seq = data[n:], seq.Add(n)
 		if old > n {
 			fin = false // the FIN itself is old
@@ -161,7 +171,11 @@ func (c *tcb) deliverText(now time.Time, seq Seq, data []byte, fin bool) (finNow
 		// buffer, and acknowledge at once (MAY-13; RFC 5681 §4.2: the
 		// duplicate ACK tells the peer about the hole).
 		n := r.buf.WriteAt(int(seq.Sub(r.nxt)), data)
+		if s, e, ok := r.ooo.overlap(seq, seq.Add(uint32(n))); ok {
+			r.duplicateArrived(s, e)
+		}
 		r.ooo.add(seq, seq.Add(uint32(n)))
+		r.heldOutOfOrder()
 		if fin && n == len(data) {
 			r.oooFIN, r.oooFINSeq = true, seq.Add(uint32(n))
 		}

@@ -9,6 +9,8 @@ type rttEstimator struct {
 	srtt, rttvar time.Duration
 	rto          time.Duration
 	hasSample    bool
+	minRTT       time.Duration // the least sample (RACK, HyStart++, Conn.Info)
+	latest       time.Duration // the latest sample
 	min, max     time.Duration // RFC 6298 §2.4 and §2.5 bounds
 }
 
@@ -20,6 +22,11 @@ func newRTTEstimator(cfg *Config) rttEstimator {
 // sample folds one measurement into SRTT and RTTVAR and recomputes the RTO
 // (RFC 6298 §2.2-2.5, with a clock granularity G of 1 ms).
 func (e *rttEstimator) sample(r time.Duration) {
+	r = max(r, time.Microsecond)
+	e.latest = r
+	if !e.hasSample || r < e.minRTT {
+		e.minRTT = r
+	}
 	if !e.hasSample {
 		// §2.2: SRTT <- R, RTTVAR <- R/2.
 		e.srtt, e.rttvar, e.hasSample = r, r/2, true

@@ -39,6 +39,21 @@ type sendSpace struct {
 
 	recs   sendRecords
 	rtxNow bool // fast retransmit: resend the first lost record on the next output, whatever cwnd says
+	sackOK bool // both SYNs carried SACK-permitted (RFC 2018 §2): the peer's SACK blocks are used
+	rack   rackState
+
+	// Delivery (for the rate estimate and Conn.Info): octets delivered to
+	// the peer, acknowledged or SACKed, and when the last were.
+	delivered     uint64
+	deliveredTime time.Time
+	deliveryRate  uint64 // octets per second, from the latest ACK's sample
+	lastDataSent  time.Time
+
+	// Congestion window validation (RFC 7661): whether sending was limited
+	// by cwnd, and the most in flight, in this round trip and the last.
+	roundEnd                      Seq // SND.NXT when the round began
+	roundLimited, prevLimited     bool
+	roundMaxFlight, prevMaxFlight uint32
 
 	zeroWindowProbeDue bool // send one octet past a zero window on the next output (§3.8.6.1)
 	persistBackoff     int  // zero-window probes sent in a row: the persist timer's backoff (SHLD-30)
@@ -72,7 +87,27 @@ func (s *sendSpace) flightSize() uint32 { return uint32(s.nxt.Sub(s.una)) }
 
 // pipe is the octets believed to be in the network (RFC 6675 §4): sent and
 // neither acknowledged, SACKed nor marked lost since their last transmission.
-func (s *sendSpace) pipe() uint32 { return s.flightSize() - s.recs.lostBytes }
+func (s *sendSpace) pipe() uint32 {
+	return s.flightSize() - s.recs.lostBytes - s.recs.sackedBytes
+}
+
+// cwndLimited reports whether the window was in use over the last round
+// trip, so that it may grow (RFC 7661 §4.3): sending stopped for cwnd, or
+// at least half of cwnd was in flight (the "validated" phase, pipeACK >=
+// cwnd/2).
+func (s *sendSpace) cwndLimited(cwnd uint32) bool {
+	return s.roundLimited || s.prevLimited || 2*uint64(max(s.roundMaxFlight, s.prevMaxFlight)) >= uint64(cwnd)
+}
+
+// endRound starts a new round trip once ack passes the end of the current one.
+func (s *sendSpace) endRound(ack Seq) {
+	if ack.LessThan(s.roundEnd) {
+		return
+	}
+	s.prevLimited, s.prevMaxFlight = s.roundLimited, s.roundMaxFlight
+	s.roundLimited, s.roundMaxFlight = false, 0
+	s.roundEnd = s.nxt.Add(1)
+}
 
 // queueFIN records the CLOSE: the FIN follows the data queued so far.
 func (s *sendSpace) queueFIN() {
@@ -96,15 +131,17 @@ type ackResult struct {
 	synAcked   bool          // the ACK acknowledged our SYN
 	rtt        time.Duration // an RTT sample, valid if hasRTT
 	hasRTT     bool
-	dataFreed  bool // send buffer space was freed
-	rtxCovered bool // a retransmitted segment was acknowledged
+	dataFreed  bool   // send buffer space was freed
+	rtxCovered bool   // a retransmitted segment was acknowledged
+	delivered  uint32 // octets acknowledged that were not SACKed before
 }
 
 // acknowledge moves SND.UNA to ack (SND.UNA < ack <= SND.NXT): it frees the
-// acknowledged octets and records, and takes an RTT sample from the newest
-// record fully acknowledged, unless any acknowledged record was
-// retransmitted (RFC 6298 §3, Karn's algorithm, MUST-18).
-func (s *sendSpace) acknowledge(now time.Time, ack Seq) ackResult {
+// acknowledged octets and records, tells RACK of each segment delivered,
+// and takes an RTT sample from the newest record fully acknowledged, unless
+// any acknowledged record was retransmitted (RFC 6298 §3, Karn's
+// algorithm, MUST-18).
+func (s *sendSpace) acknowledge(now time.Time, ack Seq, minRTT time.Duration) ackResult {
 	res := ackResult{acked: uint32(ack.Sub(s.una))}
 	// Data octets acknowledged: those between bufStart and min(ack, dataEnd).
 	start, end := s.bufStart(), s.dataEnd()
@@ -125,6 +162,7 @@ func (s *sendSpace) acknowledge(now time.Time, ack Seq) ackResult {
 		res.dataFreed = true
 	}
 	s.una = ack
+	sackedBefore := s.recs.sackedBytes
 	var newest sendRecord
 	for s.recs.len() > 0 {
 		r := s.recs.at(0)
@@ -137,24 +175,55 @@ func (s *sendSpace) acknowledge(now time.Time, ack Seq) ackResult {
 			}
 			break
 		}
+		if !r.sacked {
+			s.rack.delivered(now, r, minRTT)
+		}
 		newest = *r
 		s.recs.popFront()
 	}
+	s.rack.ackAdvanced(ack)
+	res.delivered = res.acked - (sackedBefore - s.recs.sackedBytes)
 	if !newest.sentAt.IsZero() && !res.rtxCovered && !res.hasRTT {
 		res.rtt, res.hasRTT = now.Sub(newest.sentAt), true
 	}
+	if !newest.sentAt.IsZero() {
+		s.rateSample(now, &newest)
+	}
 	return res
+}
+
+// addDelivered counts n octets delivered at now.
+func (s *sendSpace) addDelivered(now time.Time, n uint32) {
+	if n > 0 {
+		s.delivered += uint64(n)
+		s.deliveredTime = now
+	}
+}
+
+// rateSample estimates the delivery rate from a segment just delivered:
+// the octets delivered since it was sent over the time since then.
+func (s *sendSpace) rateSample(now time.Time, r *sendRecord) {
+	if r.deliveredTime.IsZero() {
+		return
+	}
+	if d := now.Sub(r.deliveredTime); d > 0 {
+		s.deliveryRate = uint64(float64(s.delivered-r.deliveredAtSend) / d.Seconds())
+	}
 }
 
 // sendRecord is one segment sent and not yet acknowledged: the unit that
 // retransmission, SACK and RACK reason about.
 type sendRecord struct {
 	start, end    Seq       // sequence space [start, end); a FIN counts as the last number
-	sentAt        time.Time // the last transmission
+	sentAt        time.Time // the last transmission (RACK's xmit_ts, RFC 8985 §5.2)
 	fin           bool      // the segment carries our FIN
 	retransmitted bool      // sent more than once (Karn: no RTT sample)
 	sacked        bool      // the peer holds it (RFC 2018), though SND.UNA is below it
 	lost          bool      // deemed lost and not sent again since: retransmit before new data
+	// For the delivery rate: what had been delivered, and when, as the
+	// segment was sent.
+	deliveredAtSend uint64
+	deliveredTime   time.Time
 }
 
 // length is the record's length in sequence space.
@@ -168,10 +237,12 @@ const maxSendRecords = 4096
 // sendRecords is a FIFO of records over a growable ring, so steady-state
 // sending allocates nothing.
 type sendRecords struct {
-	r         []sendRecord
-	head      int
-	n         int
-	lostBytes uint32 // sequence space of the records marked lost
+	r           []sendRecord
+	head        int
+	n           int
+	lostBytes   uint32 // sequence space of the records marked lost
+	sackedBytes uint32 // sequence space of the records SACKed
+	sackedSegs  int    // records SACKed
 }
 
 func (q *sendRecords) len() int { return q.n }
@@ -187,6 +258,13 @@ func (q *sendRecords) push(rec sendRecord) {
 			return
 		}
 	}
+	q.grow()
+	*q.at(q.n) = rec
+	q.n++
+}
+
+// grow makes room for one more record.
+func (q *sendRecords) grow() {
 	if q.n == len(q.r) {
 		grown := make([]sendRecord, max(8, 2*len(q.r)))
 		for i := range q.n {
@@ -194,8 +272,6 @@ func (q *sendRecords) push(rec sendRecord) {
 		}
 		q.r, q.head = grown, 0
 	}
-	*q.at(q.n) = rec
-	q.n++
 }
 
 // popFront removes the oldest record.
@@ -203,6 +279,10 @@ func (q *sendRecords) popFront() {
 	r := q.at(0)
 	if r.lost {
 		q.lostBytes -= r.length()
+	}
+	if r.sacked {
+		q.sackedBytes -= r.length()
+		q.sackedSegs--
 	}
 	*r = sendRecord{}
 	q.head = (q.head + 1) % len(q.r)
@@ -215,7 +295,61 @@ func (q *sendRecords) trimFront(seq Seq) {
 	if r.lost {
 		q.lostBytes -= uint32(seq.Sub(r.start))
 	}
+	if r.sacked {
+		q.sackedBytes -= uint32(seq.Sub(r.start))
+	}
 	r.start = seq
+}
+
+// split cuts the i-th record at seq (inside it) into two records, so a SACK
+// block that ends inside a segment marks only what it covers. It reports
+// false, and does nothing, when the records are at their bound: a peer
+// SACKing odd ranges cannot make them grow without limit.
+func (q *sendRecords) split(i int, seq Seq) bool {
+	if q.n >= 2*maxSendRecords {
+		return false
+	}
+	q.grow()
+	q.n++
+	for j := q.n - 1; j > i+1; j-- {
+		*q.at(j) = *q.at(j - 1)
+	}
+	r := q.at(i)
+	second := *r
+	second.start = seq
+	r.end, r.fin = seq, false
+	*q.at(i + 1) = second
+	if r.sacked {
+		q.sackedSegs++
+	}
+	return true
+}
+
+// search returns the index of the first record that ends after seq, or
+// len() if none does: O(log n), as the records are in sequence order.
+func (q *sendRecords) search(seq Seq) int {
+	lo, hi := 0, q.n
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if q.at(m).end.LessThanEq(seq) {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo
+}
+
+// setSacked marks a record SACKed: the peer holds it, so it is neither in
+// the network nor lost.
+func (q *sendRecords) setSacked(r *sendRecord) {
+	if r.sacked {
+		return
+	}
+	q.setLost(r, false)
+	r.sacked = true
+	q.sackedBytes += r.length()
+	q.sackedSegs++
 }
 
 // remove drops the k records after the i-th, moving the later ones up.
@@ -251,13 +385,18 @@ func (q *sendRecords) clear() {
 	q.head = 0
 }
 
-// markAllLost marks every record the peer does not hold as lost: after a
-// retransmission timeout everything outstanding is sent again (RFC 6298
-// §5.4, go-back-N; RFC 6675 §5.1 keeps SACKed records).
+// markAllLost marks every record lost: after a retransmission timeout
+// everything outstanding is sent again (RFC 6298 §5.4, go-back-N). RFC
+// 2018 §8: "the data sender MUST ignore prior SACK information in
+// determining which data to retransmit", as the receiver may have reneged.
 func (q *sendRecords) markAllLost() {
 	for i := range q.n {
-		if r := q.at(i); !r.sacked {
-			q.setLost(r, true)
+		r := q.at(i)
+		if r.sacked {
+			r.sacked = false
+			q.sackedBytes -= r.length()
+			q.sackedSegs--
 		}
+		q.setLost(r, true)
 	}
 }

@@ -14,7 +14,7 @@ func sendSpaceAfterSYN(t *testing.T) *sendSpace {
 	var s sendSpace
 	s.init(&Config{SendBuffer: 10000}, 1000)
 	s.synSent, s.synSentAt, s.nxt = true, testEpoch, 1001
-	res := s.acknowledge(testEpoch.Add(10*time.Millisecond), 1001)
+	res := s.acknowledge(testEpoch.Add(10*time.Millisecond), 1001, 0)
 	require.True(t, res.synAcked)
 	require.True(t, res.hasRTT, "the SYN's ACK times the RTT")
 	assert.Equal(t, 10*time.Millisecond, res.rtt)
@@ -32,7 +32,7 @@ func TestSendSpace_AcknowledgeFreesAndSamples(t *testing.T) {
 	s := sendSpaceAfterSYN(t)
 	s.sent(100, testEpoch)
 	s.sent(100, testEpoch.Add(time.Millisecond))
-	res := s.acknowledge(testEpoch.Add(21*time.Millisecond), 1201)
+	res := s.acknowledge(testEpoch.Add(21*time.Millisecond), 1201, 0)
 	assert.Equal(t, uint32(200), res.acked)
 	assert.True(t, res.dataFreed)
 	assert.Equal(t, 0, s.buf.Len(), "the acknowledged octets leave the buffer")
@@ -44,7 +44,7 @@ func TestSendSpace_AcknowledgeFreesAndSamples(t *testing.T) {
 func TestSendSpace_PartialAckTrimsRecord(t *testing.T) {
 	s := sendSpaceAfterSYN(t)
 	s.sent(100, testEpoch)
-	res := s.acknowledge(testEpoch.Add(time.Millisecond), 1051)
+	res := s.acknowledge(testEpoch.Add(time.Millisecond), 1051, 0)
 	assert.False(t, res.hasRTT, "no record was fully acknowledged")
 	require.Equal(t, 1, s.recs.len())
 	assert.Equal(t, Seq(1051), s.recs.at(0).start, "the record now starts at SND.UNA")
@@ -56,7 +56,7 @@ func TestSendSpace_KarnNoSampleAfterRetransmission_RFC6298(t *testing.T) {
 	s.sent(100, testEpoch)
 	s.sent(100, testEpoch)
 	s.recs.at(0).retransmitted = true
-	res := s.acknowledge(testEpoch.Add(time.Second), 1201)
+	res := s.acknowledge(testEpoch.Add(time.Second), 1201, 0)
 	assert.True(t, res.rtxCovered)
 	assert.False(t, res.hasRTT, "§3 (Karn): an ACK that covers a retransmitted segment gives no sample")
 }
@@ -72,9 +72,9 @@ func TestSendRecords_LostBytesAndPipe_RFC6675(t *testing.T) {
 	assert.Equal(t, uint32(0), s.pipe(), "after an RTO nothing counts as in flight")
 	s.recs.setLost(s.recs.at(0), false) // sent again
 	assert.Equal(t, uint32(100), s.pipe())
-	s.acknowledge(testEpoch, 1151)
+	s.acknowledge(testEpoch, 1151, 0)
 	assert.Equal(t, uint32(250), s.recs.lostBytes, "a partial ACK of a lost record takes its acknowledged part off")
-	s.acknowledge(testEpoch, 1401)
+	s.acknowledge(testEpoch, 1401, 0)
 	assert.Equal(t, uint32(0), s.recs.lostBytes)
 }
 

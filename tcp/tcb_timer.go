@@ -15,6 +15,8 @@ const (
 	timerPersist                     // zero-window probe, §3.8.6.1
 	timerDelayedACK                  // §3.8.6.3
 	timerTimeWait                    // 2×MSL, §3.6.1
+	timerReorder                     // RACK's reordering window, RFC 8985 §6.2
+	timerProbe                       // the tail-loss probe timeout (PTO), RFC 8985 §7.2
 	numTimers
 )
 
@@ -67,6 +69,18 @@ func (c *tcb) handleTimeout(now time.Time) {
 	if c.timers.due(timerRetransmit, now) {
 		c.retransmitTimeout(now)
 	}
+	if c.timers.due(timerReorder, now) {
+		// RFC 8985 §6.3: the reordering window has passed.
+		c.timers.stop(timerReorder)
+		if c.rackDetectLoss(now) && !c.rec.recoverSet {
+			c.enterRecovery(now, c.snd.flightSize())
+		}
+	}
+	if c.timers.due(timerProbe, now) {
+		// RFC 8985 §7.3: the probe timeout.
+		c.timers.stop(timerProbe)
+		c.snd.rack.tlpDue = true
+	}
 	if c.timers.due(timerDelayedACK, now) {
 		c.timers.stop(timerDelayedACK)
 		c.ackNow = true
@@ -106,17 +120,20 @@ func (c *tcb) retransmitTimeout(now time.Time) {
 		c.snd.synRetransmitted = true
 		c.snd.synSentAt = time.Time{} // Karn: its ACK gives no sample
 	}
-	// RFC 6298 §5.4: retransmit the earliest unacknowledged segment; every
-	// record is marked lost (go-back-N), and congestion control takes the
-	// loss window.
-	c.onRetransmitTimeout(now)
-	// RFC 6298 §5.5-5.6: back off the timer and restart it.
 	c.rtt.backoff()
 	c.timers.set(timerRetransmit, now.Add(c.rtt.rto))
-	// MUST-35: a zero window with data outstanding is probed by the retransmission.
 	if c.snd.wnd == 0 && c.snd.synAcked {
+		// MUST-35: with the window shut, the timer's expiry sends a
+		// zero-window probe. The peer is not losing segments: it has no
+		// room for them, so congestion state is left alone.
 		c.snd.zeroWindowProbeDue = true
+		c.snd.recs.markAllLost() // the probe resends the first octet outstanding
+		return
 	}
+	// RFC 6298 §5.4: retransmit the earliest unacknowledged segment; every
+	// record is marked lost (go-back-N), and congestion control takes the
+	// loss window. §5.5-5.6: back off the timer and restart it (above).
+	c.onRetransmitTimeout(now)
 }
 
 // armRetransmit starts the retransmission timer if it is off (RFC 6298
