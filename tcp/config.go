@@ -31,8 +31,19 @@ type Config struct {
 	// segment, or for data to ride on (RFC 9293 §3.8.6.3, SHLD-18; MUST-40:
 	// under 0.5 s). Default 40 ms; negative acknowledges every segment at once.
 	DelayedACK time.Duration
-	// SendBuffer and RecvBuffer are the per-connection buffer sizes. Default 256 KiB.
+	// SendBuffer and RecvBuffer are the per-connection buffer sizes a
+	// connection starts with. Default 256 KiB.
 	SendBuffer, RecvBuffer int
+	// RecvBufferMax bounds receive-buffer autotuning (as Linux's dynamic
+	// right-sizing): the buffer grows toward it while the bandwidth-delay
+	// product the connection measures needs more, and the window scale is
+	// chosen for it. Default 6 MiB (Linux's tcp_rmem); negative turns
+	// autotuning off, so the buffer stays RecvBuffer.
+	RecvBufferMax int
+	// SendBufferMax bounds send-buffer growth: the buffer grows to twice the
+	// congestion window while that is larger, so a long round trip is not
+	// limited by it. Default 4 MiB (Linux's tcp_wmem); negative turns growth off.
+	SendBufferMax int
 	// Backlog bounds a listener's accept queue: the connections whose
 	// handshake completed, waiting for Accept. While it is full, as in Linux,
 	// a new SYN is dropped (StackStats.SynDroppedBacklog) and so is the ACK
@@ -91,6 +102,8 @@ func (c *Config) withDefaults() Config {
 	if d.RecvBuffer <= 0 {
 		d.RecvBuffer = 256 << 10
 	}
+	d.RecvBufferMax = bufferMax(d.RecvBufferMax, d.RecvBuffer, 6<<20)
+	d.SendBufferMax = bufferMax(d.SendBufferMax, d.SendBuffer, 4<<20)
 	if d.Backlog <= 0 {
 		d.Backlog = 128
 	}
@@ -98,6 +111,18 @@ func (c *Config) withDefaults() Config {
 		d.MaxHalfOpen = 256
 	}
 	return d
+}
+
+// bufferMax is the autotuning bound of a buffer that starts at size:
+// def when unset, size when negative (no autotuning), never below size.
+func bufferMax(max_, size, def int) int {
+	switch {
+	case max_ == 0:
+		max_ = def
+	case max_ < 0:
+		max_ = size
+	}
+	return max(max_, size)
 }
 
 // FourTuple identifies a connection: its local and remote address and port.

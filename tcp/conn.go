@@ -2,6 +2,7 @@ package tcp
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -431,6 +432,28 @@ func (c *Conn) Stats() ConnStats {
 	var st ConnStats
 	c.s.runOnLoop(func(time.Time) { st = c.tcb.Stats() })
 	return st
+}
+
+// Info returns a snapshot of the connection's TCP machinery: RTT, congestion
+// control, loss recovery, windows and what the handshake negotiated (in the
+// manner of Linux's TCP_INFO).
+func (c *Conn) Info() Info {
+	var in Info
+	c.s.runOnLoop(func(time.Time) { in = c.tcb.info() })
+	return in
+}
+
+// SetCongestion selects the connection's congestion control algorithm; the
+// new one takes over the window as it is. Config.Congestion sets the
+// default for new connections.
+func (c *Conn) SetCongestion(a Congestion) error {
+	if a != CUBIC && a != NewReno {
+		return fmt.Errorf("tcp: SetCongestion: unknown algorithm %v", a)
+	}
+	return c.onLoop("set", func(time.Time) error {
+		c.tcb.setCongestion(a)
+		return nil
+	})
 }
 
 // SetNoDelay turns Nagle's algorithm off (true, the default) or on (RFC

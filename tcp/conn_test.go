@@ -247,9 +247,9 @@ func TestConn_ReadDeadline(t *testing.T) {
 func TestConn_WriteBlocksThenTimesOut(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		cfg := fastConfig(addrA)
-		cfg.SendBuffer = 8 << 10
+		cfg.SendBuffer, cfg.SendBufferMax = 8<<10, -1
 		cfgB := fastConfig(addrB)
-		cfgB.RecvBuffer = 8 << 10
+		cfgB.RecvBuffer, cfgB.RecvBufferMax = 8<<10, -1
 		p := newPair(t, cfg, cfgB)
 		ca, _ := p.connect(t, 80)
 		require.NoError(t, ca.SetWriteDeadline(time.Now().Add(time.Second)))

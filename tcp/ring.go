@@ -21,6 +21,21 @@ func (r *ring) Free() int { return r.size - r.n }
 // Cap is the capacity.
 func (r *ring) Cap() int { return r.size }
 
+// Grow raises the capacity to size, keeping every octet in place relative
+// to the head, those WriteAt put past the stored ones too.
+func (r *ring) Grow(size int) {
+	if size <= r.size {
+		return
+	}
+	if r.buf != nil {
+		nb := make([]byte, size)
+		c := copy(nb, r.buf[r.head:])
+		copy(nb[c:], r.buf[:r.head])
+		r.buf, r.head = nb, 0
+	}
+	r.size = size
+}
+
 // Write appends as much of p as fits and returns how much that was. The
 // octets it appends overwrite whatever WriteAt put at those positions.
 func (r *ring) Write(p []byte) int {

@@ -41,7 +41,8 @@ const scriptDir = "../testdata/scripts"
 // on every port), mss (our MSS: MTU-40), mtu, msl, rto (initial RTO),
 // minrto, maxrto, usertimeout (R2), delack (delayed ACK; without it every
 // segment is acknowledged at once) as Go durations, rcvbuf and sndbuf in
-// octets, backlog (Config.Backlog) and halfopen (Config.MaxHalfOpen), cc
+// octets (and rcvbufmax, sndbufmax: the autotuning bounds, off unless
+// set), backlog (Config.Backlog) and halfopen (Config.MaxHalfOpen), cc
 // (Config.Congestion: cubic or newreno), and
 // noconn (the script neither listens nor connects: the host answers every
 // segment from replyToClosed).
@@ -253,6 +254,9 @@ func scriptDefaultOptions() scriptOptions {
 			DelayedACK:  -1, // scripts see every ACK at once unless they set delack
 			SendBuffer:  256 << 10,
 			RecvBuffer:  256 << 10,
+			// Buffers stay as set unless a script sets rcvbufmax or sndbufmax.
+			RecvBufferMax: -1,
+			SendBufferMax: -1,
 		},
 		id: FourTuple{
 			Local:  netip.MustParseAddrPort("10.0.0.1:80"),
@@ -339,6 +343,10 @@ func scriptParseOptions(o *scriptOptions, text string) error {
 			num(&o.cfg.RecvBuffer)
 		case "sndbuf":
 			num(&o.cfg.SendBuffer)
+		case "rcvbufmax":
+			num(&o.cfg.RecvBufferMax)
+		case "sndbufmax":
+			num(&o.cfg.SendBufferMax)
 		case "backlog":
 			num(&o.cfg.Backlog)
 		case "halfopen":

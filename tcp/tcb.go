@@ -72,6 +72,7 @@ type ConnStats struct {
 	SegsIn, SegsOut        uint64
 	BytesIn, BytesOut      uint64 // payload octets accepted and sent (retransmissions included in BytesOut)
 	Retransmits            uint64 // segments sent again
+	BytesRetransmitted     uint64 // payload octets sent again
 	Timeouts               uint64 // retransmission timer expirations
 	FastRetransmits        uint64
 	DroppedSegs            uint64 // unacceptable segments dropped (RFC 9293 §3.10.7.4)
@@ -82,6 +83,8 @@ type ConnStats struct {
 	RACKLosses             uint64 // segments RACK deemed lost (RFC 8985)
 	TLPProbes              uint64 // tail-loss probes sent (RFC 8985 §7)
 	TLPRecoveries          uint64 // losses a probe repaired (RFC 8985 §7.4)
+	RecvBufferGrown        uint64 // times autotuning grew the receive buffer
+	SendBufferGrown        uint64 // times the send buffer grew with cwnd
 	ZeroWindowProbes       uint64
 	SRTT, RTO              time.Duration
 	SndWnd, RcvWnd, Cwnd   uint32

@@ -31,6 +31,9 @@ type congestionControl interface {
 	onIdle(now time.Time, restart uint32)
 	// setCwnd sets cwnd, for PRR.
 	setCwnd(cwnd uint32)
+	// setSSThresh sets ssthresh, for a controller that takes over a
+	// connection from another (Conn.SetCongestion).
+	setSSThresh(ssthresh uint32)
 	cwnd() uint32
 	ssthresh() uint32
 	// slowStart reports whether the controller is in slow start (including

@@ -23,6 +23,7 @@ func (r *newReno) algorithm() Congestion { return NewReno }
 func (r *newReno) cwnd() uint32          { return r.cw }
 func (r *newReno) ssthresh() uint32      { return r.ssthr }
 func (r *newReno) setCwnd(w uint32)      { r.cw = max(w, r.mss) }
+func (r *newReno) setSSThresh(w uint32)  { r.ssthr = max(w, 2*r.mss) }
 func (r *newReno) slowStart() bool       { return r.cw < r.ssthr }
 
 // onAck grows cwnd: RFC 5681 §3.1 slow start while cwnd < ssthresh (by at

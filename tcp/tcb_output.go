@@ -276,6 +276,7 @@ func (c *tcb) sendProbe(now time.Time, emit func(FourTuple, *Segment)) {
 func (c *tcb) resend(now time.Time, r *sendRecord, n int, fin bool, emit func(FourTuple, *Segment)) {
 	r.retransmitted, r.sentAt = true, now
 	c.stats.Retransmits++
+	c.stats.BytesRetransmitted += uint64(n)
 	c.transmit(now, r.start, n, fin, emit)
 }
 

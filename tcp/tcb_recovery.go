@@ -124,9 +124,22 @@ func (c *tcb) ackArrived(now time.Time, seg *Segment) {
 		})
 	}
 	snd.endRound(ack)
+	c.growSendBuffer()
 	c.tlpAcked(now, ack, sack.dsack)
 	if advanced {
 		c.armTLP(now)
+	}
+}
+
+// growSendBuffer keeps the send buffer at twice cwnd, up to its bound, as
+// Linux's tcp_sndbuf_expand does: the window, not the buffer, should limit
+// a sender on a long path.
+func (c *tcb) growSendBuffer() {
+	b := &c.snd.buf
+	if want := min(2*int(c.cc.cwnd()), c.cfg.SendBufferMax); want > b.Cap() {
+		b.Grow(want)
+		c.stats.SendBufferGrown++
+		c.events |= evWritable
 	}
 }
 

@@ -40,6 +40,17 @@ type recvSpace struct {
 	dsack      SACKBlock
 	dsackSet   bool
 
+	// Autotuning: the buffer grows toward maxBuf when the octets received
+	// in one round trip (from spaceSeq at spaceTime) call for more.
+	maxBuf      int
+	copied      uint64 // octets the user has read
+	space       int    // the most octets read in one round trip so far
+	spaceCopied uint64 // copied when the current round trip began
+	spaceTime   time.Time
+	rttSeq      Seq // the receiver's RTT measurement: RCV.NXT to reach, and since when
+	rttTime     time.Time
+	rtt         time.Duration
+
 	// Delayed ACKs (RFC 9293 §3.8.6.3).
 	unacked   int // in-order octets received since our last ACK
 	fullSized int // the size of a full-sized segment from the peer (SHLD-19)
@@ -47,8 +58,10 @@ type recvSpace struct {
 
 func (r *recvSpace) init(cfg *Config) {
 	r.mss = cfg.MTU - 40
-	// RFC 7323 §2.3: the smallest shift that lets the window describe the whole receive buffer.
-	for r.scale < 14 && cfg.RecvBuffer>>r.scale > 0xffff {
+	r.maxBuf = cfg.RecvBufferMax
+	// RFC 7323 §2.3: the smallest shift that lets the window describe the
+	// largest the receive buffer may grow to.
+	for r.scale < 14 && cfg.RecvBufferMax>>r.scale > 0xffff {
 		r.scale++
 	}
 	// The buffer holds one scale unit more than it offers, so a window
@@ -200,6 +213,7 @@ func (c *tcb) deliverText(now time.Time, seq Seq, data []byte, fin bool) (finNow
 	if r.nxt != seq {
 		c.events |= evReadable
 		r.fullSized = min(max(r.fullSized, len(data)), r.mss)
+		c.autotune(now)
 	}
 	if r.discard {
 		r.buf.Discard(r.buf.Len()) // SHUT_RD: acknowledged, never read
@@ -218,5 +232,53 @@ func (c *tcb) delayACK(now time.Time, n int) {
 	}
 	if !c.timers.armed(timerDelayedACK) {
 		c.timers.set(timerDelayedACK, now.Add(c.cfg.DelayedACK))
+	}
+}
+
+// autotune is receive-buffer autotuning in the manner of Linux's dynamic
+// right-sizing: once per round trip it compares the octets the application
+// read in it with the most read in one before, and when that grew, grows
+// the buffer to twice it (plus room for sixteen segments of reordering), so
+// the window does not limit a sender whose bandwidth-delay product the
+// application keeps up with. An application that does not read does not
+// make the buffer grow. The round trip is the receiver's own measurement: the time for a
+// window's worth of data to arrive, or the sender's SRTT until then.
+func (c *tcb) autotune(now time.Time) {
+	r := &c.rcv
+	if r.maxBuf <= r.buf.Cap()-r.slack() {
+		return
+	}
+	// The receiver's RTT: how long one window's worth of data took to arrive.
+	if r.rttTime.IsZero() {
+		r.rttSeq, r.rttTime = r.nxt.Add(max(r.window(), uint32(r.mss))), now
+	} else if r.nxt.GreaterThanEq(r.rttSeq) {
+		if d := now.Sub(r.rttTime); r.rtt == 0 || d < r.rtt {
+			r.rtt = d
+		} else {
+			r.rtt = (7*r.rtt + d) / 8
+		}
+		r.rttTime = time.Time{}
+	}
+	rtt := r.rtt
+	if rtt == 0 {
+		rtt = c.rtt.srtt
+	}
+	if r.spaceTime.IsZero() {
+		r.spaceCopied, r.spaceTime = r.copied, now
+		return
+	}
+	if now.Sub(r.spaceTime) < max(rtt, time.Millisecond) {
+		return
+	}
+	copied := int(min(r.copied-r.spaceCopied, 1<<40))
+	r.spaceCopied, r.spaceTime = r.copied, now
+	if copied <= r.space {
+		return
+	}
+	r.space = copied
+	want := min(2*copied+16*r.mss, r.maxBuf)
+	if size := r.buf.Cap() - r.slack(); want > size {
+		r.buf.Grow(want + r.slack())
+		c.stats.RecvBufferGrown++
 	}
 }

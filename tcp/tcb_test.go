@@ -49,6 +49,9 @@ func newCoreISN(t testing.TB, mod func(*Config), iss, irs Seq) *core {
 		DelayedACK: -1, // each row sees its ACK at once; TestDelayedACK covers the delay
 		SendBuffer: 64 << 10,
 		RecvBuffer: 64 << 10,
+		// Fixed buffers: the rows count on the window they offer.
+		SendBufferMax: -1,
+		RecvBufferMax: -1,
 	}
 	if mod != nil {
 		mod(&cfg)

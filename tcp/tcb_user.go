@@ -58,6 +58,7 @@ func (c *tcb) send(p []byte) (int, error) {
 func (c *tcb) receive(p []byte) (int, error) {
 	if c.rcv.buf.Len() > 0 {
 		n := c.rcv.buf.Read(p)
+		c.rcv.copied += uint64(n)
 		// RFC 9293 §3.8.6.2.2: reading opens the window; a window update
 		// goes out if the opening is worth a segment (see recvSpace).
 		if c.state.synchronized() && !c.rcv.finRcvd && c.rcv.windowUpdateWorthIt() {
@@ -177,3 +178,16 @@ func (c *tcb) setNoDelay(on bool) { c.noDelay = on }
 
 // setKeepAlive applies a keep-alive configuration (MUST-24, MUST-27).
 func (c *tcb) setKeepAlive(ka net.KeepAliveConfig) { c.ka.set(ka) }
+
+// setCongestion switches the connection to algorithm a. The new controller
+// takes over cwnd and ssthresh as they are.
+func (c *tcb) setCongestion(a Congestion) {
+	if a == c.cc.algorithm() {
+		return
+	}
+	cw, ss := c.cc.cwnd(), c.cc.ssthresh()
+	c.cc = newCongestionControl(a, c.snd.mss, cw)
+	if ss < infiniteSSThresh {
+		c.cc.setSSThresh(ss)
+	}
+}
