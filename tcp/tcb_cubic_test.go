@@ -331,6 +331,11 @@ func TestCubic_SlowStart_RFC9406_4_3_L(t *testing.T) {
 	assert.Equal(t, uint32(2*ccMSS), c.cwnd(), "later slow starts are RFC 5681's: at most one SMSS per ACK")
 }
 
+func TestNewCongestionControl_CUBICIsCubic(t *testing.T) {
+	assert.IsType(t, &cubic{}, newCongestionControl(CUBIC, ccMSS, 10*ccMSS))
+	assert.IsType(t, &newReno{}, newCongestionControl(NewReno, ccMSS, 10*ccMSS))
+}
+
 // TestCubic_RandomCalls: whatever the order of events, cwnd stays at
 // least one MSS, nothing overflows and nothing panics.
 func TestCubic_RandomCalls(t *testing.T) {
