@@ -340,47 +340,58 @@ func TestNewCongestionControl_CUBICIsCubic(t *testing.T) {
 // least one MSS, nothing overflows and nothing panics.
 func TestCubic_RandomCalls(t *testing.T) {
 	for seed := range uint64(200) {
-		r := rand.New(rand.NewPCG(seed, 7))
-		mss := 1 + r.IntN(9000)
-		c := newCubic(mss, initialWindow(mss, r.IntN(4) == 0))
-		now := testEpoch
-		var ack Seq
-		for i := range 2000 {
-			now = now.Add(time.Duration(r.Int64N(int64(time.Second))) >> r.IntN(20))
-			if r.IntN(500) == 0 {
-				now = now.Add(time.Duration(r.Int64N(int64(1000 * time.Hour))))
-			}
-			flight := r.Uint32() >> r.IntN(32)
-			prev := c.cw
-			switch op := r.IntN(20); {
-			case op == 0:
-				c.onCongestion(now, flight)
-			case op == 1:
-				c.onRecoveryEnd(now)
-			case op == 2:
-				c.onRTO(now, flight)
-			case op == 3:
-				c.onIdle(now, r.Uint32()>>r.IntN(32))
-			case op == 4:
-				c.setCwnd(r.Uint32() >> r.IntN(32))
-			default:
-				delivered := r.Uint32() >> r.IntN(32)
-				ack = ack.Add(delivered)
-				s := ackSample{now: now, delivered: delivered, flight: flight,
-					rtt: time.Duration(r.Int64N(int64(time.Second))) >> r.IntN(30) * time.Duration(r.IntN(2)),
-					ack: ack, sndNxt: ack.Add(r.Uint32() >> r.IntN(32)), cwndLimited: r.IntN(5) != 0}
-				if r.IntN(3) != 0 {
-					s.srtt, s.minRTT = s.rtt, s.rtt/2
-				}
-				c.onAck(&s)
-				require.GreaterOrEqual(t, c.cw, prev, "seed %d step %d: an ACK never lowers cwnd", seed, i)
-			}
-			require.GreaterOrEqual(t, c.cw, uint32(mss), "seed %d step %d: cwnd >= 1 MSS", seed, i)
-			require.LessOrEqual(t, c.cw, uint32(cubicMaxCwnd), "seed %d step %d", seed, i)
-			require.GreaterOrEqual(t, c.ssthr, uint32(2*mss), "seed %d step %d: ssthresh >= 2 MSS", seed, i)
-			require.False(t, math.IsNaN(c.k) || math.IsInf(c.k, 0) || math.IsNaN(c.wEst) || math.IsNaN(c.acc),
-				"seed %d step %d: the cubic state stays finite", seed, i)
+		cubicRandomCalls(t, seed)
+	}
+}
+
+// FuzzCubic is TestCubic_RandomCalls from fuzzed seeds.
+func FuzzCubic(f *testing.F) {
+	f.Add(uint64(0))
+	f.Add(uint64(1) << 40)
+	f.Fuzz(cubicRandomCalls)
+}
+
+func cubicRandomCalls(t *testing.T, seed uint64) {
+	r := rand.New(rand.NewPCG(seed, 7))
+	mss := 1 + r.IntN(9000)
+	c := newCubic(mss, initialWindow(mss, r.IntN(4) == 0))
+	now := testEpoch
+	var ack Seq
+	for i := range 2000 {
+		now = now.Add(time.Duration(r.Int64N(int64(time.Second))) >> r.IntN(20))
+		if r.IntN(500) == 0 {
+			now = now.Add(time.Duration(r.Int64N(int64(1000 * time.Hour))))
 		}
+		flight := r.Uint32() >> r.IntN(32)
+		prev := c.cw
+		switch op := r.IntN(20); {
+		case op == 0:
+			c.onCongestion(now, flight)
+		case op == 1:
+			c.onRecoveryEnd(now)
+		case op == 2:
+			c.onRTO(now, flight)
+		case op == 3:
+			c.onIdle(now, r.Uint32()>>r.IntN(32))
+		case op == 4:
+			c.setCwnd(r.Uint32() >> r.IntN(32))
+		default:
+			delivered := r.Uint32() >> r.IntN(32)
+			ack = ack.Add(delivered)
+			s := ackSample{now: now, delivered: delivered, flight: flight,
+				rtt: time.Duration(r.Int64N(int64(time.Second))) >> r.IntN(30) * time.Duration(r.IntN(2)),
+				ack: ack, sndNxt: ack.Add(r.Uint32() >> r.IntN(32)), cwndLimited: r.IntN(5) != 0}
+			if r.IntN(3) != 0 {
+				s.srtt, s.minRTT = s.rtt, s.rtt/2
+			}
+			c.onAck(&s)
+			require.GreaterOrEqual(t, c.cw, prev, "seed %d step %d: an ACK never lowers cwnd", seed, i)
+		}
+		require.GreaterOrEqual(t, c.cw, uint32(mss), "seed %d step %d: cwnd >= 1 MSS", seed, i)
+		require.LessOrEqual(t, c.cw, uint32(cubicMaxCwnd), "seed %d step %d", seed, i)
+		require.GreaterOrEqual(t, c.ssthr, uint32(2*mss), "seed %d step %d: ssthresh >= 2 MSS", seed, i)
+		require.False(t, math.IsNaN(c.k) || math.IsInf(c.k, 0) || math.IsNaN(c.wEst) || math.IsNaN(c.acc),
+			"seed %d step %d: the cubic state stays finite", seed, i)
 	}
 }
 
