@@ -108,6 +108,8 @@ func initialWindow(mss int, synLost bool) uint32 {
 // connection whose send MSS is mss and whose initial window is iw.
 func newCongestionControl(a Congestion, mss int, iw uint32) congestionControl {
 	switch a {
+	case CUBIC:
+		return newCubic(mss, iw)
 	default:
 		return newNewReno(mss, iw)
 	}
