@@ -65,6 +65,14 @@ func (c *cubic) cwnd() uint32          { return c.cw }
 func (c *cubic) ssthresh() uint32      { return c.ssthr }
 func (c *cubic) setCwnd(w uint32)      { c.cw = min(max(w, c.mss), cubicMaxCwnd) }
 
+// setSSThresh takes over a connection whose ssthresh another controller
+// chose: the next epoch starts from the window as it is (K = 0, as after an
+// RTO, RFC 9438 §4.8).
+func (c *cubic) setSSThresh(w uint32) {
+	c.ssthr = max(w, 2*c.mss)
+	c.epochStarted, c.wMaxFromEpoch = false, true
+}
+
 // slowStart: RFC 9438 §4.10, slow start below ssthresh; HyStart++'s CSS
 // keeps ssthresh infinite, so it counts as slow start too.
 func (c *cubic) slowStart() bool { return c.cw < c.ssthr }
