@@ -67,6 +67,9 @@ func (c *tcb) ackArrived(now time.Time, seg *Segment) {
 	sack := c.processSACK(now, seg)
 	delivered := res.delivered + sack.delivered
 	snd.addDelivered(now, delivered)
+	if !res.newest.sentAt.IsZero() {
+		snd.rateSample(now, &res.newest)
+	}
 	if sack.dsack {
 		snd.rack.dsackSeen(snd.nxt)
 	}

@@ -131,9 +131,10 @@ type ackResult struct {
 	synAcked   bool          // the ACK acknowledged our SYN
 	rtt        time.Duration // an RTT sample, valid if hasRTT
 	hasRTT     bool
-	dataFreed  bool   // send buffer space was freed
-	rtxCovered bool   // a retransmitted segment was acknowledged
-	delivered  uint32 // octets acknowledged that were not SACKed before
+	dataFreed  bool       // send buffer space was freed
+	rtxCovered bool       // a retransmitted segment was acknowledged
+	delivered  uint32     // octets acknowledged that were not SACKed before
+	newest     sendRecord // the last record fully acknowledged, for the rate sample
 }
 
 // acknowledge moves SND.UNA to ack (SND.UNA < ack <= SND.NXT): it frees the
@@ -186,9 +187,7 @@ func (s *sendSpace) acknowledge(now time.Time, ack Seq, minRTT time.Duration) ac
 	if !newest.sentAt.IsZero() && !res.rtxCovered && !res.hasRTT {
 		res.rtt, res.hasRTT = now.Sub(newest.sentAt), true
 	}
-	if !newest.sentAt.IsZero() {
-		s.rateSample(now, &newest)
-	}
+	res.newest = newest
 	return res
 }
 
@@ -206,7 +205,7 @@ func (s *sendSpace) rateSample(now time.Time, r *sendRecord) {
 	if r.deliveredTime.IsZero() {
 		return
 	}
-	if d := now.Sub(r.deliveredTime); d > 0 {
+	if d := now.Sub(r.deliveredTime); d > 0 && s.delivered > r.deliveredAtSend {
 		s.deliveryRate = uint64(float64(s.delivered-r.deliveredAtSend) / d.Seconds())
 	}
 }
