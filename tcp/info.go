@@ -21,7 +21,7 @@ type Info struct {
 	Flight     uint32 // octets sent and not acknowledged (FlightSize)
 
 	// Loss recovery.
-	SACKedSegs     int    // segments the peer SACKed above SND.UNA
+	SackedSegs     int    // segments the peer SACKed above SND.UNA
 	LostSegs       int    // segments marked lost, not yet sent again
 	Retransmits    uint64 // segments sent again
 	FastRecoveries uint64 // recoveries begun by SACK, RACK or duplicate ACKs
@@ -48,7 +48,7 @@ type Info struct {
 
 	// Negotiated on the SYNs.
 	SACK, Timestamps, ECN, WindowScale bool
-	SndWScale, RcvWScale               uint8
+	SndScale, RcvScale                 uint8
 }
 
 // Phase is where congestion control stands.
@@ -65,9 +65,9 @@ const (
 func (p Phase) String() string {
 	switch p {
 	case PhaseSlowStart:
-		return "slow start"
+		return "slow-start"
 	case PhaseCongestionAvoidance:
-		return "congestion avoidance"
+		return "congestion-avoidance"
 	case PhaseRecovery:
 		return "recovery"
 	case PhaseLoss:
@@ -85,7 +85,7 @@ func (c *tcb) info() Info {
 		Congestion: c.cc.algorithm(),
 		Cwnd:       c.cc.cwnd(), SSThresh: c.cc.ssthresh(),
 		Pipe: snd.pipe(), Flight: snd.flightSize(),
-		SACKedSegs:     q.sackedSegs,
+		SackedSegs:     q.sackedSegs,
 		Retransmits:    c.stats.Retransmits,
 		FastRecoveries: c.rec.recoveries,
 		Timeouts:       c.stats.Timeouts,
@@ -103,7 +103,7 @@ func (c *tcb) info() Info {
 		SendBuffer: snd.buf.Cap(), RecvBuffer: c.rcv.buf.Cap() - c.rcv.slack(),
 		SendQueued: snd.buf.Len(), RecvQueued: c.rcv.buf.Len(),
 		SACK: snd.sackOK, WindowScale: c.rcv.scaleOK,
-		SndWScale: snd.scale, RcvWScale: c.rcv.scale,
+		SndScale: snd.scale, RcvScale: c.rcv.scale,
 	}
 	for i := range q.len() {
 		if q.at(i).lost {

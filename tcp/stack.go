@@ -107,6 +107,7 @@ type ConnInfo struct {
 	ID    FourTuple
 	State State
 	Stats ConnStats
+	Info  Info
 }
 
 // NewStack starts a stack with address cfg.Addr on link. Zero fields of cfg
@@ -197,7 +198,7 @@ func (s *Stack) Conns() []ConnInfo {
 	s.runOnLoop(func(time.Time) {
 		out = make([]ConnInfo, 0, len(s.host.conns))
 		for id, t := range s.host.conns {
-			out = append(out, ConnInfo{ID: id, State: t.state, Stats: t.Stats()})
+			out = append(out, ConnInfo{ID: id, State: t.state, Stats: t.Stats(), Info: t.info()})
 		}
 	})
 	slices.SortFunc(out, func(a, b ConnInfo) int { return compareID(a.ID, b.ID) })

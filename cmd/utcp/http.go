@@ -91,6 +91,7 @@ type connectionRow struct {
 	Remote string         `json:"remote"`
 	State  string         `json:"state"`
 	Stats  map[string]any `json:"stats"`
+	Info   map[string]any `json:"info"` // tcp.Info: congestion control, loss recovery, options
 }
 
 // status collects the stack's state now.
@@ -113,6 +114,7 @@ func (s *session) status(start time.Time) status {
 			Remote: c.ID.Remote.String(),
 			State:  c.State.String(),
 			Stats:  counterMap(c.Stats),
+			Info:   counterMap(c.Info),
 		})
 	}
 	return out
@@ -141,8 +143,8 @@ var statusPage = template.Must(template.New("status").Parse(`<!DOCTYPE html>
 Reload for fresh numbers; the same as JSON: <a href="/status.json">/status.json</a>{{if .Files}}; files: <a href="/files/">/files/</a>{{end}}.</p>
 <h2>Connections ({{len .Connections}})</h2>
 <table>
-<tr><th>local</th><th>remote</th><th>state</th><th>segs in</th><th>segs out</th><th>bytes in</th><th>bytes out</th><th>retransmits</th><th>srtt ms</th><th>rto ms</th><th>cwnd</th><th>snd wnd</th><th>rcv wnd</th></tr>
-{{range .Connections}}<tr><td>{{.Local}}</td><td>{{.Remote}}</td><td>{{.State}}</td><td>{{.Stats.segs_in}}</td><td>{{.Stats.segs_out}}</td><td>{{.Stats.bytes_in}}</td><td>{{.Stats.bytes_out}}</td><td>{{.Stats.retransmits}}</td><td>{{.Stats.srtt_ms}}</td><td>{{.Stats.rto_ms}}</td><td>{{.Stats.cwnd}}</td><td>{{.Stats.snd_wnd}}</td><td>{{.Stats.rcv_wnd}}</td></tr>
+<tr><th>local</th><th>remote</th><th>state</th><th>segs in</th><th>segs out</th><th>bytes in</th><th>bytes out</th><th>retransmits</th><th>srtt ms</th><th>rto ms</th><th>cwnd</th><th>snd wnd</th><th>rcv wnd</th><th>cc</th><th>phase</th><th>ssthresh</th><th>min rtt ms</th><th>pipe</th><th>lost</th><th>rate B/s</th><th>options</th></tr>
+{{range .Connections}}<tr><td>{{.Local}}</td><td>{{.Remote}}</td><td>{{.State}}</td><td>{{.Stats.segs_in}}</td><td>{{.Stats.segs_out}}</td><td>{{.Stats.bytes_in}}</td><td>{{.Stats.bytes_out}}</td><td>{{.Stats.retransmits}}</td><td>{{.Stats.srtt_ms}}</td><td>{{.Stats.rto_ms}}</td><td>{{.Stats.cwnd}}</td><td>{{.Stats.snd_wnd}}</td><td>{{.Stats.rcv_wnd}}</td><td>{{.Info.congestion}}</td><td>{{.Info.phase}}</td><td>{{.Info.ss_thresh}}</td><td>{{.Info.min_rtt_ms}}</td><td>{{.Info.pipe}}</td><td>{{.Info.lost_segs}}</td><td>{{.Info.delivery_rate}}</td><td>{{if .Info.sack}}sack {{end}}{{if .Info.timestamps}}ts {{end}}{{if .Info.window_scale}}ws {{end}}{{if .Info.ecn}}ecn{{end}}</td></tr>
 {{end}}</table>
 <h2>Stack counters</h2>
 <table>{{range $k, $v := .Stack}}<tr><th>{{$k}}</th><td>{{$v}}</td></tr>{{end}}</table>

@@ -162,6 +162,7 @@ func (s *session) converse(ctx context.Context, c *tcp.Conn, wait bool) error {
 	}
 	if s.o.verbose {
 		fmt.Fprintf(s.stderr, "connection %v-%v: %s\n", c.LocalAddr(), c.RemoteAddr(), counters(c.Stats()))
+		fmt.Fprintf(s.stderr, "connection %v-%v info: %s\n", c.LocalAddr(), c.RemoteAddr(), counters(c.Info()))
 	}
 	return nil
 }

@@ -173,6 +173,7 @@ func TestDial_HalfCloseBothWays_Verbose(t *testing.T) {
 	assert.Contains(t, stderr, " conns_dialed=1 ")
 	assert.Contains(t, stderr, "\nip: received=")
 	assert.Contains(t, stderr, "connection 10.9.0.2:")
+	assert.Regexp(t, `info: state=CLOSED .*congestion=cubic phase=\S+ cwnd=\d+ .*sack=\w+`, stderr, "-v prints Conn.Info at exit")
 }
 
 func TestDial_Refused(t *testing.T) {

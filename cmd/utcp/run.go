@@ -243,14 +243,14 @@ func counters(v any) string {
 	return strings.Join(parts, " ")
 }
 
-// counterField is one integer or duration field of a counters struct.
+// counterField is one field of a counters struct.
 type counterField struct {
 	name  string // snake_case
-	value any    // uint64, int64 or time.Duration
+	value any    // uint64, int64, time.Duration, bool, or the string of a fmt.Stringer
 }
 
 // counterFields lists the integer and duration fields of the struct v
-// (tcp.StackStats, tcp.ConnStats, ip.StatsSnapshot) by reflection, so a
+// (tcp.StackStats, tcp.ConnStats, tcp.Info, ip.StatsSnapshot) by reflection, so a
 // counter added there shows up here without a change.
 func counterFields(v any) []counterField {
 	rv := reflect.ValueOf(v)
@@ -266,6 +266,10 @@ func counterFields(v any) []counterField {
 		switch {
 		case f.Type == reflect.TypeFor[time.Duration]():
 			val = time.Duration(fv.Int())
+		case fv.Kind() != reflect.Struct && f.Type.Implements(reflect.TypeFor[fmt.Stringer]()):
+			val = fv.Interface().(fmt.Stringer).String() // State, Congestion, Phase
+		case fv.Kind() == reflect.Bool:
+			val = fv.Bool()
 		case fv.CanUint():
 			val = fv.Uint()
 		case fv.CanInt():

@@ -143,6 +143,7 @@ func TestHTTP_StatusPageAndJSON(t *testing.T) {
 		Connections []struct {
 			Local, Remote, State string
 			Stats                map[string]float64
+			Info                 map[string]any
 		}
 	}
 	require.NoError(t, json.Unmarshal([]byte(body), &st))
@@ -159,6 +160,9 @@ func TestHTTP_StatusPageAndJSON(t *testing.T) {
 	assert.Equal(t, "ESTABLISHED", conn.State)
 	assert.Greater(t, conn.Stats["bytes_in"], 0.0)
 	assert.Contains(t, conn.Stats, "srtt_ms")
+	assert.Equal(t, "cubic", conn.Info["congestion"], "Conn.Info per connection")
+	assert.Contains(t, conn.Info, "phase")
+	assert.Contains(t, conn.Info, "min_rtt_ms")
 
 	code, _, _ = get(t, client, "http://10.9.0.2:8080/files/x")
 	assert.Equal(t, http.StatusNotFound, code, "no --dir, no files")
