@@ -109,7 +109,8 @@ func (c *tcb) sendData(now time.Time, emit func(FourTuple, *Segment)) {
 		// MUST-34, SHLD-15: the usable window may be negative; send nothing then.
 		usable := int64(snd.una.Add(snd.wnd).Sub(snd.nxt))
 		room := int64(c.cc.cwnd()) - int64(snd.pipe())
-		want := min(int64(avail), int64(snd.mss), max(usable, 0))
+		size := c.segSize()
+		want := min(int64(avail), int64(size), max(usable, 0))
 		if want > 0 && room < want {
 			snd.roundLimited = true // RFC 7661: cwnd, not the application or the peer, limits sending
 		}
@@ -125,7 +126,7 @@ func (c *tcb) sendData(now time.Time, emit func(FourTuple, *Segment)) {
 		if n == 0 && !fin {
 			break
 		}
-		if n < snd.mss && !c.maySendSmall(n, avail) {
+		if n < size && !c.maySendSmall(n, avail) {
 			break
 		}
 		c.sendNew(now, n, fin, emit)

@@ -192,3 +192,29 @@ func (c *tcb) addSACK(s *Segment) {
 	}
 	s.Options.SACKBlocks = c.sackBuf[:c.rcv.sackBlocks(c.sackBuf[:k])]
 }
+
+// segSize is the most data a new segment may carry now: the send MSS, less
+// the room SACK blocks need while the receiver holds data out of order, so
+// that the ACK riding on the data still reports them (as Linux's
+// tcp_current_mss does).
+func (c *tcb) segSize() int {
+	r := &c.rcv
+	if !r.sackOK {
+		return c.snd.mss
+	}
+	k := r.ooo.count()
+	if r.dsackSet {
+		k++
+	}
+	if k == 0 {
+		return c.snd.mss
+	}
+	k = min(k, maxSACKBlocks, (MaxOptionsLen-c.dataOptionsLen()-4)/8)
+	if k <= 0 {
+		return c.snd.mss
+	}
+	return max(c.snd.mss-(4+8*k), 64)
+}
+
+// dataOptionsLen is the option octets every data segment carries besides SACK.
+func (c *tcb) dataOptionsLen() int { return 0 }
