@@ -91,7 +91,8 @@ func heldCount(d *direction) int {
 func headDue(d *direction) time.Time {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.q.items[0].due
+	due, _ := d.q.Head()
+	return due
 }
 
 func TestPath_PerfectByDefault(t *testing.T) {

@@ -1,13 +1,14 @@
 package netsim
 
 import (
-	"container/heap"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
 	"sync"
 	"time"
+
+	"github.com/utcp/utcp/tun/internal/timeq"
 )
 
 // Stats counts what one direction did to its packets.
@@ -35,7 +36,7 @@ type direction struct {
 	bad    bool      // Gilbert-Elliott state
 	count  int       // packets since the last reordered one (netem's counter)
 	last   time.Time // latest due time of a rate-limited packet (netem's tail)
-	q      packetHeap
+	q      timeq.Queue
 	free   [][]byte // buffers of packets handed on, for reuse
 	stats  Stats
 	closed bool
@@ -150,8 +151,7 @@ func (d *direction) enqueueLocked(b []byte, now time.Time, mayDuplicate bool) {
 		}
 		d.count++
 	}
-	heap.Push(&d.q, queued{due: due, seq: d.q.next, pkt: p})
-	d.q.next++
+	d.q.Push(due, p)
 }
 
 // lossLocked draws whether the packet is lost.
@@ -208,25 +208,23 @@ func (d *direction) pop(b []byte) (int, error) {
 			d.mu.Unlock()
 			return 0, d.cause
 		}
-		var wait <-chan time.Time
-		if d.q.Len() > 0 {
-			now := time.Now()
-			head := d.q.items[0]
-			if !head.due.After(now) {
-				heap.Pop(&d.q)
-				d.stats.Delivered++
-				n := copy(b, head.pkt)
-				d.free = append(d.free, head.pkt)
-				d.mu.Unlock()
-				if n < len(head.pkt) {
-					return n, fmt.Errorf("netsim: %d-byte packet into %d-byte buffer: %w", len(head.pkt), len(b), io.ErrShortBuffer)
-				}
-				return n, nil
+		now := time.Now()
+		if p, ok := d.q.PopDue(now); ok {
+			d.stats.Delivered++
+			n := copy(b, p)
+			d.free = append(d.free, p)
+			d.mu.Unlock()
+			if n < len(p) {
+				return n, fmt.Errorf("netsim: %d-byte packet into %d-byte buffer: %w", len(p), len(b), io.ErrShortBuffer)
 			}
+			return n, nil
+		}
+		var wait <-chan time.Time
+		if due, ok := d.q.Head(); ok {
 			if d.timer == nil {
-				d.timer = time.NewTimer(head.due.Sub(now))
+				d.timer = time.NewTimer(due.Sub(now))
 			} else {
-				d.timer.Reset(head.due.Sub(now))
+				d.timer.Reset(due.Sub(now))
 			}
 			wait = d.timer.C
 		}
@@ -250,37 +248,7 @@ func (d *direction) closeWith(cause error) {
 		return
 	}
 	d.closed, d.cause = true, cause
-	d.q.items, d.free = nil, nil
+	d.q.Clear()
+	d.free = nil
 	close(d.done)
-}
-
-// queued is a packet waiting in a packetHeap.
-type queued struct {
-	due time.Time
-	seq uint64 // FIFO among equal due times
-	pkt []byte
-}
-
-// packetHeap is a min-heap of packets by due time (container/heap).
-type packetHeap struct {
-	items []queued
-	next  uint64
-}
-
-func (q *packetHeap) Len() int { return len(q.items) }
-func (q *packetHeap) Less(i, j int) bool {
-	a, b := q.items[i], q.items[j]
-	if a.due.Equal(b.due) {
-		return a.seq < b.seq
-	}
-	return a.due.Before(b.due)
-}
-func (q *packetHeap) Swap(i, j int) { q.items[i], q.items[j] = q.items[j], q.items[i] }
-func (q *packetHeap) Push(x any)    { q.items = append(q.items, x.(queued)) }
-func (q *packetHeap) Pop() any {
-	old := q.items
-	x := old[len(old)-1]
-	old[len(old)-1] = queued{}
-	q.items = old[:len(old)-1]
-	return x
 }
