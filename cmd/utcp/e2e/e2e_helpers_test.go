@@ -16,7 +16,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"syscall"
@@ -88,7 +87,7 @@ func buildUtcp() (string, error) {
 	defer os.RemoveAll(dir)
 	out := filepath.Join(dir, "utcp")
 	args := []string{"build", "-o", out}
-	if raceEnabled() {
+	if tuntest.RaceEnabled() {
 		args = append(args, "-race")
 	}
 	args = append(args, "github.com/utcp/utcp/cmd/utcp")
@@ -107,20 +106,6 @@ func buildUtcp() (string, error) {
 	}
 	built.file = f
 	return fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), f.Fd()), nil
-}
-
-// raceEnabled reports whether this test binary was built with -race.
-func raceEnabled() bool {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return false
-	}
-	for _, s := range bi.Settings {
-		if s.Key == "-race" {
-			return s.Value == "true"
-		}
-	}
-	return false
 }
 
 // ---- processes ----
