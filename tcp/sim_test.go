@@ -105,30 +105,38 @@ func TestSim(t *testing.T) {
 	}
 }
 
-// simTransfer connects two stacks over a path impaired by im each way
-// (seeded from seed), moves n octets each way and closes.
-func simTransfer(t *testing.T, im netsim.Impairment, seed uint64, n int) {
+// simConnect starts stacks A and B (configs from cfg) on a netsim path
+// impaired by im each way, with seeds from seed, and connects A to B's
+// port 80. The test's cleanup closes everything.
+func simConnect(t *testing.T, im netsim.Impairment, seed uint64, cfg func(netip.Addr) Config) (ea, eb *netsim.End, a, b *Stack, ca, cb *Conn) {
+	t.Helper()
 	ab, ba := im, im
 	ab.Seed, ba.Seed = 2*seed, 2*seed+1
 	ea, eb, err := netsim.NewPath(1500, ab, ba)
 	require.NoError(t, err)
-	a, err := NewStack(ea, fastConfig(addrA))
+	a, err = NewStack(ea, cfg(addrA))
 	require.NoError(t, err)
-	b, err := NewStack(eb, fastConfig(addrB))
+	b, err = NewStack(eb, cfg(addrB))
 	require.NoError(t, err)
-	defer func() {
+	t.Cleanup(func() {
 		a.Close()
 		b.Close()
 		ea.Close()
-	}()
+	})
 	ln, err := b.Listen(80)
 	require.NoError(t, err)
-	defer ln.Close()
-	ca, err := a.Dial(netip.AddrPortFrom(addrB, 80))
+	t.Cleanup(func() { ln.Close() })
+	ca, err = a.Dial(netip.AddrPortFrom(addrB, 80))
 	require.NoError(t, err, "A connects to B")
-	cb, err := ln.AcceptTCP()
+	cb, err = ln.AcceptTCP()
 	require.NoError(t, err, "B accepts")
+	return ea, eb, a, b, ca, cb
+}
 
+// simTransfer connects two stacks over a path impaired by im each way
+// (seeded from seed), moves n octets each way and closes.
+func simTransfer(t *testing.T, im netsim.Impairment, seed uint64, n int) {
+	ea, eb, a, b, ca, cb := simConnect(t, im, seed, fastConfig)
 	start := time.Now()
 	var wg sync.WaitGroup
 	wg.Add(2)

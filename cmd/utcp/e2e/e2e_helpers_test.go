@@ -167,7 +167,13 @@ type proc struct {
 // running, and its stderr is logged if the test failed.
 func startProc(t *testing.T, path string, args ...string) *proc {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), procTimeout)
+	return startProcFor(t, procTimeout, path, args...)
+}
+
+// startProcFor is startProc with a deadline of limit.
+func startProcFor(t *testing.T, limit time.Duration, path string, args ...string) *proc {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	cmd := exec.CommandContext(ctx, path, args...)
 	cmd.WaitDelay = 10 * time.Second
 	name := filepath.Base(path)
