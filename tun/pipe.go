@@ -1,13 +1,14 @@
 package tun
 
 import (
-	"container/heap"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
 	"sync"
 	"time"
+
+	"github.com/utcp/utcp/tun/internal/timeq"
 )
 
 // PipeQueueLen is how many packets each direction of a Pipe buffers before
@@ -58,7 +59,7 @@ type PipeEnd struct {
 	rng     *rand.Rand
 	held    []byte // a packet held back by Reorder
 	stats   PipeStats
-	delayed delayQueue
+	delayed timeq.Queue
 	wake    chan struct{} // pokes the delay goroutine when delayed changes
 	running bool          // the delay goroutine is running
 }
@@ -195,8 +196,7 @@ func (e *PipeEnd) sendLocked(p []byte) {
 	if f.Jitter > 0 {
 		d += time.Duration(e.rng.Int64N(int64(f.Jitter)))
 	}
-	heap.Push(&e.delayed, delayedPacket{due: time.Now().Add(d), seq: e.delayed.next, pkt: p})
-	e.delayed.next++
+	e.delayed.Push(time.Now().Add(d), p)
 	if !e.running {
 		e.running = true
 		e.wg.Add(1)
@@ -230,12 +230,12 @@ func (e *PipeEnd) delayLoop() {
 	for {
 		e.mu.Lock()
 		now := time.Now()
-		for e.delayed.Len() > 0 && !e.delayed.items[0].due.After(now) {
-			e.deliverLocked(heap.Pop(&e.delayed).(delayedPacket).pkt)
+		for p, ok := e.delayed.PopDue(now); ok; p, ok = e.delayed.PopDue(now) {
+			e.deliverLocked(p)
 		}
 		var timerC <-chan time.Time
-		if e.delayed.Len() > 0 {
-			timer.Reset(e.delayed.items[0].due.Sub(now))
+		if due, ok := e.delayed.Head(); ok {
+			timer.Reset(due.Sub(now))
 			timerC = timer.C
 		}
 		e.mu.Unlock()
@@ -263,7 +263,7 @@ func (e *PipeEnd) Close() error {
 		for _, x := range []*PipeEnd{e, e.peer} {
 			x.mu.Lock()
 			x.held = nil
-			x.delayed.items = nil
+			x.delayed.Clear()
 			x.mu.Unlock()
 		}
 		e.wg.Wait()
@@ -279,35 +279,4 @@ func (e *PipeEnd) isClosed() bool {
 	default:
 		return false
 	}
-}
-
-// delayedPacket is a packet waiting in a delayQueue.
-type delayedPacket struct {
-	due time.Time
-	seq uint64 // FIFO among equal due times
-	pkt []byte
-}
-
-// delayQueue is a min-heap of packets by due time (container/heap).
-type delayQueue struct {
-	items []delayedPacket
-	next  uint64
-}
-
-func (q *delayQueue) Len() int { return len(q.items) }
-func (q *delayQueue) Less(i, j int) bool {
-	a, b := q.items[i], q.items[j]
-	if a.due.Equal(b.due) {
-		return a.seq < b.seq
-	}
-	return a.due.Before(b.due)
-}
-func (q *delayQueue) Swap(i, j int) { q.items[i], q.items[j] = q.items[j], q.items[i] }
-func (q *delayQueue) Push(x any)    { q.items = append(q.items, x.(delayedPacket)) }
-func (q *delayQueue) Pop() any {
-	old := q.items
-	x := old[len(old)-1]
-	old[len(old)-1] = delayedPacket{}
-	q.items = old[:len(old)-1]
-	return x
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/utcp/utcp/tun/netsim"
 )
 
 // Exit codes.
@@ -43,6 +45,10 @@ type options struct {
 	pcap    string
 	msl     time.Duration
 	verbose bool
+
+	// The impairments of --impair, --impair-out, --impair-in: out applies
+	// to what utcp sends, in to what it receives. Zero: none.
+	impairOut, impairIn netsim.Impairment
 
 	keepOpen bool          // listen -k
 	dir      string        // http --dir
@@ -138,6 +144,10 @@ func flagSet(cmd string, o *options) *pflag.FlagSet {
 	fs.StringVar(&o.pcap, "pcap", "", "write every IP packet in and out to `FILE` (pcap, LINKTYPE_RAW)")
 	fs.DurationVar(&o.msl, "msl", defaultMSL, "maximum segment lifetime `D`; TIME-WAIT lasts 2×D")
 	fs.BoolVarP(&o.verbose, "verbose", "v", false, "print the stack's counters on stderr at exit")
+	fs.String("impair", "", "impair both directions with netem `SPEC`, such as \"delay 25ms loss 1%\" (see below)")
+	fs.String("impair-out", "", "impair only what utcp sends, with netem `SPEC` (overrides --impair for it)")
+	fs.String("impair-in", "", "impair only what utcp receives, with netem `SPEC` (overrides --impair for it)")
+	fs.Uint64("impair-seed", 1, "seed `N` of the impairments' random choices (out uses N, in N+1)")
 	switch cmd {
 	case "listen":
 		fs.BoolVarP(&o.keepOpen, "keep-open", "k", false, "keep accepting, one connection after another, until interrupted")
@@ -206,6 +216,9 @@ func parseArgs(args []string) (*options, error) {
 	if o.timeout < 0 {
 		return o, usagef("bad timeout %v: want a positive duration, or 0 for none", o.timeout)
 	}
+	if o.impairOut, o.impairIn, err = parseImpair(fs); err != nil {
+		return o, err
+	}
 
 	pos := fs.Args()
 	if len(pos) != len(cmd.positional) {
@@ -229,6 +242,32 @@ func parseArgs(args []string) (*options, error) {
 		return o, err
 	}
 	return o, nil
+}
+
+// parseImpair reads --impair, --impair-out, --impair-in and --impair-seed.
+// A seed in a SPEC wins over --impair-seed.
+func parseImpair(fs *pflag.FlagSet) (out, in netsim.Impairment, err error) {
+	seed, _ := fs.GetUint64("impair-seed")
+	both, _ := fs.GetString("impair")
+	read := func(name string, seed uint64) (netsim.Impairment, error) {
+		spec, _ := fs.GetString(name)
+		if !fs.Changed(name) {
+			name, spec = "impair", both
+		}
+		im, err := netsim.ParseNetem(spec)
+		if err != nil {
+			return im, usagef("bad --%s %q: %v", name, spec, strings.TrimPrefix(err.Error(), netsim.ErrInvalid.Error()+": "))
+		}
+		if im.Seed == 0 && !im.IsZero() {
+			im.Seed = seed
+		}
+		return im, nil
+	}
+	if out, err = read("impair-out", seed); err != nil {
+		return out, in, err
+	}
+	in, err = read("impair-in", seed+1)
+	return out, in, err
 }
 
 // parseIPv4 reads the address flag name.
@@ -268,6 +307,7 @@ func printHelp(w io.Writer, cmd string) {
 		fmt.Fprintf(w, "Usage: utcp %s %s\n\n%s\n\n", c.name, c.args, c.long)
 		fmt.Fprint(w, addressNote)
 		fmt.Fprintf(w, "\nFlags (before or after the arguments):\n%s", flagSet(c.name, &options{}).FlagUsages())
+		fmt.Fprint(w, impairNote)
 		fmt.Fprint(w, exitNote)
 		return
 	}
@@ -302,6 +342,7 @@ Flags of every command (before or after the arguments):
 			fmt.Fprintf(w, "\n%s also takes:\n%s", c.name, own.FlagUsages())
 		}
 	}
+	fmt.Fprint(w, impairNote)
 	fmt.Fprint(w, exitNote)
 }
 
@@ -309,6 +350,15 @@ const addressNote = `Addresses: utcp takes 10.9.0.2 (--addr) and gives the kerne
 on the TUN device utcp0 (--tun). From the kernel side, reach utcp with
 ` + "`nc 10.9.0.2 PORT`" + `; utcp reaches the kernel at 10.9.0.1. Creating the TUN device
 needs CAP_NET_ADMIN: run utcp with sudo. The device is removed when utcp exits.
+`
+
+const impairNote = `
+Impairment (--impair SPEC): utcp passes its packets through a simulator with
+the meanings of Linux netem, since a machine may have no netem qdisc. SPEC
+is netem's syntax: delay TIME [JITTER], loss [random] P%, loss gemodel p% r%
+1-h% 1-k% (bursts), duplicate P%, corrupt P%, reorder P% [gap N] (needs a
+delay), rate RATE (100mbit, 10kbps), limit PACKETS (default 1000), seed N.
+For example: --impair "delay 25ms 5ms loss 1%" makes a 50 ms round trip.
 `
 
 const exitNote = `

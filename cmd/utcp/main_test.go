@@ -19,6 +19,7 @@ import (
 
 	"github.com/utcp/utcp/tcp"
 	"github.com/utcp/utcp/tun"
+	"github.com/utcp/utcp/tun/netsim"
 )
 
 // waitLimit bounds every wait of these tests: a failure guard, not a delay.
@@ -235,6 +236,13 @@ func TestParseArgs_FlagsBeforeAndAfterPositionals(t *testing.T) {
 			options{cmd: "echo", port: 7, tun: "t1", addr: netip.MustParseAddr("192.168.7.2"),
 				peer: netip.MustParseAddr("192.168.7.1"), mtu: 576}},
 		{"double dash", []string{"listen", "--", "4567"}, options{cmd: "listen", port: 4567}},
+		{"impair both", []string{"echo", "7", "--impair", "delay 5ms loss 1%"}, options{cmd: "echo", port: 7,
+			impairOut: netsim.Impairment{Delay: 5 * time.Millisecond, Loss: 0.01, Seed: 1},
+			impairIn:  netsim.Impairment{Delay: 5 * time.Millisecond, Loss: 0.01, Seed: 2}}},
+		{"impair in overrides", []string{"echo", "7", "--impair", "loss 1%", "--impair-in", "corrupt 2% seed 9", "--impair-seed", "5"},
+			options{cmd: "echo", port: 7, impairOut: netsim.Impairment{Loss: 0.01, Seed: 5}, impairIn: netsim.Impairment{Corrupt: 0.02, Seed: 9}}},
+		{"impair out only", []string{"echo", "7", "--impair-out", "duplicate 2%"},
+			options{cmd: "echo", port: 7, impairOut: netsim.Impairment{Duplicate: 0.02, Seed: 1}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -289,6 +297,9 @@ func TestRun_UsageErrorsAreOneLineExit2(t *testing.T) {
 		{[]string{"listen", "80", "--msl", "0s"}, "bad MSL 0s: want a positive duration such as 30s or 100ms"},
 		{[]string{"listen", "80", "--tun", "a-very-long-name0"}, `bad TUN name "a-very-long-name0": want 1-15 characters, no '/' or spaces`},
 		{[]string{"help", "nope"}, `unknown command "nope": want listen, dial, echo or http`},
+		{[]string{"echo", "7", "--impair", "loss 2"}, `bad --impair "loss 2": loss "2": want a percentage in [0%, 100%], such as 1%`},
+		{[]string{"echo", "7", "--impair-in", "reorder 5%"}, `bad --impair-in "reorder 5%": reorder needs a delay: a reordered packet is one sent without it`},
+		{[]string{"echo", "7", "--impair-out", "wobble"}, `bad --impair-out "wobble": unknown netem option "wobble": want delay, loss, duplicate, corrupt, reorder, gap, rate, limit or seed`},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -302,7 +313,7 @@ func TestRun_UsageErrorsAreOneLineExit2(t *testing.T) {
 
 func TestRun_Help(t *testing.T) {
 	allFlags := []string{"--tun", "--addr", "--peer", "--mtu", "--trace", "--pcap", "--msl", "-v, --verbose",
-		"-k, --keep-open", "-w, --timeout", "--dir"}
+		"-k, --keep-open", "-w, --timeout", "--dir", "--impair SPEC", "--impair-out", "--impair-in", "--impair-seed", "loss gemodel"}
 	tests := []struct {
 		args []string
 		want []string

@@ -18,6 +18,7 @@ import (
 
 	"github.com/utcp/utcp/tcp"
 	"github.com/utcp/utcp/tun"
+	"github.com/utcp/utcp/tun/netsim"
 )
 
 // linkConfig is what run asks a linkOpener for.
@@ -82,7 +83,8 @@ type session struct {
 	stdout io.Writer
 	stderr io.Writer
 
-	link      tcp.Link // the device, or the sniffer around it
+	link      tcp.Link // the device, or the impairment and sniffer around it
+	impaired  *netsim.Wrapped
 	pcapFile  *os.File
 	pcapBuf   *bufio.Writer
 	sniffer   *tun.Sniffer
@@ -116,6 +118,17 @@ func (s *session) setup(openLink linkOpener) error {
 		return linkError(o.tun, err)
 	}
 	s.link = link
+	if !o.impairOut.IsZero() || !o.impairIn.IsZero() {
+		// Between the device and the sniffer: the capture shows what the
+		// stack sent and what reached it.
+		w, err := netsim.Wrap(link, o.impairOut, o.impairIn)
+		if err != nil {
+			link.Close()
+			s.link = nil
+			return fmt.Errorf("impair: %v", err)
+		}
+		s.impaired, s.link, link = w, w, w
+	}
 	if s.pcapFile != nil {
 		s.pcapBuf = bufio.NewWriterSize(s.pcapFile, 64<<10)
 		sn, err := tun.Sniff(link, s.pcapBuf)
@@ -224,6 +237,9 @@ func (s *session) teardown() error {
 	}
 	if s.stack != nil && s.o.verbose {
 		printStats(s.stderr, s.stack.Stats())
+		if s.impaired != nil {
+			fmt.Fprintf(s.stderr, "impair out: %s\nimpair in: %s\n", counters(s.impaired.OutStats()), counters(s.impaired.InStats()))
+		}
 	}
 	return errors.Join(errs...)
 }

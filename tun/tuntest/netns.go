@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -213,4 +214,19 @@ func setupChild() error {
 		return fmt.Errorf("set lo up in the private namespace: %w", err)
 	}
 	return nil
+}
+
+// RaceEnabled reports whether the test binary was built with -race, so
+// that tests can size their work to the detector's cost.
+func RaceEnabled() bool {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return false
+	}
+	for _, s := range bi.Settings {
+		if s.Key == "-race" {
+			return s.Value == "true"
+		}
+	}
+	return false
 }

@@ -16,7 +16,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"syscall"
@@ -88,7 +87,7 @@ func buildUtcp() (string, error) {
 	defer os.RemoveAll(dir)
 	out := filepath.Join(dir, "utcp")
 	args := []string{"build", "-o", out}
-	if raceEnabled() {
+	if tuntest.RaceEnabled() {
 		args = append(args, "-race")
 	}
 	args = append(args, "github.com/utcp/utcp/cmd/utcp")
@@ -107,20 +106,6 @@ func buildUtcp() (string, error) {
 	}
 	built.file = f
 	return fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), f.Fd()), nil
-}
-
-// raceEnabled reports whether this test binary was built with -race.
-func raceEnabled() bool {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return false
-	}
-	for _, s := range bi.Settings {
-		if s.Key == "-race" {
-			return s.Value == "true"
-		}
-	}
-	return false
 }
 
 // ---- processes ----
@@ -182,7 +167,13 @@ type proc struct {
 // running, and its stderr is logged if the test failed.
 func startProc(t *testing.T, path string, args ...string) *proc {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), procTimeout)
+	return startProcFor(t, procTimeout, path, args...)
+}
+
+// startProcFor is startProc with a deadline of limit.
+func startProcFor(t *testing.T, limit time.Duration, path string, args ...string) *proc {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	cmd := exec.CommandContext(ctx, path, args...)
 	cmd.WaitDelay = 10 * time.Second
 	name := filepath.Base(path)

@@ -178,7 +178,7 @@ func TestEchoFromKernel_100ConnectionsOf10MiB_SHA256(t *testing.T) {
 		assert.Equal(t, r.sent, r.got, "connection %d: the echo is byte-identical", i)
 	}
 	total := float64(conns*perConn) / (1 << 20)
-	t.Logf("echoed %d × %d MiB in %v: %.1f MiB/s each way (race=%v)", conns, perConn>>20, elapsed.Round(time.Millisecond), total/elapsed.Seconds(), raceEnabled())
+	t.Logf("echoed %d × %d MiB in %v: %.1f MiB/s each way (race=%v)", conns, perConn>>20, elapsed.Round(time.Millisecond), total/elapsed.Seconds(), tuntest.RaceEnabled())
 	assert.False(t, u.exited(), "utcp echo keeps serving")
 	u.signal(t, syscall.SIGTERM)
 	assert.Equal(t, 128+int(syscall.SIGTERM), u.wait(t))

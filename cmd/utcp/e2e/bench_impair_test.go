@@ -1,0 +1,153 @@
+package e2e
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/utcp/utcp/tcp"
+	"github.com/utcp/utcp/tun"
+	"github.com/utcp/utcp/tun/netsim"
+	"github.com/utcp/utcp/tun/tuntest"
+)
+
+// impairCells are the paths of BenchmarkImpairedGoodput: random loss each
+// way and a round trip split evenly between the two directions.
+var impairCells = []struct {
+	loss float64
+	rtt  time.Duration
+}{
+	{0, 20 * time.Millisecond}, {0.01, 20 * time.Millisecond}, {0.05, 20 * time.Millisecond},
+	{0, 100 * time.Millisecond}, {0.01, 100 * time.Millisecond}, {0.05, 100 * time.Millisecond},
+}
+
+// cellImpairment is one direction of a cell. The limit is well above the
+// kernel's largest window at 100 ms, so only the loss drops packets.
+func cellImpairment(loss float64, rtt time.Duration, seed uint64) netsim.Impairment {
+	return netsim.Impairment{Delay: rtt / 2, Loss: loss, Limit: 20000, Seed: seed}
+}
+
+// goodputWindow is how long each measurement sends: a fixed time, not a
+// fixed size, since at 100 ms and 5% loss a few MiB take minutes.
+func goodputWindow() time.Duration {
+	if s := os.Getenv("UTCP_GOODPUT_WINDOW"); s != "" {
+		if d, err := time.ParseDuration(s); err == nil {
+			return d
+		}
+	}
+	return 4 * time.Second
+}
+
+// BenchmarkImpairedGoodput is one connection's goodput, kernel → utcp, on
+// an impaired path, in MiB/s received; ref_kernel is the kernel's own TCP
+// on both ends through the same impairment (two namespaces and a relay).
+func BenchmarkImpairedGoodput(b *testing.B) {
+	for i, cell := range impairCells {
+		name := fmt.Sprintf("loss=%g%%_rtt=%v", cell.loss*100, cell.rtt)
+		b.Run(name, func(b *testing.B) {
+			b.Run("utcp", func(b *testing.B) {
+				n := 120 + i
+				kernel, addr := pairAddrs(n)
+				st := impairedStackOnTUN(b, fmt.Sprintf("utcpg%d", n), kernel, addr,
+					cellImpairment(cell.loss, cell.rtt, 1), cellImpairment(cell.loss, cell.rtt, 2))
+				ln, err := st.Listen(5100)
+				require.NoError(b, err)
+				defer ln.Close()
+				benchGoodput(b, netip.AddrPortFrom(addr, 5100), func() (io.ReadCloser, error) { return ln.AcceptTCP() })
+			})
+			b.Run("ref_kernel", func(b *testing.B) {
+				p := newKernelPath(b, 140+i, cellImpairment(cell.loss, cell.rtt, 1), cellImpairment(cell.loss, cell.rtt, 2))
+				ln := p.listenFar(b, 5100)
+				benchGoodput(b, netip.AddrPortFrom(p.far, 5100), func() (io.ReadCloser, error) { return ln.Accept() })
+			})
+		})
+	}
+}
+
+// impairedStackOnTUN is stackOnTUN on address pair kernel/addr with the
+// TUN device wrapped in netsim: out for what the stack sends, in for what
+// it receives.
+func impairedStackOnTUN(b *testing.B, name string, kernel, addr netip.Addr, out, in netsim.Impairment) *tcp.Stack {
+	b.Helper()
+	tuntest.RequireNetns(b)
+	dev, err := tun.Open(tun.Config{Name: name, KernelAddr: kernel, PeerAddr: addr, MTU: 1500})
+	require.NoError(b, err)
+	link, err := netsim.Wrap(dev, out, in)
+	if err != nil {
+		dev.Close()
+		require.NoError(b, err)
+	}
+	st, err := tcp.NewStack(link, tcp.Config{Addr: addr})
+	if err != nil {
+		link.Close()
+		require.NoError(b, err)
+	}
+	b.Cleanup(func() {
+		st.Close()
+		link.Close()
+	})
+	return st
+}
+
+// benchGoodput measures b.N times: the kernel dials to, accept gives the
+// receiving end, the kernel sends for goodputWindow and the bytes received
+// in that window are counted. It reports their mean rate in MiB/s.
+func benchGoodput(b *testing.B, to netip.AddrPort, accept func() (io.ReadCloser, error)) {
+	window := goodputWindow()
+	var total int64
+	b.ResetTimer()
+	for range b.N {
+		total += measureGoodput(b, to, accept, window)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(total)/(1<<20)/(window.Seconds()*float64(b.N)), "MiB/s")
+}
+
+func measureGoodput(b *testing.B, to netip.AddrPort, accept func() (io.ReadCloser, error), window time.Duration) int64 {
+	b.Helper()
+	c := dialKernel(b, to, 0)
+	defer c.Close()
+	r, err := accept()
+	require.NoError(b, err)
+	defer r.Close()
+	var got atomic.Int64
+	readDone := make(chan struct{})
+	go func() {
+		defer close(readDone)
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := r.Read(buf)
+			got.Add(int64(n))
+			if err != nil {
+				return
+			}
+		}
+	}()
+	start := time.Now()
+	require.NoError(b, c.SetWriteDeadline(start.Add(window)))
+	buf := make([]byte, 64<<10)
+	for {
+		if _, err := c.Write(buf); err != nil {
+			require.ErrorIs(b, err, os.ErrDeadlineExceeded, "the kernel sends until the window ends")
+			break
+		}
+	}
+	n := got.Load()
+	if ab, ok := r.(interface{ Abort() error }); ok {
+		ab.Abort() // utcp: no need to drain what is still in flight
+	}
+	c.SetLinger(0)
+	c.Close()
+	r.Close()
+	<-readDone
+	return n
+}
+
+var _ net.Conn = (*tcp.Conn)(nil)
