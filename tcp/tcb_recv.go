@@ -278,7 +278,7 @@ func (c *tcb) autotune(now time.Time) {
 	r.space = copied
 	want := min(2*copied+16*r.mss, r.maxBuf)
 	if size := r.buf.Cap() - r.slack(); want > size {
-		r.buf.Grow(want + r.slack())
+		r.buf.Grow(min(max(want, size+size/2), r.maxBuf) + r.slack()) // by half at least: few copies
 		c.stats.RecvBufferGrown++
 	}
 }
