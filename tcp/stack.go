@@ -104,9 +104,10 @@ type stackCounters struct {
 
 // ConnInfo describes one connection, for a status page.
 type ConnInfo struct {
-	ID    FourTuple
-	State State
-	Stats ConnStats
+	ID      FourTuple
+	State   State
+	Stats   ConnStats
+	Options NegotiatedOptions // what the handshake agreed to
 }
 
 // NewStack starts a stack with address cfg.Addr on link. Zero fields of cfg
@@ -197,7 +198,7 @@ func (s *Stack) Conns() []ConnInfo {
 	s.runOnLoop(func(time.Time) {
 		out = make([]ConnInfo, 0, len(s.host.conns))
 		for id, t := range s.host.conns {
-			out = append(out, ConnInfo{ID: id, State: t.state, Stats: t.Stats()})
+			out = append(out, ConnInfo{ID: id, State: t.state, Stats: t.Stats(), Options: t.negotiated()})
 		}
 	})
 	slices.SortFunc(out, func(a, b ConnInfo) int { return compareID(a.ID, b.ID) })
@@ -356,6 +357,7 @@ func (s *Stack) handlePacket(now time.Time, pkt []byte) {
 		s.stats.malformed.Add(1)
 		return
 	}
+	seg.ECN = h.TOS & ecnMask // RFC 3168 §5: the ECN field of the IP header
 	s.stats.segsIn.Add(1)
 	s.host.input(now, h.Src, h.Dst, seg)
 	seg.Payload = nil // do not keep the packet buffer alive
@@ -433,6 +435,7 @@ func (s *Stack) writeSegment(id FourTuple, seg *Segment) {
 	b := s.pkt[:ip.HeaderLen] // room for the IP header, written last
 	b = AppendSegment(b, seg, id.Local.Addr(), id.Remote.Addr())
 	h := ip.Header{
+		TOS:          seg.ECN & ecnMask, // RFC 3168 §5
 		TotalLen:     uint16(len(b)),
 		ID:           s.ep.NextID(),
 		DontFragment: true, // RFC 1191: we never fragment; the MSS fits the MTU
