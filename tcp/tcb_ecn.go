@@ -91,6 +91,7 @@ func (c *tcb) ecnNegotiate(seg *Segment) {
 	switch {
 	case c.state == StateListen:
 		// An ECN-setup SYN, which we accept unless ECN is off.
+		c.ecn = ecnState{}
 		c.opt.ecn = c.cfg.ECN != ECNOff && ece && cwr
 	case seg.Flags.Has(FlagACK):
 		// An ECN-setup SYN,ACK answers ours: ECE set, CWR clear (a SYN,ACK

@@ -66,11 +66,13 @@ func (c *tcb) synOffer(s *Segment) {
 }
 
 // synOptions takes what a SYN or SYN,ACK negotiates: the peer's MSS and
-// window scale, SACK-permitted, timestamps and ECN.
+// window scale, SACK-permitted, timestamps and ECN. A passive TCB that a
+// RST sent back to LISTEN (MUST-11) negotiates afresh with the next SYN.
 func (c *tcb) synOptions(now time.Time, seg *Segment) {
 	o := &seg.Options
 	// RFC 9293 §3.7.1, MUST-14/MUST-15: send MSS is the peer's MSS option
 	// (536 without one), limited by what our own MTU carries.
+	c.snd.mss = 536
 	if mss := int(o.MSS); mss > 0 {
 		c.snd.mss = mss
 	}
@@ -87,6 +89,8 @@ func (c *tcb) synOptions(now time.Time, seg *Segment) {
 	// SYNs carry the option exactly when the peer's does and we allow it.
 	c.opt.sack = o.SACKPermitted && !c.cfg.NoSACK // RFC 2018 §2
 	c.opt.ts = o.HasTimestamp && !c.cfg.NoTimestamps
+	c.ts.lastAckSent = c.rcv.nxt // what our SYN,ACK or our first ACK acknowledges
+	c.ts.recentValid = false
 	if c.opt.ts {
 		// RFC 7323 §3.2: TS.Recent starts as the TSval of the SYN or SYN,ACK.
 		c.ts.recent, c.ts.recentAt, c.ts.recentValid = o.TSVal, now, true
