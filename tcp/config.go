@@ -59,14 +59,22 @@ type Config struct {
 	// (MUST-28), Interval to 75 s, Count to 9. Conn.SetKeepAlive changes it
 	// per connection (MUST-24).
 	KeepAlive net.KeepAliveConfig
-	// NoSACK turns selective acknowledgments (RFC 2018) off: the SYN does
-	// not offer them and a peer's offer is declined. SACK is on by default.
-	NoSACK bool
 	// Congestion is the congestion control of new connections; the zero
 	// value is CUBIC, as on Linux. Conn.SetCongestion changes it per connection.
 	Congestion Congestion
+	// NoSACK turns selective acknowledgments (RFC 2018) off: the SYN does
+	// not offer them and a peer's offer is declined. SACK is on by default.
+	NoSACK bool
+	// NoTimestamps turns off the Timestamps option (RFC 7323), on by default.
+	NoTimestamps bool
+	// ECN is Explicit Congestion Notification (RFC 3168); the zero value
+	// accepts it when the peer asks and does not ask, as Linux.
+	ECN ECN
 	// ISN chooses initial sequence numbers; nil selects RFC 6528 with a random key.
 	ISN func(id FourTuple, now time.Time) Seq
+	// TSOffset chooses the offset of a connection's timestamp clock (RFC
+	// 7323 §7.1); nil selects a keyed hash of the four-tuple.
+	TSOffset func(id FourTuple) uint32
 	// Tracer, if set, is told about segments, state changes and user events.
 	Tracer Tracer
 }

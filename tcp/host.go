@@ -42,6 +42,7 @@ type host struct {
 	touched []touchedTCB  // TCBs called into since the last flush
 	due     []*tcb        // handleTimeout's scratch
 	next    time.Time     // no later than the earliest timer of the table's TCBs; zero if none
+	tsEpoch time.Time     // the origin of every TCB's timestamp clock: the first now seen
 
 	stats hostCounters
 }
@@ -152,7 +153,7 @@ func (h *host) listenInput(now time.Time, ln *listenState, id FourTuple, seg *Se
 	if reopen {
 		iss = isnAfter(iss, oldNxt)
 	}
-	t := newTCB(h.cfg, id, iss)
+	t := h.newTCB(now, id, iss)
 	t.openPassive(now)
 	t.takeEvents() // entering LISTEN is not a close
 	h.add(t)
@@ -202,10 +203,14 @@ func (h *host) overflows(t *tcb, seg *Segment) bool {
 // connection. If so it deletes the old TCB and returns its SND.NXT, which
 // the new ISS must exceed; the caller hands the SYN to the listener.
 func (h *host) reopenTimeWait(now time.Time, t *tcb, seg *Segment) (Seq, bool) {
-	// RFC 9293 §3.6.1 MAY-2, RFC 1122 §4.2.2.13, RFC 6191 §2 without
-	// timestamps: a SYN whose sequence number lies above RCV.NXT may end
-	// TIME-WAIT, if a listener with room waits on the port.
-	if t.state != StateTimeWait || seg.Flags&(FlagSYN|FlagACK|FlagRST) != FlagSYN || !seg.Seq.GreaterThan(t.rcv.nxt) {
+	// RFC 9293 §3.6.1 MAY-2, RFC 1122 §4.2.2.13, RFC 6191 §2: a SYN may
+	// end TIME-WAIT, if a listener with room waits on the port, when its
+	// timestamp is newer than the old incarnation's TS.Recent, or, without
+	// timestamps on both, when its sequence number lies above RCV.NXT.
+	if t.state != StateTimeWait || seg.Flags&(FlagSYN|FlagACK|FlagRST) != FlagSYN {
+		return 0, false
+	}
+	if ok, byTS := t.timeWaitReopenTS(seg); !ok && (byTS || !seg.Seq.GreaterThan(t.rcv.nxt)) {
 		return 0, false
 	}
 	ln := h.listeners[t.id.Local.Port()]
@@ -228,7 +233,7 @@ func (h *host) dial(now time.Time, remote netip.AddrPort) (*tcb, error) {
 		return nil, ErrNoPorts
 	}
 	id := FourTuple{Local: netip.AddrPortFrom(h.cfg.Addr, port), Remote: remote}
-	t := newTCB(h.cfg, id, h.chooseISS(id, now))
+	t := h.newTCB(now, id, h.chooseISS(id, now))
 	h.add(t)
 	h.stats.dialed.Add(1)
 	t.openActive(now)
@@ -426,6 +431,21 @@ func (h *host) chooseISS(id FourTuple, now time.Time) Seq {
 		return h.cfg.ISN(id, now)
 	}
 	return h.isn.isn(id, now)
+}
+
+// newTCB makes a TCB for id with ISS iss, its timestamp clock running from
+// the host's origin with the offset of its four-tuple (RFC 7323 §7.1).
+func (h *host) newTCB(now time.Time, id FourTuple, iss Seq) *tcb {
+	if h.tsEpoch.IsZero() {
+		h.tsEpoch = now
+	}
+	t := newTCB(h.cfg, id, iss)
+	if h.cfg.TSOffset != nil {
+		t.tsInit(h.tsEpoch, h.cfg.TSOffset(id))
+	} else {
+		t.tsInit(h.tsEpoch, h.isn.tsOffset(id))
+	}
+	return t
 }
 
 // add enters t in the connection table.

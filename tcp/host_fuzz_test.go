@@ -33,7 +33,8 @@ var (
 //	0-3  a segment: sel, flags, seq (2 octets, from RCV.NXT: see fuzzOffset),
 //	     ack (the same, from SND.NXT), window/256, length/8. sel%4 picks the peer, sel/4%8 the
 //	     local port, sel>>5 the source: 0-4 as is, 5 broadcast, 6 multicast,
-//	     7 port 0. Opcode 3 adds an MSS and window scale option.
+//	     7 port 0. Opcode 3 adds an MSS, window scale and SACK-permitted option;
+//	     opcodes 2 and 3 add timestamps near the TCB's TS.Recent and an ECN codepoint.
 //	4    dial a peer (arg%4)
 //	5    accept on a listening port (arg%2)
 //	6    a user call on a dialled or accepted connection: arg%8 picks it,
@@ -101,7 +102,7 @@ func FuzzHost(f *testing.F) {
 					remote = netip.AddrPortFrom(remote.Addr(), 0)
 				}
 				id := FourTuple{Local: local, Remote: remote}
-				seg := Segment{SrcPort: remote.Port(), DstPort: local.Port(), Flags: Flags(data[1]) & 0x3f}
+				seg := Segment{SrcPort: remote.Port(), DstPort: local.Port(), Flags: Flags(data[1])}
 				seqBase, ackBase := Seq(5000), Seq(1000)
 				old, oldState := h.conns[id], StateClosed
 				if old != nil {
@@ -114,6 +115,17 @@ func FuzzHost(f *testing.F) {
 				if op%10 == 3 {
 					seg.Options.MSS = 64 + uint16(data[7])
 					seg.Options.HasWindowScale, seg.Options.WindowScale = true, data[6]%16
+					seg.Options.SACKPermitted = data[6]&0x10 != 0
+				}
+				if op%10 >= 2 {
+					// Timestamps near the TS.Recent of the TCB they reach, and an ECN codepoint.
+					tsBase := uint32(1000)
+					if old != nil {
+						tsBase = old.ts.recent
+					}
+					seg.Options.HasTimestamp = true
+					seg.Options.TSVal = tsBase + uint32(int32(op/10)-12)
+					seg.ECN = data[6] & ecnMask
 				}
 				data = data[8:]
 				_, listening := h.listeners[local.Port()]

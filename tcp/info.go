@@ -41,14 +41,13 @@ type Info struct {
 
 	// Windows and buffers.
 	SndWnd, RcvWnd         uint32 // the peer's window and ours, octets
-	SndMSS, RcvMSS         int
-	SendBuffer             int // the send buffer's size now (it grows with cwnd)
-	RecvBuffer             int // the receive buffer's size now (autotuned)
+	RcvMSS                 int    // the MSS we announced; the send MSS is Options.MSS
+	SendBuffer             int    // the send buffer's size now (it grows with cwnd)
+	RecvBuffer             int    // the receive buffer's size now (autotuned)
 	SendQueued, RecvQueued int
 
-	// Negotiated on the SYNs.
-	SACK, Timestamps, ECN, WindowScale bool
-	SndScale, RcvScale                 uint8
+	// What the SYNs negotiated: MSS, window scales, SACK, timestamps, ECN.
+	Options NegotiatedOptions
 }
 
 // Phase is where congestion control stands.
@@ -99,11 +98,10 @@ func (c *tcb) info() Info {
 		BytesReceived: c.stats.BytesIn,
 		SegsOut:       c.stats.SegsOut, SegsIn: c.stats.SegsIn,
 		SndWnd: snd.wnd, RcvWnd: c.rcv.window(),
-		SndMSS: snd.mss, RcvMSS: c.rcv.mss,
+		RcvMSS:     c.rcv.mss,
 		SendBuffer: snd.buf.Cap(), RecvBuffer: c.rcv.buf.Cap() - c.rcv.slack(),
 		SendQueued: snd.buf.Len(), RecvQueued: c.rcv.buf.Len(),
-		SACK: snd.sackOK, WindowScale: c.rcv.scaleOK,
-		SndScale: snd.scale, RcvScale: c.rcv.scale,
+		Options: c.negotiated(),
 	}
 	for i := range q.len() {
 		if q.at(i).lost {

@@ -39,13 +39,36 @@ func (g *isnGen) isn(id FourTuple, now time.Time) Seq {
 	}
 	m := uint32(now.Sub(g.epoch) / (4 * time.Microsecond))
 	// F hashes the connection-id with the secret key (RFC 6528 §3).
-	var msg [36]byte
+	return Seq(m + uint32(g.hash(id, domainISN)))
+}
+
+// The domains of the generator's hash: one key, unrelated values.
+const (
+	domainISN      = 0
+	domainTSOffset = 1
+)
+
+// tsOffset returns the offset of a connection's timestamp clock (RFC 7323
+// §7.1): random to an observer, so the TSvals reveal neither the host's
+// uptime nor how its clock relates to other connections', yet the same
+// for every incarnation of a four-tuple, so that a new one's TSvals lie
+// above the old one's (RFC 6191).
+func (g *isnGen) tsOffset(id FourTuple) uint32 { return uint32(g.hash(id, domainTSOffset)) }
+
+// hash is SipHash-2-4 of the four-tuple, and of the domain unless it is
+// domainISN, under the secret key.
+func (g *isnGen) hash(id FourTuple, domain byte) uint64 {
+	var msg [37]byte
 	l, r := id.Local.Addr().As16(), id.Remote.Addr().As16()
 	copy(msg[0:16], l[:])
 	binary.BigEndian.PutUint16(msg[16:], id.Local.Port())
 	copy(msg[18:34], r[:])
 	binary.BigEndian.PutUint16(msg[34:], id.Remote.Port())
-	return Seq(m + uint32(sipHash24(g.k0, g.k1, msg[:])))
+	if domain == domainISN {
+		return sipHash24(g.k0, g.k1, msg[:36]) // the 36-octet message of RFC 6528's F, as before
+	}
+	msg[36] = domain // a 37-octet message: never equal to an ISN's input
+	return sipHash24(g.k0, g.k1, msg[:])
 }
 
 // isnAfter returns an ISN for a new incarnation of a connection whose last

@@ -219,6 +219,9 @@ func (c *ladderConn) describe(s *Segment, seqBase, ackBase Seq, haveAck bool, ws
 	if o.HasTimestamp {
 		fmt.Fprintf(&b, " TSval=%d TSecr=%d", o.TSVal, o.TSEcr)
 	}
+	if e := s.ECN & ecnMask; e != ecnNotECT {
+		b.WriteString([...]string{ecnECT1: " ECT(1)", ecnECT0: " ECT(0)", ecnCE: " CE"}[e]) // the IP header's codepoint
+	}
 	return b.String()
 }
 

@@ -45,7 +45,14 @@ const scriptDir = "../testdata/scripts"
 // set), backlog (Config.Backlog) and halfopen (Config.MaxHalfOpen), cc
 // (Config.Congestion: cubic or newreno), and
 // noconn (the script neither listens nor connects: the host answers every
-// segment from replyToClosed).
+// segment from replyToClosed). nosack and nots turn off SACK-permitted and
+// timestamps (Config.NoSACK, Config.NoTimestamps); ecn=on|off|accept sets
+// Config.ECN.
+//
+// Our timestamp clock is deterministic: TSval is the milliseconds since
+// the script's start plus tsoffset (default 0), so a segment sent at +.1
+// from the start carries "TS val 100". The peer's TS values are written
+// as sent, with no base.
 //
 // TIME is absolute seconds from the start ("0", "1.5") or relative to the
 // previous line ("+0", "+.01"). Before a line runs, the clock advances to its
@@ -124,6 +131,7 @@ type scriptOptions struct {
 	cfg      Config
 	id       FourTuple
 	iss, irs Seq
+	tsOffset uint32
 	noconn   bool
 }
 
@@ -170,7 +178,9 @@ func scriptRun(name string, src io.Reader) (err error) {
 	r.cfg = opt.cfg.withDefaults()
 	r.cfg.Tracer = scriptTracer{r}
 	r.cfg.ISN = func(FourTuple, time.Time) Seq { return opt.iss }
+	r.cfg.TSOffset = func(FourTuple) uint32 { return opt.tsOffset }
 	r.h = newHost(&r.cfg)
+	r.h.tsEpoch = r.start // TSval: milliseconds since the start, plus tsoffset
 	// connect dials from the local port.
 	p := opt.id.Local.Port()
 	r.h.portFirst, r.h.portLast, r.h.nextPort = p, p, p
@@ -285,8 +295,15 @@ func scriptStripComment(s string) string {
 
 func scriptParseOptions(o *scriptOptions, text string) error {
 	for _, kv := range strings.Fields(text) {
-		if kv == "noconn" {
+		switch kv {
+		case "noconn":
 			o.noconn = true
+			continue
+		case "nosack":
+			o.cfg.NoSACK = true
+			continue
+		case "nots":
+			o.cfg.NoTimestamps = true
 			continue
 		}
 		k, v, ok := strings.Cut(kv, "=")
@@ -353,6 +370,12 @@ func scriptParseOptions(o *scriptOptions, text string) error {
 			num(&o.cfg.MaxHalfOpen)
 		case "cc":
 			o.cfg.Congestion, err = ParseCongestion(v)
+		case "tsoffset":
+			var u uint64
+			u, err = strconv.ParseUint(v, 10, 32)
+			o.tsOffset = uint32(u)
+		case "ecn":
+			o.cfg.ECN, err = ParseECN(v)
 		default:
 			return fmt.Errorf("unknown option %q", k)
 		}

@@ -46,6 +46,10 @@ type Segment struct {
 	Urgent           uint16 // urgent pointer
 	Options          Options
 	Payload          []byte
+	// ECN is the IP header's ECN codepoint (RFC 3168 §5: the two low bits
+	// of the IPv4 TOS octet), which is not part of the TCP header: the
+	// Stack copies it from and into the IP header.
+	ECN uint8
 }
 
 // Len is SEG.LEN: payload octets plus one for SYN and one for FIN (RFC 9293 §3.4).

@@ -10,8 +10,11 @@ import (
 
 // The text notation is packetdrill's, used by the packet scripts and in test failures:
 //
-//	FLAGS START:END(LEN) [ack N] [win N] [urg N] [<OPTION,...>] ["payload"]
+//	[ECN] FLAGS START:END(LEN) [ack N] [win N] [urg N] [<OPTION,...>] ["payload"]
 //
+// ECN is the IP header's ECN codepoint, as packetdrill writes it: [ect0],
+// [ect1] or [ce]; [noecn], or nothing, is Not-ECT. A pattern always
+// compares it, like the flags.
 // FLAGS are the letters of Flags.String. START:END(LEN) is the sequence range
 // of the payload (SYN and FIN are not counted, as in packetdrill). Options are
 // mss N, wscale N, sackOK, TS val N ecr N, sack L:R ..., nop and eol.
@@ -68,6 +71,8 @@ func (p *pattern) String() string {
 func (p *pattern) Match(got *Segment, seqBase, ackBase Seq) error {
 	var field string
 	switch {
+	case got.ECN != p.ECN:
+		field = "ECN codepoint"
 	case got.Flags != p.Flags:
 		field = "flags"
 	case got.Seq-seqBase != p.Seq:
@@ -125,6 +130,14 @@ func parsePattern(text string) (pattern, error) {
 	var p pattern
 	sc := textScanner{s: text}
 	flagsTok := sc.word()
+	if strings.HasPrefix(flagsTok, "[") {
+		e, ok := parseECN(flagsTok)
+		if !ok {
+			return pattern{}, syntaxError("unknown ECN codepoint (want [noecn], [ect0], [ect1] or [ce])", flagsTok)
+		}
+		p.ECN = e
+		flagsTok = sc.word()
+	}
 	if flagsTok == "" {
 		return pattern{}, syntaxError("missing flags", text)
 	}
@@ -212,6 +225,18 @@ func parsePattern(text string) (pattern, error) {
 		p.Payload = make([]byte, n)
 	}
 	return p, nil
+}
+
+// ecnNames are the notation's ECN codepoints, packetdrill's.
+var ecnNames = [...]string{ecnNotECT: "[noecn]", ecnECT1: "[ect1]", ecnECT0: "[ect0]", ecnCE: "[ce]"}
+
+func parseECN(tok string) (uint8, bool) {
+	for e, name := range ecnNames {
+		if tok == name {
+			return uint8(e), true
+		}
+	}
+	return 0, false
 }
 
 func syntaxError(what, token string) error {
@@ -396,6 +421,10 @@ type textFields struct {
 
 // appendText writes s in the notation, with the fields f selects.
 func appendText(b []byte, s *Segment, seqBase, ackBase Seq, f textFields) []byte {
+	if e := s.ECN & ecnMask; e != ecnNotECT {
+		b = append(b, ecnNames[e]...)
+		b = append(b, ' ')
+	}
 	b = s.Flags.appendText(b)
 	start := uint32(s.Seq - seqBase)
 	n := uint32(len(s.Payload))

@@ -107,7 +107,7 @@ type ConnInfo struct {
 	ID    FourTuple
 	State State
 	Stats ConnStats
-	Info  Info
+	Info  Info // RTT, congestion control, recovery, and what the handshake agreed to
 }
 
 // NewStack starts a stack with address cfg.Addr on link. Zero fields of cfg
@@ -357,6 +357,7 @@ func (s *Stack) handlePacket(now time.Time, pkt []byte) {
 		s.stats.malformed.Add(1)
 		return
 	}
+	seg.ECN = h.TOS & ecnMask // RFC 3168 §5: the ECN field of the IP header
 	s.stats.segsIn.Add(1)
 	s.host.input(now, h.Src, h.Dst, seg)
 	seg.Payload = nil // do not keep the packet buffer alive
@@ -434,6 +435,7 @@ func (s *Stack) writeSegment(id FourTuple, seg *Segment) {
 	b := s.pkt[:ip.HeaderLen] // room for the IP header, written last
 	b = AppendSegment(b, seg, id.Local.Addr(), id.Remote.Addr())
 	h := ip.Header{
+		TOS:          seg.ECN & ecnMask, // RFC 3168 §5
 		TotalLen:     uint16(len(b)),
 		ID:           s.ep.NextID(),
 		DontFragment: true, // RFC 1191: we never fragment; the MSS fits the MTU

@@ -184,7 +184,7 @@ func (r *rawPeer) send(t testing.TB, src, dst netip.AddrPort, seg Segment) {
 	t.Helper()
 	seg.SrcPort, seg.DstPort = src.Port(), dst.Port()
 	tcp := AppendSegment(nil, &seg, src.Addr(), dst.Addr())
-	pkt := ip.AppendPacket(nil, &ip.Header{TTL: 64, Protocol: ip.ProtoTCP, Src: src.Addr(), Dst: dst.Addr()}, tcp)
+	pkt := ip.AppendPacket(nil, &ip.Header{TOS: seg.ECN, TTL: 64, Protocol: ip.ProtoTCP, Src: src.Addr(), Dst: dst.Addr()}, tcp)
 	require.NoError(t, r.end.WritePacket(pkt), "the pipe must take the packet")
 }
 

@@ -38,6 +38,9 @@ type tcb struct {
 	rec    recovery
 	ka     keepAlive
 	timers timerTable
+	opt    negotiated // what the SYNs agreed (tcb_options.go)
+	ts     tsState    // timestamps (tcb_ts.go)
+	ecn    ecnState   // ECN (tcb_ecn.go)
 
 	// rtxSince is when the oldest unacknowledged segment was first sent:
 	// the R2 clock (RFC 9293 §3.8.3). Zero when nothing is outstanding.
@@ -86,6 +89,11 @@ type ConnStats struct {
 	RecvBufferGrown        uint64 // times autotuning grew the receive buffer
 	SendBufferGrown        uint64 // times the send buffer grew with cwnd
 	ZeroWindowProbes       uint64
+	PAWSRejected           uint64 // segments with an old timestamp, answered and dropped (RFC 7323 §5.3 R1)
+	TSMissing              uint64 // segments without the agreed timestamps, dropped (RFC 7323 §3.2)
+	CEReceived             uint64 // segments with the CE codepoint (RFC 3168 §6.1.3)
+	ECEReceived            uint64 // ACKs with ECE (RFC 3168 §6.1.2)
+	CWRSent                uint64 // segments with CWR (RFC 3168 §6.1.2)
 	SRTT, RTO              time.Duration
 	SndWnd, RcvWnd, Cwnd   uint32
 	SendQueued, RecvQueued int

@@ -33,7 +33,10 @@ func FuzzTCB(f *testing.F) {
 			return
 		}
 		iss, irs := fuzzISN(data[0:4]), fuzzISN(data[4:8])
-		h := newCoreISN(t, func(c *Config) { c.RecvBuffer, c.SendBuffer, c.DelayedACK = 3000, 3000, 40*time.Millisecond }, iss, irs)
+		h := newCoreISN(t, func(c *Config) {
+			c.RecvBuffer, c.SendBuffer, c.DelayedACK = 3000, 3000, 40*time.Millisecond
+			c.ECN = ECN(data[8] / 2 % 3) // accept, on, off
+		}, iss, irs)
 		if data[8]%2 == 0 {
 			h.c.openPassive(h.now)
 		} else {
@@ -42,6 +45,7 @@ func FuzzTCB(f *testing.F) {
 		data = data[9:]
 		h.flush()
 		buf := make([]byte, 4096)
+		var lastTSVal *uint32
 		for steps := 0; len(data) > 0 && steps < 300; steps++ {
 			op := data[0]
 			data = data[1:]
@@ -72,7 +76,16 @@ func FuzzTCB(f *testing.F) {
 					seg.Options.MSS = uint16(op) * 8
 					seg.Options.HasWindowScale = true
 					seg.Options.WindowScale = op % 16
+					seg.Options.SACKPermitted = op%4 == 0
 				}
+				// Every other segment carries timestamps near TS.Recent and
+				// our clock; the window's low bits pick the IP ECN codepoint.
+				if op/9%2 == 1 {
+					seg.Options.HasTimestamp = true
+					seg.Options.TSVal = h.c.ts.recent + uint32(int32(op/18)-4)
+					seg.Options.TSEcr = h.c.tsNow(h.now) - uint32(op%7)
+				}
+				seg.ECN = data[6] & ecnMask
 				data = data[min(len(data), 8):]
 				h.c.segmentArrives(h.now, &seg)
 			case 3:
@@ -110,6 +123,7 @@ func FuzzTCB(f *testing.F) {
 			sent := 0
 			h.c.output(h.now, func(_ FourTuple, s *Segment) {
 				sent++
+				checkSentOptions(t, h.c, s, &lastTSVal)
 				if s.Flags.Has(FlagSYN) && s.Options.MSS == 0 {
 					t.Fatalf("MUST-14: a SYN without the MSS option: %v", s)
 				}
@@ -118,6 +132,9 @@ func FuzzTCB(f *testing.F) {
 				}
 				if s.Flags.Has(FlagSYN) && h.c.snd.synAcked {
 					t.Fatalf("a SYN after our SYN was acknowledged: %v", s)
+				}
+				if n := 20 + s.headerLen() + len(s.Payload); n > h.cfg.MTU {
+					t.Fatalf("a packet of %d octets exceeds the MTU %d: %v", n, h.cfg.MTU, s)
 				}
 				if len(s.Payload) > h.c.snd.mss {
 					t.Fatalf("a segment of %d octets exceeds the send MSS %d", len(s.Payload), h.c.snd.mss)
@@ -132,6 +149,42 @@ func FuzzTCB(f *testing.F) {
 			}
 		}
 	})
+}
+
+// checkSentOptions checks the options and ECN bits of a segment c sends:
+// timestamps on every non-RST segment once agreed (RFC 7323 §3.2), TSvals
+// that never go back (§5.4), ECT(0) on data only (RFC 3168 §6.1.2, §6.1.4),
+// ECE and CWR only with ECN agreed or on a SYN. last keeps the latest TSval.
+func checkSentOptions(t *testing.T, c *tcb, s *Segment, last **uint32) {
+	t.Helper()
+	o := &s.Options
+	syn, rst := s.Flags.Has(FlagSYN), s.Flags.Has(FlagRST)
+	if c.opt.ts && !rst && !o.HasTimestamp {
+		t.Fatalf("RFC 7323 §3.2: timestamps agreed, a segment without them: %v", s)
+	}
+	if o.HasTimestamp {
+		if *last != nil && int32(o.TSVal-**last) < 0 {
+			t.Fatalf("RFC 7323 §5.4: TSval %d after %d: %v", o.TSVal, **last, s)
+		}
+		v := o.TSVal
+		*last = &v
+		if !s.Flags.Has(FlagACK) && o.TSEcr != 0 {
+			t.Fatalf("RFC 7323 §3.2: TSecr without ACK: %v", s)
+		}
+	}
+	if !syn && (o.SACKPermitted || o.HasWindowScale) {
+		t.Fatalf("SYN-only options on another segment: %v", s)
+	}
+	switch {
+	case s.ECN != ecnNotECT && s.ECN != ecnECT0:
+		t.Fatalf("RFC 3168 §6.1.2: we send ECT(0) or Not-ECT, not %d: %v", s.ECN, s)
+	case s.ECN == ecnECT0 && (!c.opt.ecn || syn || rst || len(s.Payload) == 0):
+		t.Fatalf("RFC 3168 §6.1.4: ECT(0) on a segment other than data with ECN agreed: %v", s)
+	case !syn && !c.opt.ecn && s.Flags&(FlagECE|FlagCWR) != 0:
+		t.Fatalf("RFC 3168 §6.1: ECE or CWR without ECN agreed: %v", s)
+	case !syn && s.Flags.Has(FlagCWR) && s.ECN != ecnECT0:
+		t.Fatalf("RFC 3168 §6.1.2: CWR on a segment that is not new data: %v", s)
+	}
 }
 
 // teleport moves an idle ESTABLISHED connection's sequence spaces to k
@@ -149,4 +202,6 @@ func teleport(c *tcb, k uint32) {
 	s.wl2 = s.wl2.Add(ds)
 	s.wl1 = s.wl1.Add(dr)
 	r.nxt, r.adv = r.nxt.Add(dr), r.adv.Add(dr)
+	c.ts.lastAckSent = c.ts.lastAckSent.Add(dr)
+	c.ecn.recover = c.ecn.recover.Add(ds)
 }

@@ -84,33 +84,9 @@ func (c *tcb) handleListen(now time.Time, seg *Segment) {
 	// SYN-RECEIVED." The host chose ISS; output sends the SYN-ACK.
 	// Text that came with the SYN is not queued: the peer sends it again.
 	c.rcv.synReceived(seg.Seq)
-	c.synOptions(seg)
+	c.synOptions(now, seg)
 	c.snd.synDue = true
 	c.setState(now, StateSynReceived)
-}
-
-// synOptions takes what a SYN or SYN-ACK negotiates: the peer's MSS and window scale.
-func (c *tcb) synOptions(seg *Segment) {
-	// RFC 9293 §3.7.1, MUST-14/MUST-15/MUST-16: send MSS is the peer's MSS
-	// option (536 without one), limited by what our own MTU carries.
-	if mss := int(seg.Options.MSS); mss > 0 {
-		c.snd.mss = mss
-	}
-	c.snd.mss = max(min(c.snd.mss, c.cfg.MTU-40), 64)
-	// RFC 7323 §2.2: window scaling is on only if both SYNs carry the option.
-	c.rcv.scaleOK = seg.Options.HasWindowScale
-	if c.rcv.scaleOK {
-		c.snd.scale = min(seg.Options.WindowScale, 14)
-	} else {
-		c.snd.scale, c.rcv.scale = 0, 0
-	}
-	// RFC 2018 §2: SACK is used only if both SYNs carry SACK-permitted.
-	c.snd.sackOK = seg.Options.SACKPermitted && !c.cfg.NoSACK
-	c.rcv.sackOK = c.snd.sackOK
-	// SHLD-19: until segments show otherwise, a full-sized segment from the
-	// peer is the smaller of the two MSSs (the peer's MSS option describes
-	// what it can receive, and so its own MTU).
-	c.rcv.fullSized = min(c.snd.mss, c.rcv.mss)
 }
 
 // handleSynSent is RFC 9293 §3.10.7.3, SYN-SENT state.
@@ -143,7 +119,7 @@ func (c *tcb) handleSynSent(now time.Time, seg *Segment) {
 		return
 	}
 	c.rcv.synReceived(seg.Seq)
-	c.synOptions(seg)
+	c.synOptions(now, seg)
 	if hasACK {
 		// "SND.UNA should be advanced to equal SEG.ACK (if there is an ACK),
 		// and any segments on the retransmission queue that are thereby
@@ -208,12 +184,17 @@ func (c *tcb) updateWindow(seg *Segment) {
 // segment as it arrived; only the text is trimmed to the window, in the
 // seventh check.
 func (c *tcb) handleSynchronized(now time.Time, seg *Segment) {
+	// RFC 7323 §5.3 R1 (PAWS) and §3.2, before the sequence number.
+	if !c.tsAcceptable(now, seg) {
+		return
+	}
 	// First, check sequence number.
 	if !c.acceptable(seg) {
 		c.stats.DroppedSegs++
 		c.unacceptable(now, seg)
 		return
 	}
+	c.tsRecentUpdate(now, seg) // RFC 7323 §4.3, §5.3 R3
 
 	// Second, check the RST bit (RFC 5961 §3.2 as RFC 9293 recommends).
 	if seg.Flags.Has(FlagRST) {
@@ -282,6 +263,7 @@ func (c *tcb) handleSynchronized(now time.Time, seg *Segment) {
 	if !c.processACK(now, seg) {
 		return
 	}
+	c.ecnArrives(now, seg) // RFC 3168 §6.1.2, §6.1.3
 	switch c.state {
 	case StateFinWait1:
 		// "In addition to the processing for the ESTABLISHED state, if the FIN

@@ -146,5 +146,19 @@ func (c *tcb) invariants() error {
 	if c.cc.cwnd() == 0 {
 		fail("cwnd is zero")
 	}
+
+	// The negotiated options: state of an option not agreed stays unused.
+	if !c.opt.ts && c.ts.recentValid {
+		fail("TS.Recent is valid without timestamps agreed")
+	}
+	if c.opt.ts && c.state.synchronized() && c.ts.lastAckSent.GreaterThan(r.nxt) {
+		fail("Last.ACK.sent %d is past RCV.NXT %d", c.ts.lastAckSent, r.nxt)
+	}
+	if !c.opt.ecn && (c.ecn.echo || c.ecn.cwrDue || c.ecn.reacted) {
+		fail("ECN state (echo %v, CWR due %v, reacted %v) without ECN agreed", c.ecn.echo, c.ecn.cwrDue, c.ecn.reacted)
+	}
+	if c.ecn.reacted && c.state != StateClosed && c.ecn.recover.GreaterThan(s.nxt) {
+		fail("the ECN recover point %d is past SND.NXT %d", c.ecn.recover, s.nxt)
+	}
 	return errors.Join(errs...)
 }

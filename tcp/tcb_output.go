@@ -51,16 +51,7 @@ func (c *tcb) sendSYN(now time.Time, emit func(FourTuple, *Segment)) {
 	snd := &c.snd
 	s := c.newSegment()
 	s.Seq, s.Flags = snd.iss, FlagSYN
-	// RFC 9293 MUST-14, SHLD-5, MAY-3: always announce our MSS on the SYN
-	// (MUST-65: never on other segments).
-	s.Options.MSS = uint16(c.rcv.mss)
-	// RFC 2018 §2: SACK-permitted on a SYN-ACK only if the SYN carried it.
-	s.Options.SACKPermitted = c.state != StateSynSent && c.snd.sackOK
-	// RFC 7323 §2.2: offer window scaling on a SYN; on a SYN-ACK only if the peer offered it.
-	if c.state == StateSynSent || c.rcv.scaleOK {
-		s.Options.HasWindowScale = true
-		s.Options.WindowScale = c.rcv.scale
-	}
+	c.synOffer(s) // MSS, window scale, SACK-permitted, timestamps, ECN
 	if c.state != StateSynSent {
 		s.Flags |= FlagACK
 		s.Ack = c.rcv.nxt
@@ -324,7 +315,6 @@ func (c *tcb) fill(s *Segment) {
 	s.Flags |= FlagACK
 	s.Ack = c.rcv.nxt
 	s.Window = c.rcv.advertise()
-	c.addSACK(s)
 	c.ackNow = false
 	c.timers.stop(timerDelayedACK)
 	c.rcv.unacked = 0
@@ -334,6 +324,10 @@ func (c *tcb) fill(s *Segment) {
 func (c *tcb) emit(now time.Time, s *Segment, emit func(FourTuple, *Segment)) {
 	if s.SrcPort == 0 {
 		s.SrcPort, s.DstPort = c.id.Local.Port(), c.id.Remote.Port()
+	}
+	c.addOptions(now, s) // timestamps, ECN
+	if s.Flags&(FlagACK|FlagSYN|FlagRST) == FlagACK {
+		c.addSACK(s) // in the room the other options and the payload leave
 	}
 	c.stats.SegsOut++
 	if tr := c.cfg.Tracer; tr != nil {

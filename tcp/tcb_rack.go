@@ -191,6 +191,3 @@ func (c *tcb) tlpAcked(now time.Time, ack Seq, dsack bool) {
 		}
 	}
 }
-
-// tsRTT is replaced by the timestamp code (RFC 7323 §4) when it merges.
-func (c *tcb) tsRTT(time.Time, *Segment) (time.Duration, bool) { return 0, false }

@@ -40,15 +40,19 @@ func (c *tcb) ackArrived(now time.Time, seg *Segment) {
 	advanced := ack.GreaterThan(snd.una)
 	var res ackResult
 	if advanced {
+		tsRTT, tsOK := c.tsRTT(now, seg)
 		res = snd.acknowledge(now, ack, c.rtt.minRTT)
 		if res.dataFreed {
 			c.events |= evWritable
 		}
-		if res.hasRTT {
-			c.rtt.sample(res.rtt)
-		} else if rtt, ok := c.tsRTT(now, seg); ok {
-			// RFC 7323 §4: the echoed timestamp times even a retransmitted segment.
-			c.rtt.sample(rtt)
+		switch {
+		case res.hasRTT:
+			c.rtt.sample(res.rtt) // the send records time to the microsecond
+		case tsOK:
+			// RFC 7323 §4: the echoed timestamp times even a retransmitted
+			// segment, which Karn's rule leaves untimed.
+			res.rtt, res.hasRTT = tsRTT, true
+			c.rtt.sample(tsRTT)
 		}
 		// RFC 6298 §5.2/5.3: stop the timer when everything is acknowledged,
 		// otherwise restart it. The R2 clock restarts with the next segment.
@@ -168,6 +172,7 @@ func (c *tcb) enterRecovery(now time.Time, flight uint32) {
 	r.prr = prrState{recoverFS: max(flight, 1)}
 	r.recoveries++
 	c.cc.onCongestion(now, flight)
+	c.ecnWindowReduced()
 	c.snd.rtxNow = true
 	c.stats.FastRetransmits++
 	c.timers.stop(timerProbe)
@@ -208,6 +213,7 @@ func (c *tcb) congestionSignal(now time.Time) {
 	}
 	c.cc.onCongestion(now, c.snd.flightSize())
 	c.cc.setCwnd(c.cc.ssthresh())
+	c.ecnWindowReduced()
 }
 
 // markFirstLost marks the segment at SND.UNA lost, so output retransmits

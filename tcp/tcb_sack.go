@@ -217,4 +217,9 @@ func (c *tcb) segSize() int {
 }
 
 // dataOptionsLen is the option octets every data segment carries besides SACK.
-func (c *tcb) dataOptionsLen() int { return 0 }
+func (c *tcb) dataOptionsLen() int {
+	if c.opt.ts {
+		return tsOptionLen
+	}
+	return 0
+}

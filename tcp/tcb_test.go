@@ -163,7 +163,7 @@ func fixtureISN(t testing.TB, s State, passive bool, iss, irs Seq) *core {
 	case StateListen:
 		h.must("listen")
 	case StateSynSent:
-		h.must("open", "S 0:0(0) win 65535 <mss 1460,nop,wscale 1>")
+		h.must("open", "S 0:0(0) win 65535 <mss 1460,sackOK,TS val 0 ecr 0,nop,wscale 1>")
 	case StateSynReceived:
 		if passive {
 			h = fixtureISN(t, StateListen, true, iss, irs)
@@ -219,7 +219,7 @@ type transition struct {
 var transitions = []transition{
 	// §3.10.1 OPEN
 	{rule: "3.10.1 OPEN active: send SYN with MSS (MUST-14), enter SYN-SENT", from: StateClosed, in: "open",
-		out: []string{"S 0:0(0) win 65535 <mss 1460,nop,wscale 1>"}, want: StateSynSent},
+		out: []string{"S 0:0(0) win 65535 <mss 1460,sackOK,TS val 0 ecr 0,nop,wscale 1>"}, want: StateSynSent},
 	{rule: "3.10.1 OPEN passive: enter LISTEN, send nothing", from: StateClosed, in: "listen", want: StateListen},
 
 	// §3.10.7.2 LISTEN
@@ -229,6 +229,10 @@ var transitions = []transition{
 	{rule: "3.10.7.2 LISTEN third check: SYN draws SYN,ACK and enters SYN-RECEIVED", from: StateListen,
 		in: "S 0:0(0) win 65535 <mss 1000>", out: []string{"S. 0:0(0) ack 1 win 65535 <mss 1460>"}, want: StateSynReceived},
 	{rule: "3.10.7.2 LISTEN fourth: other text or control is dropped", from: StateListen, in: "F 0:0(0) win 100", want: StateListen},
+	{rule: "3.10.7.2 LISTEN third check, RFC 7323 §3.2, RFC 2018 §2: the SYN-ACK answers timestamps and SACK-permitted", from: StateListen,
+		in: "S 0:0(0) win 65535 <mss 1000,sackOK,TS val 77 ecr 0>", out: []string{"S. 0:0(0) ack 1 win 65535 <mss 1460,sackOK,TS val 0 ecr 77>"}, want: StateSynReceived},
+	{rule: "3.10.7.2 LISTEN third check, RFC 3168 §6.1.1: an ECN-setup SYN draws an ECN-setup SYN-ACK", from: StateListen,
+		in: "SEW 0:0(0) win 65535 <mss 1000>", out: []string{"SE. 0:0(0) ack 1 win 65535 <mss 1460>"}, want: StateSynReceived},
 
 	// §3.10.7.3 SYN-SENT
 	{rule: "3.10.7.3 SYN-SENT first check: SEG.ACK =< ISS draws <SEQ=SEG.ACK><CTL=RST>", from: StateSynSent,
@@ -351,7 +355,7 @@ var transitions = []transition{
 
 	// §3.10.8 timeouts
 	{rule: "3.10.8 retransmission timeout in SYN-SENT resends the SYN", from: StateSynSent,
-		in: "timer", out: []string{"S 0:0(0) win 65535 <mss 1460,nop,wscale 1>"}, want: StateSynSent},
+		in: "timer", out: []string{"S 0:0(0) win 65535 <mss 1460,sackOK,TS val 1000 ecr 0,nop,wscale 1>"}, want: StateSynSent},
 	{rule: "3.10.8 retransmission timeout in SYN-RECEIVED resends the SYN,ACK", from: StateSynReceived,
 		in: "timer", out: []string{"S. 0:0(0) ack 1 win 65535 <mss 1460>"}, want: StateSynReceived},
 	{rule: "3.10.8 retransmission timeout in FIN-WAIT-1 resends the FIN", from: StateFinWait1,
@@ -468,7 +472,7 @@ func TestRetransmitBackoff_RFC6298(t *testing.T) {
 
 func TestUserTimeoutGivesUp_MUST20(t *testing.T) {
 	h := newCore(t, func(c *Config) { c.UserTimeout = 10 * time.Second })
-	h.must("open", "S 0:0(0) win 65535 <mss 1460,nop,wscale 1>")
+	h.must("open", "S 0:0(0) win 65535 <mss 1460,sackOK,TS val 0 ecr 0,nop,wscale 1>")
 	for h.c.state == StateSynSent {
 		h.wait()
 	}

@@ -286,6 +286,9 @@ func counterFields(v any) []counterField {
 			val = fv.Interface().(fmt.Stringer).String() // State, Congestion, Phase
 		case fv.Kind() == reflect.Bool:
 			val = fv.Bool()
+		case fv.Kind() == reflect.Struct && !f.Type.Implements(reflect.TypeFor[fmt.Stringer]()):
+			out = append(out, counterFields(fv.Interface())...) // tcp.Info's Options
+			continue
 		case fv.CanUint():
 			val = fv.Uint()
 		case fv.CanInt():
