@@ -25,6 +25,7 @@ type Info struct {
 	LostSegs       int    // segments marked lost, not yet sent again
 	Retransmits    uint64 // segments sent again
 	FastRecoveries uint64 // recoveries begun by SACK, RACK or duplicate ACKs
+	Undos          uint64 // recoveries the Eifel algorithm (RFC 3522) found spurious and undid
 	Timeouts       uint64 // retransmission timeouts
 	TLPProbes      uint64 // tail-loss probes sent
 	ReorderingSeen bool   // RACK saw a segment delivered out of its sending order
@@ -87,6 +88,7 @@ func (c *tcb) info() Info {
 		SackedSegs:     q.sackedSegs,
 		Retransmits:    c.stats.Retransmits,
 		FastRecoveries: c.rec.recoveries,
+		Undos:          c.rec.undos,
 		Timeouts:       c.stats.Timeouts,
 		TLPProbes:      c.stats.TLPProbes,
 		ReorderingSeen: snd.rack.reorderingSeen,

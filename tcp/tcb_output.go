@@ -267,6 +267,12 @@ func (c *tcb) sendProbe(now time.Time, emit func(FourTuple, *Segment)) {
 // resend sends n data octets of record r again (and the FIN if fin).
 func (c *tcb) resend(now time.Time, r *sendRecord, n int, fin bool, emit func(FourTuple, *Segment)) {
 	r.retransmitted, r.sentAt = true, now
+	if c.rec.inRecovery && !c.rec.rtxTSSet && c.opt.ts {
+		c.rec.rtxTS, c.rec.rtxTSSet = c.tsNow(now), true // RFC 3522 §2: RetransmitTS
+	}
+	if c.rec.undoValid {
+		c.rec.undoRetrans++
+	}
 	c.stats.Retransmits++
 	c.stats.BytesRetransmitted += uint64(n)
 	c.transmit(now, r.start, n, fin, emit)

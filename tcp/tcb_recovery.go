@@ -18,6 +18,19 @@ type recovery struct {
 	recoverSet bool
 	prr        prrState
 	recoveries uint64 // fast recoveries begun, for Conn.Info
+
+	// The Eifel detection algorithm (RFC 3522) and its response (RFC 4015):
+	// the TSval of the first retransmission of this recovery, and the
+	// window before it, restored if the recovery proves spurious.
+	rtxTS                    uint32
+	rtxTSSet                 bool
+	priorCwnd, priorSSThresh uint32
+	undos                    uint64 // recoveries undone as spurious
+	// DSACK-based undo (RFC 3708): the retransmissions of the last
+	// recovery not yet reported as duplicates, and where it began.
+	undoValid   bool
+	undoMarker  Seq // SND.UNA when the recovery began
+	undoRetrans int
 }
 
 // prrState is RFC 6937's accounting for one recovery.
@@ -70,12 +83,16 @@ func (c *tcb) ackArrived(now time.Time, seg *Segment) {
 	}
 	sack := c.processSACK(now, seg)
 	delivered := res.delivered + sack.delivered
+	if advanced && r.inRecovery && c.spuriousRecovery(seg) {
+		c.undoRecovery(now)
+	}
 	snd.addDelivered(now, delivered)
 	if !res.newest.sentAt.IsZero() {
 		snd.rateSample(now, &res.newest)
 	}
 	if sack.dsack {
 		snd.rack.dsackSeen(snd.nxt)
+		c.dsackUndo(now, sack.dup)
 	}
 
 	// Loss detection.
@@ -85,7 +102,10 @@ func (c *tcb) ackArrived(now time.Time, seg *Segment) {
 		r.dupAcks = 0
 	case c.isDuplicateACK(seg):
 		r.dupAcks++
-		if r.dupAcks == dupThresh && !(r.recoverSet && ack.LessThanEq(r.recover)) {
+		// With SACK, once the path has been seen to reorder, RACK's
+		// reordering window decides, not a count (RFC 8985 §6.2 step 4).
+		if r.dupAcks == dupThresh && !(r.recoverSet && ack.LessThanEq(r.recover)) &&
+			!(snd.sackOK && snd.rack.reorderingSeen) {
 			// RFC 5681 §3.2 step 2, RFC 6675 §5 step 4: the third duplicate
 			// ACK means the segment at SND.UNA is lost; RFC 6582 §3.2 step
 			// 2: unless the ACK is at or below recover (duplicates of
@@ -171,11 +191,57 @@ func (c *tcb) enterRecovery(now time.Time, flight uint32) {
 	r.recover, r.recoverSet = c.snd.nxt, true
 	r.prr = prrState{recoverFS: max(flight, 1)}
 	r.recoveries++
+	r.rtxTSSet = false
+	r.priorCwnd, r.priorSSThresh = c.cc.cwnd(), c.cc.ssthresh()
+	r.undoValid, r.undoMarker, r.undoRetrans = true, c.snd.una, 0
 	c.cc.onCongestion(now, flight)
 	c.ecnWindowReduced()
 	c.snd.rtxNow = true
 	c.stats.FastRetransmits++
 	c.timers.stop(timerProbe)
+}
+
+// spuriousRecovery is the Eifel detection algorithm (RFC 3522 §2): the
+// first ACK of new data after a fast retransmit echoes a timestamp older
+// than the retransmission, so it was the original that arrived (it was
+// delayed, or reordered, not lost).
+func (c *tcb) spuriousRecovery(seg *Segment) bool {
+	r := &c.rec
+	o := &seg.Options
+	if !c.opt.ts || !r.rtxTSSet || !o.HasTimestamp || o.TSEcr == 0 {
+		return false
+	}
+	spurious := int32(o.TSEcr-r.rtxTS) < 0
+	r.rtxTSSet = false // only the first ACK after the retransmission tells
+	return spurious
+}
+
+// dsackUndo is RFC 3708's detection of spurious retransmissions by DSACK:
+// when every segment the last recovery resent is reported received twice,
+// none was lost, and the window reduction is undone.
+func (c *tcb) dsackUndo(now time.Time, dup SACKBlock) {
+	r := &c.rec
+	if !r.undoValid || r.undoRetrans <= 0 || dup.Left.LessThan(r.undoMarker) {
+		return
+	}
+	r.undoRetrans--
+	if r.undoRetrans == 0 {
+		c.undoRecovery(now)
+	}
+}
+
+// undoRecovery is the Eifel response (RFC 4015 §3): the window reduction
+// of a spurious recovery is taken back, cwnd and ssthresh as before it.
+func (c *tcb) undoRecovery(now time.Time) {
+	r := &c.rec
+	if r.inRecovery {
+		c.snd.rack.recoveryEnded()
+	}
+	r.inRecovery, r.recoverSet, r.undoValid, r.rtxTSSet = false, false, false, false
+	c.cc.setSSThresh(max(c.cc.ssthresh(), r.priorSSThresh))
+	c.cc.setCwnd(max(c.cc.cwnd(), r.priorCwnd))
+	c.snd.rack.reorderingSeen = true // RFC 4015 §4: the path reorders (or delays) segments
+	r.undos++
 }
 
 // prrUpdate is RFC 6937 §3, run for every ACK during recovery: it sets
@@ -247,7 +313,7 @@ func (c *tcb) onRetransmitTimeout(now time.Time) {
 	if r.inRecovery {
 		c.snd.rack.recoveryEnded()
 	}
-	r.inRecovery, r.dupAcks = false, 0
+	r.inRecovery, r.dupAcks, r.undoValid = false, 0, false
 	c.snd.recs.markAllLost()
 	c.snd.rack.tlpActive = false
 	c.timers.stop(timerProbe)

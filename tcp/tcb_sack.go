@@ -8,8 +8,9 @@ import "time"
 
 // sackInfo is what the SACK option of one ACK told the sender.
 type sackInfo struct {
-	delivered uint32 // octets newly SACKed
-	dsack     bool   // the first block reports a duplicate (RFC 2883 §4)
+	delivered uint32    // octets newly SACKed
+	dsack     bool      // the first block reports a duplicate (RFC 2883 §4)
+	dup       SACKBlock // that block
 }
 
 // processSACK updates the scoreboard from the SACK blocks of an
@@ -27,7 +28,7 @@ func (c *tcb) processSACK(now time.Time, seg *Segment) sackInfo {
 		// the second block, reports a duplicate, not data held above it.
 		if i == 0 && (b.Right.LessThanEq(seg.Ack) ||
 			(len(blocks) > 1 && blocks[1].Left.LessThanEq(b.Left) && b.Right.LessThanEq(blocks[1].Right))) {
-			info.dsack = true
+			info.dsack, info.dup = true, b
 			c.stats.DSACKsReceived++
 			continue
 		}
@@ -76,11 +77,13 @@ func (c *tcb) markSACKed(now time.Time, left, right Seq) uint32 {
 // markIsLost is RFC 6675's IsLost over the records: a record not SACKed
 // with DupThresh SACKed segments, or more than (DupThresh-1)·SMSS SACKed
 // octets, above it is lost. Records sent again are left to RACK and the
-// RTO (NextSeg's rule 1.a: each hole is resent once by this rule). It
-// reports whether it marked any.
+// RTO (NextSeg's rule 1.a: each hole is resent once by this rule). Once
+// the path has been seen to reorder, a count of segments says nothing
+// about loss and RACK's time-based window decides alone (RFC 8985 §6.2
+// step 4; Linux does the same). It reports whether it marked any.
 func (c *tcb) markIsLost() bool {
 	q := &c.snd.recs
-	if q.sackedSegs == 0 {
+	if q.sackedSegs == 0 || c.snd.rack.reorderingSeen {
 		return false
 	}
 	segs, octets := 0, uint32(0)

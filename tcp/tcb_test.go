@@ -82,6 +82,10 @@ func (h *core) segment(text string) *Segment {
 	require.NoError(h.t, err, "test segment %q", text)
 	s.Seq = s.Seq + h.irs
 	s.Ack = s.Ack + h.iss
+	for i := range s.Options.SACKBlocks { // relative to our ISS, as SEG.ACK
+		s.Options.SACKBlocks[i].Left += h.iss
+		s.Options.SACKBlocks[i].Right += h.iss
+	}
 	s.SrcPort, s.DstPort = 40000, 80
 	return &s
 }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"golang.org/x/sys/unix"
 	"io"
 	"net"
 	"net/netip"
@@ -62,10 +63,24 @@ func BenchmarkImpairedGoodput(b *testing.B) {
 				defer ln.Close()
 				benchGoodput(b, netip.AddrPortFrom(addr, 5100), func() (io.ReadCloser, error) { return ln.AcceptTCP() })
 			})
+			b.Run("utcp_sends", func(b *testing.B) {
+				n := 160 + i
+				kernel, addr := pairAddrs(n)
+				st := impairedStackOnTUN(b, fmt.Sprintf("utcps%d", n), kernel, addr,
+					cellImpairment(cell.loss, cell.rtt, 1), cellImpairment(cell.loss, cell.rtt, 2))
+				ln, err := net.Listen("tcp4", netip.AddrPortFrom(kernel, 5100).String())
+				require.NoError(b, err)
+				defer ln.Close()
+				benchGoodputSend(b, st, netip.AddrPortFrom(kernel, 5100), ln)
+			})
 			b.Run("ref_kernel", func(b *testing.B) {
 				p := newKernelPath(b, 140+i, cellImpairment(cell.loss, cell.rtt, 1), cellImpairment(cell.loss, cell.rtt, 2))
 				ln := p.listenFar(b, 5100)
 				benchGoodput(b, netip.AddrPortFrom(p.far, 5100), func() (io.ReadCloser, error) { return ln.Accept() })
+				if os.Getenv("UTCP_GOODPUT_INFO") != "" {
+					ab, ba := p.relay.Stats()
+					b.Logf("relay a→b %+v\nb→a %+v", ab, ba)
+				}
 			})
 		})
 	}
@@ -131,6 +146,19 @@ func measureGoodput(b *testing.B, to netip.AddrPort, accept func() (io.ReadClose
 		}
 	}()
 	start := time.Now()
+	if os.Getenv("UTCP_GOODPUT_INFO") != "" {
+		rc, _ := c.SyscallConn()
+		go func() {
+			for time.Since(start) < window {
+				time.Sleep(200 * time.Millisecond)
+				rc.Control(func(fd uintptr) {
+					if ti, err := unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO); err == nil {
+						b.Logf("t=%v cwnd=%d ssthresh=%d rtt=%dus total_retrans=%d lost=%d sacked=%d ca_state=%d unacked=%d", time.Since(start).Round(time.Millisecond), ti.Snd_cwnd, ti.Snd_ssthresh, ti.Rtt, ti.Total_retrans, ti.Lost, ti.Sacked, ti.Ca_state, ti.Unacked)
+					}
+				})
+			}
+		}()
+	}
 	require.NoError(b, c.SetWriteDeadline(start.Add(window)))
 	buf := make([]byte, 64<<10)
 	for {
@@ -140,6 +168,18 @@ func measureGoodput(b *testing.B, to netip.AddrPort, accept func() (io.ReadClose
 		}
 	}
 	n := got.Load()
+	if os.Getenv("UTCP_GOODPUT_INFO") != "" {
+		if rc, err := c.SyscallConn(); err == nil {
+			rc.Control(func(fd uintptr) {
+				if ti, err := unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO); err == nil {
+					b.Logf("kernel sender: cwnd=%d ssthresh=%d rtt=%dus retrans=%d total_retrans=%d lost=%d sacked=%d reord=%d ca_state=%d mss=%d", ti.Snd_cwnd, ti.Snd_ssthresh, ti.Rtt, ti.Retrans, ti.Total_retrans, ti.Lost, ti.Sacked, ti.Reordering, ti.Ca_state, ti.Snd_mss)
+				}
+			})
+		}
+	}
+	if tc, ok := r.(*tcp.Conn); ok && os.Getenv("UTCP_GOODPUT_INFO") != "" {
+		b.Logf("utcp receiver: %+v", tc.Info())
+	}
 	if ab, ok := r.(interface{ Abort() error }); ok {
 		ab.Abort() // utcp: no need to drain what is still in flight
 	}
@@ -151,3 +191,47 @@ func measureGoodput(b *testing.B, to netip.AddrPort, accept func() (io.ReadClose
 }
 
 var _ net.Conn = (*tcp.Conn)(nil)
+
+// benchGoodputSend is benchGoodput the other way: utcp sends to a kernel
+// listener for goodputWindow, and the bytes the kernel received count.
+func benchGoodputSend(b *testing.B, st *tcp.Stack, to netip.AddrPort, ln net.Listener) {
+	window := goodputWindow()
+	var total int64
+	b.ResetTimer()
+	for range b.N {
+		c, err := st.Dial(to)
+		require.NoError(b, err)
+		r, err := ln.Accept()
+		require.NoError(b, err)
+		var got atomic.Int64
+		readDone := make(chan struct{})
+		go func() {
+			defer close(readDone)
+			buf := make([]byte, 64<<10)
+			for {
+				n, err := r.Read(buf)
+				got.Add(int64(n))
+				if err != nil {
+					return
+				}
+			}
+		}()
+		require.NoError(b, c.SetWriteDeadline(time.Now().Add(window)))
+		buf := make([]byte, 64<<10)
+		for {
+			if _, err := c.Write(buf); err != nil {
+				require.ErrorIs(b, err, os.ErrDeadlineExceeded, "utcp sends until the window ends")
+				break
+			}
+		}
+		total += got.Load()
+		if os.Getenv("UTCP_GOODPUT_INFO") != "" {
+			b.Logf("utcp sender: %+v", c.Info())
+		}
+		c.Abort()
+		r.Close()
+		<-readDone
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(total)/(1<<20)/(window.Seconds()*float64(b.N)), "MiB/s")
+}
