@@ -133,18 +133,7 @@ func measureGoodput(b *testing.B, to netip.AddrPort, accept func() (io.ReadClose
 	require.NoError(b, err)
 	defer r.Close()
 	var got atomic.Int64
-	readDone := make(chan struct{})
-	go func() {
-		defer close(readDone)
-		buf := make([]byte, 64<<10)
-		for {
-			n, err := r.Read(buf)
-			got.Add(int64(n))
-			if err != nil {
-				return
-			}
-		}
-	}()
+	readDone := countReads(r, &got)
 	start := time.Now()
 	if os.Getenv("UTCP_GOODPUT_INFO") != "" {
 		rc, _ := c.SyscallConn()
@@ -204,18 +193,7 @@ func benchGoodputSend(b *testing.B, st *tcp.Stack, to netip.AddrPort, ln net.Lis
 		r, err := ln.Accept()
 		require.NoError(b, err)
 		var got atomic.Int64
-		readDone := make(chan struct{})
-		go func() {
-			defer close(readDone)
-			buf := make([]byte, 64<<10)
-			for {
-				n, err := r.Read(buf)
-				got.Add(int64(n))
-				if err != nil {
-					return
-				}
-			}
-		}()
+		readDone := countReads(r, &got)
 		require.NoError(b, c.SetWriteDeadline(time.Now().Add(window)))
 		buf := make([]byte, 64<<10)
 		for {
@@ -234,4 +212,22 @@ func benchGoodputSend(b *testing.B, st *tcp.Stack, to netip.AddrPort, ln net.Lis
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(total)/(1<<20)/(window.Seconds()*float64(b.N)), "MiB/s")
+}
+
+// countReads reads r until it fails, adding what it read to got; the
+// channel closes when it stops.
+func countReads(r io.Reader, got *atomic.Int64) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := r.Read(buf)
+			got.Add(int64(n))
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return done
 }
