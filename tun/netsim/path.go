@@ -77,4 +77,14 @@ func (e *End) SetImpairment(im Impairment) error {
 	return nil
 }
 
+// SetDrop makes packets written on e for which drop returns true vanish
+// (counted as Lost) before any impairment, so a test can lose exactly the
+// segments it means to. drop runs with the direction's lock held and must
+// not use the path; nil removes it.
+func (e *End) SetDrop(drop func(pkt []byte) bool) {
+	e.tx.mu.Lock()
+	defer e.tx.mu.Unlock()
+	e.tx.drop = drop
+}
+
 var _ tun.Link = (*End)(nil)

@@ -372,3 +372,24 @@ func TestNewPath_Invalid(t *testing.T) {
 	_, _, err = NewPath(10, Impairment{}, Impairment{})
 	assert.ErrorIs(t, err, ErrInvalid)
 }
+
+func TestPath_SetDrop(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a, b, err := NewPath(1500, Impairment{}, Impairment{})
+		require.NoError(t, err)
+		defer a.Close()
+		a.SetDrop(func(p []byte) bool { return binary.BigEndian.Uint32(p)%2 == 1 })
+		for i := range 4 {
+			require.NoError(t, a.WritePacket(packet(uint32(i), 100)))
+		}
+		a.SetDrop(nil)
+		require.NoError(t, a.WritePacket(packet(5, 100)))
+		buf := make([]byte, 1500)
+		for _, want := range []uint32{0, 2, 5} {
+			_, err := b.ReadPacket(buf)
+			require.NoError(t, err)
+			assert.Equal(t, want, binary.BigEndian.Uint32(buf), "the odd ones were dropped while the hook was set")
+		}
+		assert.Equal(t, Stats{Sent: 5, Delivered: 3, Lost: 2}, a.Stats())
+	})
+}

@@ -39,6 +39,7 @@ type direction struct {
 	q      timeq.Queue
 	free   [][]byte // buffers of packets handed on, for reuse
 	stats  Stats
+	drop   func(pkt []byte) bool // SetDrop's choice, before any impairment
 	closed bool
 	cause  error // what pop returns once closed
 
@@ -81,6 +82,10 @@ func (d *direction) push(b []byte) error {
 		return errClosed
 	}
 	d.stats.Sent++
+	if d.drop != nil && d.drop(b) {
+		d.stats.Lost++
+		return nil
+	}
 	d.enqueueLocked(b, time.Now(), true)
 	select {
 	case d.wake <- struct{}{}:
