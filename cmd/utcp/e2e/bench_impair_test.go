@@ -47,8 +47,13 @@ func goodputWindow() time.Duration {
 }
 
 // BenchmarkImpairedGoodput is one connection's goodput, kernel → utcp, on
-// an impaired path, in MiB/s received; ref_kernel is the kernel's own TCP
-// on both ends through the same impairment (two namespaces and a relay).
+// an impaired path, in MiB/s received, both ways: utcp receives from the
+// kernel, and utcp_sends sends to it. The references are the kernel's own
+// TCP on both ends of the same impairment (two namespaces and a relay):
+// ref_kernel with the kernel's default congestion control (net.ipv4.
+// tcp_congestion_control, BBR on some machines), ref_kernel_cubic with
+// CUBIC set on the sending socket, the algorithm utcp sends with.
+// UTCP_GOODPUT_INFO=1 logs both ends' TCP state.
 func BenchmarkImpairedGoodput(b *testing.B) {
 	for i, cell := range impairCells {
 		name := fmt.Sprintf("loss=%g%%_rtt=%v", cell.loss*100, cell.rtt)
@@ -61,7 +66,7 @@ func BenchmarkImpairedGoodput(b *testing.B) {
 				ln, err := st.Listen(5100)
 				require.NoError(b, err)
 				defer ln.Close()
-				benchGoodput(b, netip.AddrPortFrom(addr, 5100), func() (io.ReadCloser, error) { return ln.AcceptTCP() })
+				benchGoodput(b, netip.AddrPortFrom(addr, 5100), "", func() (io.ReadCloser, error) { return ln.AcceptTCP() })
 			})
 			b.Run("utcp_sends", func(b *testing.B) {
 				n := 160 + i
@@ -73,15 +78,21 @@ func BenchmarkImpairedGoodput(b *testing.B) {
 				defer ln.Close()
 				benchGoodputSend(b, st, netip.AddrPortFrom(kernel, 5100), ln)
 			})
-			b.Run("ref_kernel", func(b *testing.B) {
-				p := newKernelPath(b, 140+i, cellImpairment(cell.loss, cell.rtt, 1), cellImpairment(cell.loss, cell.rtt, 2))
-				ln := p.listenFar(b, 5100)
-				benchGoodput(b, netip.AddrPortFrom(p.far, 5100), func() (io.ReadCloser, error) { return ln.Accept() })
-				if os.Getenv("UTCP_GOODPUT_INFO") != "" {
-					ab, ba := p.relay.Stats()
-					b.Logf("relay a→b %+v\nb→a %+v", ab, ba)
+			for j, cc := range []string{"", "cubic"} {
+				name := "ref_kernel"
+				if cc != "" {
+					name += "_" + cc
 				}
-			})
+				b.Run(name, func(b *testing.B) {
+					p := newKernelPath(b, 140+20*j+i, cellImpairment(cell.loss, cell.rtt, 1), cellImpairment(cell.loss, cell.rtt, 2))
+					ln := p.listenFar(b, 5100)
+					benchGoodput(b, netip.AddrPortFrom(p.far, 5100), cc, func() (io.ReadCloser, error) { return ln.Accept() })
+					if os.Getenv("UTCP_GOODPUT_INFO") != "" {
+						ab, ba := p.relay.Stats()
+						b.Logf("relay a→b %+v\nb→a %+v", ab, ba)
+					}
+				})
+			}
 		})
 	}
 }
@@ -114,21 +125,30 @@ func impairedStackOnTUN(b *testing.B, name string, kernel, addr netip.Addr, out,
 // benchGoodput measures b.N times: the kernel dials to, accept gives the
 // receiving end, the kernel sends for goodputWindow and the bytes received
 // in that window are counted. It reports their mean rate in MiB/s.
-func benchGoodput(b *testing.B, to netip.AddrPort, accept func() (io.ReadCloser, error)) {
+func benchGoodput(b *testing.B, to netip.AddrPort, cc string, accept func() (io.ReadCloser, error)) {
 	window := goodputWindow()
 	var total int64
 	b.ResetTimer()
 	for range b.N {
-		total += measureGoodput(b, to, accept, window)
+		total += measureGoodput(b, to, cc, accept, window)
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(total)/(1<<20)/(window.Seconds()*float64(b.N)), "MiB/s")
 }
 
-func measureGoodput(b *testing.B, to netip.AddrPort, accept func() (io.ReadCloser, error), window time.Duration) int64 {
+func measureGoodput(b *testing.B, to netip.AddrPort, cc string, accept func() (io.ReadCloser, error), window time.Duration) int64 {
 	b.Helper()
 	c := dialKernel(b, to, 0)
 	defer c.Close()
+	if cc != "" {
+		rc, err := c.SyscallConn()
+		require.NoError(b, err)
+		var serr error
+		require.NoError(b, rc.Control(func(fd uintptr) {
+			serr = unix.SetsockoptString(int(fd), unix.IPPROTO_TCP, unix.TCP_CONGESTION, cc)
+		}))
+		require.NoError(b, serr, "TCP_CONGESTION %s on the kernel's sending socket", cc)
+	}
 	r, err := accept()
 	require.NoError(b, err)
 	defer r.Close()
@@ -142,7 +162,7 @@ func measureGoodput(b *testing.B, to netip.AddrPort, accept func() (io.ReadClose
 				time.Sleep(200 * time.Millisecond)
 				rc.Control(func(fd uintptr) {
 					if ti, err := unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO); err == nil {
-						b.Logf("t=%v cwnd=%d ssthresh=%d rtt=%dus total_retrans=%d lost=%d sacked=%d ca_state=%d unacked=%d", time.Since(start).Round(time.Millisecond), ti.Snd_cwnd, ti.Snd_ssthresh, ti.Rtt, ti.Total_retrans, ti.Lost, ti.Sacked, ti.Ca_state, ti.Unacked)
+						b.Logf("t=%v cwnd=%d ssthresh=%d rtt=%dus total_retrans=%d lost=%d sacked=%d ca_state=%d unacked=%d dsack_dups=%d reord_seen=%d reordering=%d", time.Since(start).Round(time.Millisecond), ti.Snd_cwnd, ti.Snd_ssthresh, ti.Rtt, ti.Total_retrans, ti.Lost, ti.Sacked, ti.Ca_state, ti.Unacked, ti.Dsack_dups, ti.Reord_seen, ti.Reordering)
 					}
 				})
 			}
@@ -167,7 +187,7 @@ func measureGoodput(b *testing.B, to netip.AddrPort, accept func() (io.ReadClose
 		}
 	}
 	if tc, ok := r.(*tcp.Conn); ok && os.Getenv("UTCP_GOODPUT_INFO") != "" {
-		b.Logf("utcp receiver: %+v", tc.Info())
+		b.Logf("utcp receiver: %+v\n%+v", tc.Info(), tc.Stats())
 	}
 	if ab, ok := r.(interface{ Abort() error }); ok {
 		ab.Abort() // utcp: no need to drain what is still in flight
