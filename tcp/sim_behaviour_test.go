@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -204,6 +205,62 @@ func TestSim_CubicCurveAfterLoss_RFC9438(t *testing.T) {
 		in := ca.Info()
 		assert.Equal(t, uint64(1), in.FastRecoveries, "one loss, one recovery")
 		assert.Zero(t, in.Timeouts)
+		ca.Abort()
+		cb.Abort()
+	})
+}
+
+// Receive-buffer autotuning (Linux's dynamic right-sizing): on a path whose
+// bandwidth-delay product is larger than the initial buffer, the buffer
+// grows while the application keeps reading, and the window scale was
+// chosen for the largest it may grow to; a reader that stops makes it
+// grow no further.
+func TestSim_ReceiveBufferAutotuning(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const rtt = 100 * time.Millisecond
+		_, _, _, _, ca, cb := simConnect(t, netsim.Impairment{Delay: rtt / 2, Rate: 200e6}, 1, defaultConfig)
+		initial := cb.Info().RecvBuffer
+		assert.Equal(t, 256<<10, initial, "RecvBuffer's default")
+		assert.Equal(t, uint8(7), cb.Info().Options.RecvWindowScale, "a scale for 6 MiB, not for 256 KiB")
+		go func() {
+			buf := make([]byte, 64<<10)
+			for {
+				if _, err := ca.Write(buf); err != nil {
+					return
+				}
+			}
+		}()
+		var read atomic.Int64
+		stop := make(chan struct{})
+		go func() {
+			buf := make([]byte, 64<<10)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				n, err := cb.Read(buf)
+				read.Add(int64(n))
+				if err != nil {
+					return
+				}
+			}
+		}()
+		time.Sleep(3 * time.Second)
+		grown := cb.Info()
+		assert.Greater(t, grown.RecvBuffer, 4*initial, "the buffer grew toward the path's bandwidth-delay product")
+		assert.LessOrEqual(t, grown.RecvBuffer, 6<<20, "up to RecvBufferMax")
+		// 200 Mbit/s over 100 ms is 2.5 MB in flight: a 256 KiB window
+		// would allow 2.6 MB/s; the grown one lets the path fill.
+		before := read.Load()
+		time.Sleep(time.Second)
+		assert.Greater(t, read.Load()-before, int64(10<<20), "more than 10 MiB/s once the buffer has grown")
+		close(stop)
+		time.Sleep(2 * time.Second) // the reader is gone: the buffer fills
+		size := cb.Info().RecvBuffer
+		time.Sleep(2 * time.Second)
+		assert.Equal(t, size, cb.Info().RecvBuffer, "nothing read, no growth")
 		ca.Abort()
 		cb.Abort()
 	})

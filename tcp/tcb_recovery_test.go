@@ -114,3 +114,47 @@ func TestIsLostOffOnceReorderingSeen_RFC8985(t *testing.T) {
 	assert.Contains(t, out[0], ". 1:1001(1000)")
 	assert.True(t, h.c.rec.inRecovery)
 }
+
+// RFC 7661: an application that keeps only a little data in flight does
+// not grow cwnd, however many ACKs arrive; one that fills the window does.
+func TestCwndValidation_RFC7661(t *testing.T) {
+	h := newCore(t, func(c *Config) { c.Congestion = NewReno; c.NoTimestamps = true })
+	h.must("listen")
+	h.in("S 0:0(0) win 65535 <mss 1000>")
+	h.in(". 1:1(0) ack 1 win 65535")
+	iw := h.c.cc.cwnd()
+	require.Equal(t, uint32(10000), iw)
+	for i := range 50 {
+		h.now = h.now.Add(10 * time.Millisecond)
+		_, err := h.c.send(make([]byte, 1000))
+		require.NoError(t, err)
+		require.Len(t, h.flush(), 1)
+		h.in(". 1:1(0) ack " + itoa(uint32(1001+1000*i)) + " win 65535")
+	}
+	assert.Equal(t, iw, h.c.cc.cwnd(), "application-limited: one segment in flight of ten allowed")
+	_, err := h.c.send(make([]byte, 20000))
+	require.NoError(t, err)
+	require.Len(t, h.flush(), 10, "a full window")
+	h.in(". 1:1(0) ack 53001 win 65535")
+	assert.Greater(t, h.c.cc.cwnd(), iw, "cwnd-limited: slow start grows it")
+}
+
+// RFC 5681 §4.1: after an idle period longer than the RTO, the sender
+// restarts from the initial window rather than bursting its old cwnd.
+func TestRestartAfterIdle_RFC5681_4_1(t *testing.T) {
+	h := newCore(t, func(c *Config) { c.Congestion = NewReno; c.NoTimestamps = true })
+	h.must("listen")
+	h.in("S 0:0(0) win 65535 <mss 1000>")
+	h.in(". 1:1(0) ack 1 win 65535")
+	_, err := h.c.send(make([]byte, 10000))
+	require.NoError(t, err)
+	require.Len(t, h.flush(), 10)
+	h.in(". 1:1(0) ack 10001 win 65535")
+	grown := h.c.cc.cwnd()
+	require.Greater(t, grown, uint32(10000))
+	h.now = h.now.Add(5 * time.Second) // idle, well past the RTO
+	_, err = h.c.send(make([]byte, 30000))
+	require.NoError(t, err)
+	assert.Len(t, h.flush(), 10, "the restart window is the initial window")
+	assert.Equal(t, uint32(10000), h.c.cc.cwnd())
+}
