@@ -127,6 +127,11 @@ func FuzzHost(f *testing.F) {
 					seg.Options.TSVal = tsBase + uint32(int32(op/10)-12)
 					seg.ECN = data[6] & ecnMask
 				}
+				if old != nil && op%10 >= 5 {
+					// SACK blocks around what the TCB has in flight, some out of range.
+					l := old.snd.una.Add(uint32(data[3]) * 32)
+					seg.Options.SACKBlocks = []SACKBlock{{l, l.Add(uint32(data[5])*32 + 1)}}
+				}
 				data = data[8:]
 				_, listening := h.listeners[local.Port()]
 				if old == nil && seg.Flags.Has(FlagRST) {
