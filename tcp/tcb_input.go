@@ -457,6 +457,10 @@ func (c *tcb) processTextAndFIN(now time.Time, seg *Segment) {
 func (c *tcb) processFIN(now time.Time) {
 	c.rcv.nxt = c.rcv.nxt.Add(1)
 	c.rcv.adv = c.rcv.adv.Max(c.rcv.nxt) // a FIN taken at a zero window is past the edge
+	// The FIN is the peer's last octet: whatever it sent beyond it and we
+	// hold out of order is not part of the stream.
+	c.rcv.ooo.clear()
+	c.rcv.oooFIN = false
 	c.rcv.finRcvd = true
 	c.ackNow = true
 	c.events |= evReadable
