@@ -181,21 +181,29 @@ func TestSim_CubicCurveAfterLoss_RFC9438(t *testing.T) {
 			})
 		}
 		require.Greater(t, wMax, 60.0, "the loss came late in slow start")
+		// The epoch starts when recovery ends, from cwnd_epoch = ssthresh,
+		// β times the flight when the loss was found (RFC 9438 §4.6).
+		var epochAt time.Time
+		for epochAt.IsZero() {
+			time.Sleep(time.Millisecond)
+			if in := ca.Info(); in.Phase != PhaseRecovery {
+				epochAt = time.Now()
+			}
+		}
 		const c, beta = 0.4, 0.7
-		k := math.Cbrt(wMax * (1 - beta) / c)
-		t.Logf("W_max %.1f segments, K %.2f s", wMax, k)
+		cwndEpoch := float64(ca.Info().SSThresh) / mss
+		k := math.Cbrt((wMax - cwndEpoch) / c) // §4.2, equation 2
+		t.Logf("W_max %.1f segments, cwnd_epoch %.1f, K %.2f s, recovery %v", wMax, cwndEpoch, k, epochAt.Sub(lossAt))
 		for _, at := range []float64{0.5, 1, 2, 3, 4, 5, 6, 7, 8, 9} {
 			time.Sleep(time.Until(lossAt.Add(time.Duration(at * float64(time.Second)))))
 			got := float64(ca.Info().Cwnd) / mss
-			// The epoch starts when recovery ends, about one round trip
-			// after the loss is found.
-			e := at - rtt.Seconds()
+			e := time.Since(epochAt).Seconds()
 			wCubic := c*math.Pow(e-k, 3) + wMax
 			// §4.3: the Reno-friendly estimate grows by α_cubic segments
 			// per round trip, by one once it passes W_max; cwnd is the
 			// larger of the two.
 			alpha := 3 * (1 - beta) / (1 + beta)
-			wEst := beta*wMax + alpha*e/rtt.Seconds()
+			wEst := cwndEpoch + alpha*e/rtt.Seconds()
 			if wEst > wMax {
 				wEst = wMax + (wEst-wMax)/alpha
 			}
