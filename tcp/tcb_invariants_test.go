@@ -81,6 +81,9 @@ func (c *tcb) invariants() error {
 			fail("the SACKed records hold %d octets in %d, the counts say %d in %d",
 				sacked, sackedSegs, s.recs.sackedBytes, s.recs.sackedSegs)
 		}
+		if c.rec.inRecovery && !c.rec.recoverSet {
+			fail("in fast recovery without a recover point")
+		}
 		if !s.sackOK && sackedSegs > 0 {
 			fail("%d records SACKed without SACK agreed", sackedSegs)
 		}

@@ -97,7 +97,7 @@ func (k *rackState) recoveryEnded() {
 // otherwise a quarter of the minimum RTT per DSACK round, at most SRTT.
 func (c *tcb) reoWnd() time.Duration {
 	k := &c.snd.rack
-	if !k.reorderingSeen && (c.rec.inRecovery || c.rec.recoverSet || c.snd.recs.sackedSegs >= dupThresh) {
+	if !k.reorderingSeen && (c.rec.recovering() || c.snd.recs.sackedSegs >= dupThresh) {
 		return 0
 	}
 	return min(time.Duration(max(1, k.reoWndMult))*c.rtt.minRTT/4, c.rtt.srtt)
@@ -151,7 +151,7 @@ func (c *tcb) rackDetectLoss(now time.Time) bool {
 func (c *tcb) armTLP(now time.Time) {
 	k, snd := &c.snd.rack, &c.snd
 	c.timers.stop(timerProbe)
-	if !snd.sackOK || k.tlpActive || c.rec.inRecovery || c.rec.recoverSet ||
+	if !snd.sackOK || k.tlpActive || c.rec.recovering() ||
 		snd.recs.sackedSegs > 0 || snd.una == snd.nxt || snd.wnd == 0 || !c.state.synchronized() {
 		return
 	}
@@ -184,7 +184,7 @@ func (c *tcb) tlpAcked(now time.Time, ack Seq, dsack bool) {
 		k.tlpActive = false
 	case ack.GreaterThanEq(k.tlpEndSeq):
 		k.tlpActive = false
-		if k.tlpIsRetrans && !c.rec.inRecovery && !c.rec.recoverSet {
+		if k.tlpIsRetrans && !c.rec.recovering() {
 			// §7.4.2: the probe repaired a tail loss.
 			c.congestionSignal(now)
 			c.stats.TLPRecoveries++

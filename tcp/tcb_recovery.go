@@ -40,6 +40,18 @@ type prrState struct {
 	out       uint64 // prr_out: octets sent since
 }
 
+// recovering reports whether the sender is repairing a loss: in fast
+// recovery, or after an RTO until the recover point is acknowledged.
+// Entering fast recovery sets the recover point too, so it covers both.
+func (r *recovery) recovering() bool { return r.recoverSet }
+
+// dupThreshCounts reports whether a count of duplicate ACKs or SACKed
+// segments (RFC 5681 §3.2, RFC 6675's IsLost) may declare a loss. Once
+// the path has been seen to reorder, with SACK, a count says nothing
+// about loss and RACK's time-based window decides alone (RFC 8985 §6.2
+// step 4; Linux does the same). Without SACK there is nothing else.
+func (c *tcb) dupThreshCounts() bool { return !(c.snd.sackOK && c.snd.rack.reorderingSeen) }
+
 // dupThresh is the number of duplicate ACKs that signal a loss (RFC 5681 §3.2, RFC 6675 §2).
 const dupThresh = 3
 
@@ -102,10 +114,7 @@ func (c *tcb) ackArrived(now time.Time, seg *Segment) {
 		r.dupAcks = 0
 	case c.isDuplicateACK(seg):
 		r.dupAcks++
-		// With SACK, once the path has been seen to reorder, RACK's
-		// reordering window decides, not a count (RFC 8985 §6.2 step 4).
-		if r.dupAcks == dupThresh && !(r.recoverSet && ack.LessThanEq(r.recover)) &&
-			!(snd.sackOK && snd.rack.reorderingSeen) {
+		if r.dupAcks == dupThresh && !(r.recoverSet && ack.LessThanEq(r.recover)) && c.dupThreshCounts() {
 			// RFC 5681 §3.2 step 2, RFC 6675 §5 step 4: the third duplicate
 			// ACK means the segment at SND.UNA is lost; RFC 6582 §3.2 step
 			// 2: unless the ACK is at or below recover (duplicates of
@@ -274,7 +283,7 @@ func (c *tcb) prrUpdate(delivered uint32) {
 // (an ECN echo, a loss the tail-loss probe repaired): the multiplicative
 // decrease, at once. Inside a recovery the window is already reduced.
 func (c *tcb) congestionSignal(now time.Time) {
-	if c.rec.inRecovery || c.rec.recoverSet {
+	if c.rec.recovering() {
 		return
 	}
 	c.cc.onCongestion(now, c.snd.flightSize())

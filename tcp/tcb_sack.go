@@ -77,13 +77,11 @@ func (c *tcb) markSACKed(now time.Time, left, right Seq) uint32 {
 // markIsLost is RFC 6675's IsLost over the records: a record not SACKed
 // with DupThresh SACKed segments, or more than (DupThresh-1)·SMSS SACKed
 // octets, above it is lost. Records sent again are left to RACK and the
-// RTO (NextSeg's rule 1.a: each hole is resent once by this rule). Once
-// the path has been seen to reorder, a count of segments says nothing
-// about loss and RACK's time-based window decides alone (RFC 8985 §6.2
-// step 4; Linux does the same). It reports whether it marked any.
+// RTO (NextSeg's rule 1.a: each hole is resent once by this rule). It
+// counts only while dupThreshCounts. It reports whether it marked any.
 func (c *tcb) markIsLost() bool {
 	q := &c.snd.recs
-	if q.sackedSegs == 0 || c.snd.rack.reorderingSeen {
+	if q.sackedSegs == 0 || !c.dupThreshCounts() {
 		return false
 	}
 	segs, octets := 0, uint32(0)
