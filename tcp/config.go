@@ -54,6 +54,11 @@ type Config struct {
 	// from Backlog; a SYN beyond it is dropped (StackStats.SynDroppedHalfOpen).
 	// Default 256.
 	MaxHalfOpen int
+	// MaxTimeWait bounds the connections kept in TIME-WAIT, each as a
+	// record of about 300 octets; past it a connection that enters TIME-WAIT
+	// closes at once (StackStats.TimeWaitOverflow), as with Linux's
+	// tcp_max_tw_buckets. Default 262144.
+	MaxTimeWait int
 	// KeepAlive is the keep-alive setting of new connections (RFC 9293
 	// §3.8.4): off unless Enable (MUST-25); Idle defaults to 2 hours
 	// (MUST-28), Interval to 75 s, Count to 9. Conn.SetKeepAlive changes it
@@ -117,6 +122,9 @@ func (c *Config) withDefaults() Config {
 	}
 	if d.MaxHalfOpen <= 0 {
 		d.MaxHalfOpen = 256
+	}
+	if d.MaxTimeWait <= 0 {
+		d.MaxTimeWait = 262144
 	}
 	return d
 }

@@ -423,7 +423,7 @@ func (c *Conn) SetWriteDeadline(t time.Time) error {
 // is closed it is CLOSED.
 func (c *Conn) State() State {
 	st := StateClosed
-	c.s.runOnLoop(func(time.Time) { st = c.tcb.state })
+	c.s.runOnLoop(func(time.Time) { st = c.s.host.stateOf(c.tcb) })
 	return st
 }
 

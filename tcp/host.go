@@ -38,11 +38,13 @@ type host struct {
 	// The ephemeral range, and where the allocator looks next.
 	portFirst, portLast, nextPort uint16
 
+	tw      timeWaitTable // connections in TIME-WAIT, as records (host_timewait.go)
+	timers  timerHeap     // the table's TCBs with a timer armed (host_timers.go)
 	ctl     []hostSegment // segments that belong to no TCB, sent by the next flush
 	touched []touchedTCB  // TCBs called into since the last flush
 	due     []*tcb        // handleTimeout's scratch
-	next    time.Time     // no later than the earliest timer of the table's TCBs; zero if none
 	tsEpoch time.Time     // the origin of every TCB's timestamp clock: the first now seen
+	scratch []byte        // the payload of the segment a TCB is emitting, shared by all
 
 	stats hostCounters
 }
@@ -74,6 +76,7 @@ type touchedTCB struct {
 type hostCounters struct {
 	badAddr, noPort                                     atomic.Uint64
 	synBacklog, synHalfOpen, overflow, timeWaitReopened atomic.Uint64
+	timeWaitOverflow                                    atomic.Uint64
 	dialed, accepted, closed                            atomic.Uint64
 }
 
@@ -87,6 +90,7 @@ func newHost(cfg *Config) *host {
 		listeners: make(map[uint16]*listenState),
 		halfOpen:  make(map[*tcb]*listenState),
 		ports:     make(map[uint16]int),
+		tw:        timeWaitTable{recs: make(map[FourTuple]*timeWaitRecord)},
 		portFirst: ephemeralFirst,
 		portLast:  ephemeralLast,
 	}
@@ -112,6 +116,9 @@ func (h *host) input(now time.Time, src, dst netip.Addr, seg *Segment) *tcb {
 		tr.SegmentIn(now, id, seg)
 	}
 	t := h.conns[id]
+	if t == nil {
+		t = h.thaw(id)
+	}
 	if t == nil {
 		if ln := h.listeners[id.Local.Port()]; ln != nil {
 			return h.listenInput(now, ln, id, seg, 0, false)
@@ -343,14 +350,21 @@ func (h *host) settle(now time.Time, t *tcb) bool {
 	}
 	if st := t.state; (st == StateClosed || st == StateListen) && h.conns[t.id] == t {
 		delete(h.conns, t.id)
-		if p := t.id.Local.Port(); h.ports[p] > 1 {
-			h.ports[p]--
-		} else {
-			delete(h.ports, p)
-		}
+		delete(h.tw.recs, t.id) // the record t was thawed from, if any
+		h.unschedule(t)
+		h.releasePort(t.id)
 		h.stats.closed.Add(1)
 	}
 	return aborted
+}
+
+// releasePort counts one table entry fewer on id's local port.
+func (h *host) releasePort(id FourTuple) {
+	if p := id.Local.Port(); h.ports[p] > 1 {
+		h.ports[p]--
+	} else {
+		delete(h.ports, p)
+	}
 }
 
 // halfOpenOf returns the listener a half-open child counts against, nil
@@ -385,8 +399,11 @@ func (h *host) flush(now time.Time, emit func(FourTuple, *Segment), wake func(ti
 			}
 			h.touched[i].ev |= ev
 		}
-		if st := t.state; st != StateClosed && st != StateListen { // so t is in the table
-			h.next = earliest(h.next, t.nextTimeout())
+		if h.conns[t.id] == t { // t is in the table, not CLOSED or back in LISTEN
+			if !h.freeze(now, t) && h.conns[t.id] == t {
+				h.schedule(t)
+			}
+			h.touched[i].ev |= t.takeEvents()
 		}
 		if ev := h.touched[i].ev; ev != 0 && wake != nil {
 			wake(now, t, ev)
@@ -394,35 +411,6 @@ func (h *host) flush(now time.Time, emit func(FourTuple, *Segment), wake func(ti
 		h.touched[i] = touchedTCB{} // keep no TCB alive
 	}
 	h.touched = h.touched[:0]
-}
-
-// nextTimeout returns when handleTimeout should next run; zero means no
-// timer is armed. It may be early (a timer was stopped), never late.
-func (h *host) nextTimeout() time.Time { return h.next }
-
-// handleTimeout fires the timers due at now, earliest first (then by
-// four-tuple, so that runs repeat), and recomputes nextTimeout.
-func (h *host) handleTimeout(now time.Time) {
-	h.next = time.Time{}
-	due := h.due[:0]
-	for _, t := range h.conns {
-		switch at := t.nextTimeout(); {
-		case at.IsZero():
-		case now.Before(at):
-			h.next = earliest(h.next, at)
-		default:
-			due = append(due, t)
-		}
-	}
-	slices.SortFunc(due, func(a, b *tcb) int {
-		return cmp.Or(a.nextTimeout().Compare(b.nextTimeout()), compareID(a.id, b.id))
-	})
-	for _, t := range due {
-		t.handleTimeout(now)
-		h.touch(now, t)
-	}
-	clear(due)
-	h.due = due[:0]
 }
 
 // chooseISS returns the ISS of a new connection: Config.ISN if set, else RFC 6528.
@@ -447,6 +435,9 @@ func (h *host) newTCB(now time.Time, id FourTuple, iss Seq) *tcb {
 	}
 	return t
 }
+
+// count is the number of connections: TCBs in the table and TIME-WAIT records.
+func (h *host) count() int { return len(h.conns) + len(h.tw.recs) }
 
 // add enters t in the connection table.
 func (h *host) add(t *tcb) {

@@ -71,9 +71,10 @@ func FuzzHost(f *testing.F) {
 			}
 			listeners[p] = ln
 		}
-		known := map[*tcb]bool{}     // TCBs made by a dial or by a SYN to a listener
-		passive := map[*tcb]uint16{} // children, and the port they were made on
-		var apps []*tcb              // dialled or accepted: the user may call into them
+		known := map[*tcb]bool{}       // TCBs made by a dial or by a SYN to a listener
+		thawed := map[FourTuple]bool{} // four-tuples whose TIME-WAIT record was thawed for a segment
+		passive := map[*tcb]uint16{}   // children, and the port they were made on
+		var apps []*tcb                // dialled or accepted: the user may call into them
 		buf := make([]byte, 4096)
 
 		for step := 0; len(data) > 0 && step < 400; step++ {
@@ -105,8 +106,11 @@ func FuzzHost(f *testing.F) {
 				seg := Segment{SrcPort: remote.Port(), DstPort: local.Port(), Flags: Flags(data[1])}
 				seqBase, ackBase := Seq(5000), Seq(1000)
 				old, oldState := h.conns[id], StateClosed
+				rec := h.tw.recs[id]
 				if old != nil {
 					seqBase, ackBase, oldState = old.rcv.nxt, old.snd.nxt, old.state
+				} else if rec != nil {
+					seqBase, ackBase, oldState = rec.rcvNxt, rec.sndNxt, StateTimeWait
 				}
 				seg.Seq = seqBase.Add(fuzzOffset(data[2:]))
 				seg.Ack = ackBase.Add(fuzzOffset(data[4:]))
@@ -122,6 +126,8 @@ func FuzzHost(f *testing.F) {
 					tsBase := uint32(1000)
 					if old != nil {
 						tsBase = old.ts.recent
+					} else if rec != nil {
+						tsBase = rec.tsRecent
 					}
 					seg.Options.HasTimestamp = true
 					seg.Options.TSVal = tsBase + uint32(int32(op/10)-12)
@@ -137,8 +143,13 @@ func FuzzHost(f *testing.F) {
 				if old == nil && seg.Flags.Has(FlagRST) {
 					rstIn = &id
 				}
+				if rec != nil {
+					thawed[id] = true
+				}
 				got := h.input(now, remote.Addr(), local.Addr(), &seg)
-				if got != nil && !known[got] {
+				if got != nil && !known[got] && rec != nil && got.id == id && got.state != StateSynReceived {
+					known[got] = true // thawed from its TIME-WAIT record
+				} else if got != nil && !known[got] {
 					// A new TCB: only a SYN to a listener makes one, for a
 					// four-tuple that was free or in TIME-WAIT.
 					if seg.Flags&(FlagSYN|FlagACK|FlagRST) != FlagSYN || !listening ||
@@ -229,7 +240,7 @@ func FuzzHost(f *testing.F) {
 					t.Fatalf("step %d: §3.10.7.1/§3.10.7.2: a RST to no connection was answered with %v", step, s)
 				}
 			}, func(_ time.Time, c *tcb, _ tcbEvents) {
-				if !known[c] {
+				if !known[c] && !thawed[c.id] {
 					t.Fatalf("step %d: events of a TCB nobody made: %v", step, c.id)
 				}
 			})
@@ -279,6 +290,15 @@ func checkHost(t *testing.T, step int, h *host, cfg *Config, known map[*tcb]bool
 		if p, ok := passive[c]; ok && c.state == StateSynReceived {
 			halfOpen[p]++
 		}
+	}
+	for id, rec := range h.tw.recs {
+		if rec.id != id || rec.expiry.IsZero() {
+			t.Fatalf("step %d: TIME-WAIT record %v holds %v, expiry %v", step, id, rec.id, rec.expiry)
+		}
+		if h.conns[id] != nil {
+			t.Fatalf("step %d: %v is both in the table and a TIME-WAIT record", step, id)
+		}
+		ports[id.Local.Port()]++
 	}
 	if len(ports) != len(h.ports) {
 		t.Fatalf("step %d: ports in use %v, table says %v", step, h.ports, ports)

@@ -86,7 +86,8 @@ const scriptDir = "../testdata/scripts"
 //	                 connection from the port it is LISTEN if a listener waits, else CLOSED
 //	err NAME         the connection's error is ECONNRESET, ECONNREFUSED, ETIMEDOUT
 //	                 or ECONNABORTED (errors.Is), or none
-//	event NAME       established|readable|writable|closed was raised since the last check
+//	event NAME       established|readable|writable|closed|frozen was raised since the last check
+//	                 (frozen: the host keeps the connection's TIME-WAIT as a compact record)
 //
 // The connection of a port is the last TCB a segment from it reached, or
 // that connect or accept returned; it stays after the host has dropped it,
@@ -399,6 +400,7 @@ var scriptEventNames = map[string]tcbEvents{
 	"readable":    evReadable,
 	"writable":    evWritable,
 	"closed":      evClosed,
+	"frozen":      evFrozen,
 }
 
 // scriptParseLine parses "TIME ACTION ARGS"; last is the previous line's time.
@@ -730,7 +732,7 @@ func (r *scriptRunner) run(l *scriptLine) {
 // state is the state of a line's connection; see the file comment.
 func (r *scriptRunner) state(l *scriptLine) State {
 	if c := r.conns[r.port(l)]; c != nil {
-		return c.state
+		return r.h.stateOf(c)
 	}
 	if r.ln != nil && !r.ln.closed {
 		return StateListen

@@ -86,6 +86,7 @@ type StackStats struct {
 	SynDroppedHalfOpen  uint64 // SYNs dropped because the listener had MaxHalfOpen children in SYN-RECEIVED
 	AcceptQueueOverflow uint64 // handshake-completing ACKs dropped because the accept queue was full
 	TimeWaitReopened    uint64 // TIME-WAIT connections ended by a new SYN (MAY-2)
+	TimeWaitOverflow    uint64 // connections closed at once because MaxTimeWait were in TIME-WAIT
 
 	ConnsDialed   uint64 // active opens
 	ConnsAccepted uint64 // passive opens that completed the handshake
@@ -183,6 +184,7 @@ func (s *Stack) Stats() StackStats {
 		SynDroppedHalfOpen:  h.synHalfOpen.Load(),
 		AcceptQueueOverflow: h.overflow.Load(),
 		TimeWaitReopened:    h.timeWaitReopened.Load(),
+		TimeWaitOverflow:    h.timeWaitOverflow.Load(),
 		ConnsDialed:         h.dialed.Load(),
 		ConnsAccepted:       h.accepted.Load(),
 		ConnsClosed:         h.closed.Load(),
@@ -196,9 +198,12 @@ func (s *Stack) Stats() StackStats {
 func (s *Stack) Conns() []ConnInfo {
 	var out []ConnInfo
 	s.runOnLoop(func(time.Time) {
-		out = make([]ConnInfo, 0, len(s.host.conns))
+		out = make([]ConnInfo, 0, s.host.count())
 		for id, t := range s.host.conns {
 			out = append(out, ConnInfo{ID: id, State: t.state, Stats: t.Stats(), Info: t.info()})
+		}
+		for id := range s.host.tw.recs {
+			out = append(out, ConnInfo{ID: id, State: StateTimeWait})
 		}
 	})
 	slices.SortFunc(out, func(a, b ConnInfo) int { return compareID(a.ID, b.ID) })
@@ -212,7 +217,7 @@ func (s *Stack) Wait(ctx context.Context) error {
 	for {
 		var idle chan struct{}
 		if s.runOnLoop(func(time.Time) {
-			if len(s.host.conns) > 0 {
+			if s.host.count() > 0 {
 				if s.idle == nil {
 					s.idle = make(chan struct{})
 				}
@@ -322,6 +327,7 @@ func (s *Stack) shutdown(now time.Time) {
 		t.abort(now) // RFC 9293 §3.10.5: RST to every synchronized peer
 		s.host.touch(now, t)
 	}
+	clear(s.host.tw.recs) // ABORT in TIME-WAIT sends nothing
 	s.flush(now)
 	s.timer.Stop()
 	if s.idle != nil {
@@ -374,7 +380,7 @@ func (s *Stack) flush(now time.Time) {
 	if t := s.host.nextTimeout(); !t.IsZero() {
 		s.schedule(now, t)
 	}
-	if len(s.host.conns) == 0 && s.idle != nil {
+	if s.host.count() == 0 && s.idle != nil {
 		close(s.idle)
 		s.idle = nil
 	}
@@ -410,6 +416,10 @@ func (s *Stack) wake(now time.Time, t *tcb, ev tcbEvents) {
 	}
 	if ev&evWritable != 0 {
 		signal(c.writable)
+	}
+	if ev&evFrozen != 0 {
+		// TIME-WAIT goes on as a record: the Conn keeps its TCB, the stack does not.
+		delete(s.conns, t)
 	}
 	if closed {
 		// CLOSED: the host has dropped the TCB; everyone waiting on it wakes.

@@ -57,6 +57,11 @@ type tcb struct {
 	events    tcbEvents
 	err       error // why the connection ended abnormally (ECONNREFUSED, ECONNRESET, ETIMEDOUT)
 	stats     ConnStats
+
+	// The host's timer heap (host_timers.go): this TCB's slot, -1 when it
+	// is not there, and the deadline it is filed under.
+	heapIdx int32
+	heapAt  time.Time
 }
 
 // tcbEvents tell the shell which waiters to wake after a call into the core.
@@ -68,6 +73,7 @@ const (
 	evReadable                          // data, EOF or an error became readable
 	evWritable                          // send buffer space was freed, or writing became impossible
 	evClosed                            // a live connection ended: CLOSED, or a passive child back in LISTEN
+	evFrozen                            // the host keeps the connection's TIME-WAIT as a record: this TCB is detached
 )
 
 // ConnStats are per-connection counters.
@@ -108,6 +114,7 @@ func newTCB(cfg *Config, id FourTuple, iss Seq) *tcb {
 		userTimeout: cfg.UserTimeout,
 		rtt:         newRTTEstimator(cfg),
 		ka:          keepAlive{cfg: cfg.KeepAlive},
+		heapIdx:     -1,
 	}
 	c.snd.init(cfg, iss)
 	c.rcv.init(cfg)
