@@ -45,6 +45,7 @@ type host struct {
 	due     []*tcb        // handleTimeout's scratch
 	tsEpoch time.Time     // the origin of every TCB's timestamp clock: the first now seen
 	scratch []byte        // the payload of the segment a TCB is emitting, shared by all
+	mem     memAccount    // the buffer memory of every TCB
 
 	stats hostCounters
 }
@@ -352,6 +353,7 @@ func (h *host) settle(now time.Time, t *tcb) bool {
 		delete(h.conns, t.id)
 		delete(h.tw.recs, t.id) // the record t was thawed from, if any
 		h.unschedule(t)
+		t.detachMemory()
 		h.releasePort(t.id)
 		h.stats.closed.Add(1)
 	}
@@ -428,6 +430,8 @@ func (h *host) newTCB(now time.Time, id FourTuple, iss Seq) *tcb {
 		h.tsEpoch = now
 	}
 	t := newTCB(h.cfg, id, iss)
+	t.scratch = &h.scratch
+	t.snd.buf.acct, t.rcv.buf.acct = &h.mem, &h.mem
 	if h.cfg.TSOffset != nil {
 		t.tsInit(h.tsEpoch, h.cfg.TSOffset(id))
 	} else {

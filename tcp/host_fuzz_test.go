@@ -291,6 +291,19 @@ func checkHost(t *testing.T, step int, h *host, cfg *Config, known map[*tcb]bool
 			halfOpen[p]++
 		}
 	}
+	for i, c := range h.timers {
+		if int(c.heapIdx) != i || h.conns[c.id] != c {
+			t.Fatalf("step %d: timer heap slot %d holds %v (slot %d, in the table %v)", step, i, c.id, c.heapIdx, h.conns[c.id] == c)
+		}
+		if i > 0 && h.timers.less(i, (i-1)/2) {
+			t.Fatalf("step %d: timer heap out of order at slot %d", step, i)
+		}
+	}
+	for id, c := range h.conns {
+		if at := c.nextTimeout(); !at.Equal(c.heapAt) || at.IsZero() != (c.heapIdx < 0) {
+			t.Fatalf("step %d: %v has its next timeout at %v, filed under %v (slot %d)", step, id, at, c.heapAt, c.heapIdx)
+		}
+	}
 	for id, rec := range h.tw.recs {
 		if rec.id != id || rec.expiry.IsZero() {
 			t.Fatalf("step %d: TIME-WAIT record %v holds %v, expiry %v", step, id, rec.id, rec.expiry)

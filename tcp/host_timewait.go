@@ -74,6 +74,7 @@ func (h *host) freeze(now time.Time, t *tcb) bool {
 	}
 	delete(h.conns, t.id) // the record holds the port now
 	h.unschedule(t)
+	t.detachMemory()
 	t.events |= evFrozen
 	return true
 }

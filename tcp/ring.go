@@ -1,16 +1,57 @@
 package tcp
 
-// ring is a fixed-capacity byte FIFO: the send buffer (unacknowledged and
-// unsent octets from SND.UNA on) and the receive buffer (octets the user has
-// not read yet).
+// ring is a byte FIFO of a given capacity: the send buffer (unacknowledged
+// and unsent octets from SND.UNA on) and the receive buffer (octets the user
+// has not read yet). Its memory follows its use: none until octets arrive,
+// then ringMinAlloc octets, doubling as more are held, up to the capacity;
+// release gives it back once the ring is empty, so an idle connection holds
+// no buffer memory.
 type ring struct {
-	size int    // capacity
-	buf  []byte // allocated on the first Write, so idle and half-open connections stay small
+	size int    // capacity: the most the ring may hold
+	buf  []byte // the memory behind it, len(buf) <= size
 	head int    // index of the first octet
 	n    int    // octets stored
+	acct *memAccount
 }
 
+// ringMinAlloc is the first allocation of a ring's memory: a page, room
+// for a few small messages.
+const ringMinAlloc = 4 << 10
+
 func newRing(size int) ring { return ring{size: size} }
+
+// Allocated is the memory the ring holds now.
+func (r *ring) Allocated() int { return len(r.buf) }
+
+// reserve makes the memory reach need octets past the head, copying the
+// octets held so that every position relative to the head stays put.
+func (r *ring) reserve(need int) {
+	if need <= len(r.buf) {
+		return
+	}
+	size := max(ringMinAlloc, 2*len(r.buf))
+	for size < need {
+		size *= 2
+	}
+	size = min(size, r.size)
+	nb := make([]byte, size)
+	if r.buf != nil {
+		c := copy(nb, r.buf[r.head:])
+		copy(nb[c:], r.buf[:r.head])
+	}
+	r.acct.add(size - len(r.buf))
+	r.buf, r.head = nb, 0
+}
+
+// release gives the ring's memory back. The ring must be empty, with
+// nothing WriteAt put past the stored octets that is still wanted.
+func (r *ring) release() {
+	if r.n != 0 || r.buf == nil {
+		return
+	}
+	r.acct.add(-len(r.buf))
+	r.buf, r.head = nil, 0
+}
 
 // Len is the number of octets stored.
 func (r *ring) Len() int { return r.n }
@@ -21,20 +62,8 @@ func (r *ring) Free() int { return r.size - r.n }
 // Cap is the capacity.
 func (r *ring) Cap() int { return r.size }
 
-// Grow raises the capacity to size, keeping every octet in place relative
-// to the head, those WriteAt put past the stored ones too.
-func (r *ring) Grow(size int) {
-	if size <= r.size {
-		return
-	}
-	if r.buf != nil {
-		nb := make([]byte, size)
-		c := copy(nb, r.buf[r.head:])
-		copy(nb[c:], r.buf[:r.head])
-		r.buf, r.head = nb, 0
-	}
-	r.size = size
-}
+// Grow raises the capacity to size; memory follows as octets arrive.
+func (r *ring) Grow(size int) { r.size = max(r.size, size) }
 
 // Write appends as much of p as fits and returns how much that was. The
 // octets it appends overwrite whatever WriteAt put at those positions.
@@ -62,9 +91,7 @@ func (r *ring) WriteAt(off int, p []byte) int {
 	if n == 0 {
 		return 0
 	}
-	if r.buf == nil {
-		r.buf = make([]byte, r.size)
-	}
+	r.reserve(r.n + off + n)
 	at := (r.head + r.n + off) % len(r.buf)
 	c := copy(r.buf[at:], p[:n])
 	copy(r.buf, p[c:n])
@@ -78,9 +105,7 @@ func (r *ring) Commit(n int) {
 	if n < 0 || n > r.Free() {
 		panic("tcp: ring.Commit out of range")
 	}
-	if n > 0 && r.buf == nil {
-		r.buf = make([]byte, r.size)
-	}
+	r.reserve(r.n + n)
 	r.n += n
 }
 

@@ -51,7 +51,7 @@ type tcb struct {
 	ackNow    bool            // an ACK must go out with the next output
 	challenge challengeBudget // RFC 5961 §7 throttle
 	ctl       []Segment       // RSTs queued by input or abort, sent before anything else
-	scratch   []byte          // payload of the segment being emitted
+	scratch   *[]byte         // payload of the segment being emitted: the host shares one among its TCBs
 	sackBuf   [maxSACKBlocks]SACKBlock
 	seg       Segment // the segment being emitted
 	events    tcbEvents
@@ -116,6 +116,7 @@ func newTCB(cfg *Config, id FourTuple, iss Seq) *tcb {
 		ka:          keepAlive{cfg: cfg.KeepAlive},
 		heapIdx:     -1,
 	}
+	c.scratch = new([]byte)
 	c.snd.init(cfg, iss)
 	c.rcv.init(cfg)
 	// Until the handshake settles the MSS, the controller works with 536

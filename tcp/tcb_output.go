@@ -43,6 +43,7 @@ func (c *tcb) output(now time.Time, emit func(FourTuple, *Segment)) {
 		c.fill(s)
 		c.emit(now, s, emit)
 	}
+	c.armReclaim(now)
 }
 
 // sendSYN sends our SYN (active open, SYN-SENT) or SYN-ACK (passive open or
@@ -282,10 +283,10 @@ func (c *tcb) resend(now time.Time, r *sendRecord, n int, fin bool, emit func(Fo
 // the sequence number after the segment.
 func (c *tcb) transmit(now time.Time, seq Seq, n int, fin bool, emit func(FourTuple, *Segment)) Seq {
 	snd := &c.snd
-	if cap(c.scratch) < snd.mss {
-		c.scratch = make([]byte, snd.mss)
+	if cap(*c.scratch) < snd.mss {
+		*c.scratch = make([]byte, snd.mss)
 	}
-	p := c.scratch[:n]
+	p := (*c.scratch)[:n]
 	snd.buf.Peek(int(seq.Sub(snd.bufStart())), p)
 	s := c.newSegment()
 	s.Seq, s.Payload = seq, p

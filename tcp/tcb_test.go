@@ -107,6 +107,19 @@ func (h *core) wait() []string {
 	return h.flush()
 }
 
+// waitSend is wait, repeated past the timers that send nothing (the
+// reclaim timer, tcb_mem.go) until one sends something.
+func (h *core) waitSend() []string {
+	h.t.Helper()
+	for range 8 {
+		if out := h.wait(); len(out) > 0 {
+			return out
+		}
+	}
+	require.Fail(h.t, "no timer sent anything")
+	return nil
+}
+
 // do runs one input written as in the transition tables: a segment
 // ("S. 0:0(0) ack 1"), a user call ("close", "abort", "closefull",
 // "send TEXT", "open", "listen"), or "timer".
@@ -646,7 +659,7 @@ func TestKeepAliveProbesIdleConnection_MUST26_MUST29(t *testing.T) {
 	h.must(". 1:1(0) ack 2 win 65535")
 
 	for i := 1; i <= 3; i++ {
-		require.Equal(t, []string{". 1:1(0) ack 1 win 65535"}, h.wait(), "probe %d", i)
+		require.Equal(t, []string{". 1:1(0) ack 1 win 65535"}, h.waitSend(), "probe %d", i)
 		assert.Equal(t, StateEstablished, h.c.state, "MUST-29: %d unanswered probe(s) do not kill the connection", i)
 	}
 	assert.Equal(t, []string{"R 2:2(0) win 0"}, h.wait(),

@@ -17,6 +17,7 @@ const (
 	timerTimeWait                    // 2×MSL, §3.6.1
 	timerReorder                     // RACK's reordering window, RFC 8985 §6.2
 	timerProbe                       // the tail-loss probe timeout (PTO), RFC 8985 §7.2
+	timerReclaim                     // drained buffers give their memory back (tcb_mem.go)
 	numTimers
 )
 
@@ -84,6 +85,9 @@ func (c *tcb) handleTimeout(now time.Time) {
 	if c.timers.due(timerDelayedACK, now) {
 		c.timers.stop(timerDelayedACK)
 		c.ackNow = true
+	}
+	if c.timers.due(timerReclaim, now) {
+		c.reclaim(now)
 	}
 	if at := c.keepAliveAt(); !at.IsZero() && !now.Before(at) {
 		if c.ka.fire(now) {
