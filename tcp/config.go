@@ -54,6 +54,12 @@ type Config struct {
 	// from Backlog; a SYN beyond it is dropped (StackStats.SynDroppedHalfOpen).
 	// Default 256.
 	MaxHalfOpen int
+	// FinTimeout bounds FIN-WAIT-2 once the application has closed the
+	// connection (Conn.Close; after CloseWrite it may still read, so no
+	// bound applies): if the peer has not sent its FIN by then, the
+	// connection is reset (StackStats.FinWait2Timeouts), as with Linux's
+	// tcp_fin_timeout. Default 60 s; negative waits for ever, as RFC 9293 does.
+	FinTimeout time.Duration
 	// MaxTimeWait bounds the connections kept in TIME-WAIT, each as a
 	// record of about 300 octets; past it a connection that enters TIME-WAIT
 	// closes at once (StackStats.TimeWaitOverflow), as with Linux's
@@ -96,6 +102,7 @@ func (c *Config) withDefaults() Config {
 	def(&d.MinRTO, time.Second)
 	def(&d.MaxRTO, 60*time.Second)
 	def(&d.UserTimeout, 3*time.Minute)
+	def(&d.FinTimeout, 60*time.Second)
 	def(&d.DelayedACK, 40*time.Millisecond)
 	d.DelayedACK = min(d.DelayedACK, 500*time.Millisecond-time.Millisecond) // MUST-40
 	def(&d.KeepAlive.Idle, 2*time.Hour)

@@ -77,7 +77,7 @@ type touchedTCB struct {
 type hostCounters struct {
 	badAddr, noPort                                     atomic.Uint64
 	synBacklog, synHalfOpen, overflow, timeWaitReopened atomic.Uint64
-	timeWaitOverflow                                    atomic.Uint64
+	timeWaitOverflow, finWait2Timeouts                  atomic.Uint64
 	dialed, accepted, closed                            atomic.Uint64
 }
 
@@ -356,6 +356,9 @@ func (h *host) settle(now time.Time, t *tcb) bool {
 		t.detachMemory()
 		h.releasePort(t.id)
 		h.stats.closed.Add(1)
+		if t.finTimedOut {
+			h.stats.finWait2Timeouts.Add(1)
+		}
 	}
 	return aborted
 }

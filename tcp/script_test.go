@@ -39,7 +39,7 @@ const scriptDir = "../testdata/scripts"
 // local, remote (address:port), iss (our ISS, for every connection; a SYN
 // that ends TIME-WAIT gets one above the old SND.NXT), irs (the peer's ISN,
 // on every port), mss (our MSS: MTU-40), mtu, msl, rto (initial RTO),
-// minrto, maxrto, usertimeout (R2), delack (delayed ACK; without it every
+// minrto, maxrto, usertimeout (R2), fintimeout (Config.FinTimeout), delack (delayed ACK; without it every
 // segment is acknowledged at once) as Go durations, rcvbuf and sndbuf in
 // octets (and rcvbufmax, sndbufmax: the autotuning bounds, off unless
 // set), backlog (Config.Backlog) and halfopen (Config.MaxHalfOpen), cc
@@ -355,6 +355,8 @@ func scriptParseOptions(o *scriptOptions, text string) error {
 			dur(&o.cfg.MaxRTO)
 		case "usertimeout":
 			dur(&o.cfg.UserTimeout)
+		case "fintimeout":
+			dur(&o.cfg.FinTimeout)
 		case "delack":
 			dur(&o.cfg.DelayedACK)
 		case "rcvbuf":

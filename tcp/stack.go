@@ -87,6 +87,7 @@ type StackStats struct {
 	AcceptQueueOverflow uint64 // handshake-completing ACKs dropped because the accept queue was full
 	TimeWaitReopened    uint64 // TIME-WAIT connections ended by a new SYN (MAY-2)
 	TimeWaitOverflow    uint64 // connections closed at once because MaxTimeWait were in TIME-WAIT
+	FinWait2Timeouts    uint64 // connections reset after FinTimeout in FIN-WAIT-2
 
 	ConnsDialed   uint64 // active opens
 	ConnsAccepted uint64 // passive opens that completed the handshake
@@ -185,6 +186,7 @@ func (s *Stack) Stats() StackStats {
 		AcceptQueueOverflow: h.overflow.Load(),
 		TimeWaitReopened:    h.timeWaitReopened.Load(),
 		TimeWaitOverflow:    h.timeWaitOverflow.Load(),
+		FinWait2Timeouts:    h.finWait2Timeouts.Load(),
 		ConnsDialed:         h.dialed.Load(),
 		ConnsAccepted:       h.accepted.Load(),
 		ConnsClosed:         h.closed.Load(),

@@ -56,7 +56,9 @@ type tcb struct {
 	seg       Segment // the segment being emitted
 	events    tcbEvents
 	err       error // why the connection ended abnormally (ECONNREFUSED, ECONNRESET, ETIMEDOUT)
-	stats     ConnStats
+	// finTimedOut records that FIN-WAIT-2 timed out (armFinWait2), for the host's counter.
+	finTimedOut bool
+	stats       ConnStats
 
 	// The host's timer heap (host_timers.go): this TCB's slot, -1 when it
 	// is not there, and the deadline it is filed under.
@@ -143,6 +145,8 @@ func (c *tcb) setState(now time.Time, s State) {
 		if from != StateClosed {
 			c.events |= evClosed | evReadable | evWritable
 		}
+	case StateFinWait2:
+		c.armFinWait2(now)
 	case StateTimeWait:
 		// RFC 9293 §3.10.7.4: in TIME-WAIT all timers but the 2×MSL one are off.
 		c.timers.stopAll()

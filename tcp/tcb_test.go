@@ -121,7 +121,7 @@ func (h *core) waitSend() []string {
 }
 
 // do runs one input written as in the transition tables: a segment
-// ("S. 0:0(0) ack 1"), a user call ("close", "abort", "closefull",
+// ("S. 0:0(0) ack 1"), a user call ("close", "abort", "closefull", "closeread+timer",
 // "send TEXT", "open", "listen"), or "timer".
 func (h *core) do(input string) ([]string, error) {
 	h.t.Helper()
@@ -143,6 +143,13 @@ func (h *core) do(input string) ([]string, error) {
 		_, err = h.c.send([]byte(arg))
 	case "timer":
 		return h.wait(), nil
+	case "closeread+timer":
+		// Go's Close after a half close: reading ends too, then the next timer.
+		if h.c.closeRead(h.now) {
+			return h.flush(), nil
+		}
+		h.flush()
+		return h.waitSend(), nil
 	default:
 		return h.in(input), nil
 	}
@@ -379,6 +386,8 @@ var transitions = []transition{
 		in: "timer", out: []string{"F. 1:1(0) ack 1 win 65535"}, want: StateFinWait1},
 	{rule: "3.10.8 time-wait timeout: after 2×MSL enter CLOSED (MUST-13)", from: StateTimeWait,
 		in: "timer", want: StateClosed, ev: evEnd},
+	{rule: "FinTimeout (Linux tcp_fin_timeout): FIN-WAIT-2 after Close times out with a RST", from: StateFinWait2,
+		in: "closeread+timer", out: []string{"R 2:2(0) win 0"}, want: StateClosed, ev: evEnd, err: syscall.ETIMEDOUT},
 }
 
 func TestTransitions(t *testing.T) {

@@ -18,6 +18,7 @@ const (
 	timerReorder                     // RACK's reordering window, RFC 8985 §6.2
 	timerProbe                       // the tail-loss probe timeout (PTO), RFC 8985 §7.2
 	timerReclaim                     // drained buffers give their memory back (tcb_mem.go)
+	timerFinWait2                    // FIN-WAIT-2 after the application closed (Config.FinTimeout)
 	numTimers
 )
 
@@ -59,6 +60,9 @@ func (c *tcb) handleTimeout(now time.Time) {
 		// "Time-Wait Timeout: If the time-wait timeout expires on a
 		// connection, delete the TCB, enter the CLOSED state, and return."
 		c.setState(now, StateClosed)
+		return
+	case c.timers.due(timerFinWait2, now):
+		c.finWait2Timeout(now)
 		return
 	case c.r2Due(now):
 		// RFC 9293 §3.10.8 user timeout, R2 of §3.8.3 (MUST-20, MUST-22):
@@ -110,6 +114,25 @@ func (c *tcb) giveUp(now time.Time) {
 	if c.state.synchronized() {
 		c.ctl = append(c.ctl, Segment{Seq: c.snd.nxt, Flags: FlagRST})
 	}
+	c.rcv.flush()
+	c.reset(now, syscall.ETIMEDOUT)
+}
+
+// armFinWait2 bounds FIN-WAIT-2 once the application has closed and will
+// read no more (Go's Close, not CloseWrite): a peer that never sends its
+// FIN would otherwise hold the connection for ever, since RFC 9293 leaves
+// FIN-WAIT-2 without a timer. Linux's tcp_fin_timeout does the same, 60 s.
+func (c *tcb) armFinWait2(now time.Time) {
+	if c.state == StateFinWait2 && c.rcv.readClosed && c.cfg.FinTimeout > 0 && !c.timers.armed(timerFinWait2) {
+		c.timers.set(timerFinWait2, now.Add(c.cfg.FinTimeout))
+	}
+}
+
+// finWait2Timeout ends a FIN-WAIT-2 the peer never closed, with a RST so
+// that it learns (as Linux does once tcp_fin_timeout ends, tcp_keepalive_timer).
+func (c *tcb) finWait2Timeout(now time.Time) {
+	c.ctl = append(c.ctl, Segment{Seq: c.snd.nxt, Flags: FlagRST})
+	c.finTimedOut = true
 	c.rcv.flush()
 	c.reset(now, syscall.ETIMEDOUT)
 }

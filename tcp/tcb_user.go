@@ -132,6 +132,7 @@ func (c *tcb) closeRead(now time.Time) bool {
 		c.abort(now)
 		return true
 	}
+	c.armFinWait2(now)
 	return false
 }
 
