@@ -54,6 +54,19 @@ type Config struct {
 	// from Backlog; a SYN beyond it is dropped (StackStats.SynDroppedHalfOpen).
 	// Default 256.
 	MaxHalfOpen int
+	// MaxConns bounds the connections the stack holds, TIME-WAIT records
+	// aside (MaxTimeWait bounds those). At the bound a new SYN is dropped
+	// (StackStats.RefusedMaxConns; the peer retries) and Dial fails with
+	// ENOBUFS; no connection already open is affected. Default 0: no bound.
+	MaxConns int
+	// MemoryLimit bounds, in octets, the memory the stack's connections
+	// hold: their buffers as allocated, plus a fixed cost per connection
+	// and per TIME-WAIT record (StackStats.Memory). Over it, new SYNs are
+	// dropped (StackStats.RefusedMemory), Dial fails with ENOBUFS, and
+	// buffers stop growing their capacity; octets a connection has already
+	// accepted, and the window it has offered, are kept, so the memory may
+	// pass the limit by what those windows promise. Default 0: no bound.
+	MemoryLimit int64
 	// FinTimeout bounds FIN-WAIT-2 once the application has closed the
 	// connection (Conn.Close; after CloseWrite it may still read, so no
 	// bound applies): if the peer has not sent its FIN by then, the

@@ -78,6 +78,8 @@ type hostCounters struct {
 	badAddr, noPort                                     atomic.Uint64
 	synBacklog, synHalfOpen, overflow, timeWaitReopened atomic.Uint64
 	timeWaitOverflow, finWait2Timeouts                  atomic.Uint64
+	refusedMaxConns, refusedMemory                      atomic.Uint64
+	timeWait                                            atomic.Int64 // records held now
 	dialed, accepted, closed                            atomic.Uint64
 }
 
@@ -95,6 +97,7 @@ func newHost(cfg *Config) *host {
 		portFirst: ephemeralFirst,
 		portLast:  ephemeralLast,
 	}
+	h.mem.limit = cfg.MemoryLimit
 	// Start at a secret offset, so the ports in use say nothing about how many came before.
 	h.nextPort = ephemeralFirst + uint16(h.isn.k0%(ephemeralLast-ephemeralFirst+1))
 	return h
@@ -178,6 +181,8 @@ func (h *host) listenInput(now time.Time, ln *listenState, id FourTuple, seg *Se
 // must number fewer than MaxHalfOpen.
 func (h *host) admit(ln *listenState) bool {
 	switch {
+	case h.roomForConn() != nil:
+		return false
 	case len(ln.queue) >= h.cfg.Backlog:
 		h.stats.synBacklog.Add(1)
 		return false
@@ -236,6 +241,9 @@ func (h *host) reopenTimeWait(now time.Time, t *tcb, seg *Segment) (Seq, bool) {
 // ephemeral port to remote, a valid unicast address and port; flush sends
 // its SYN. It fails with ErrNoPorts when every ephemeral port is taken.
 func (h *host) dial(now time.Time, remote netip.AddrPort) (*tcb, error) {
+	if err := h.roomForConn(); err != nil {
+		return nil, err
+	}
 	port, ok := h.allocPort()
 	if !ok {
 		return nil, ErrNoPorts
@@ -351,7 +359,8 @@ func (h *host) settle(now time.Time, t *tcb) bool {
 	}
 	if st := t.state; (st == StateClosed || st == StateListen) && h.conns[t.id] == t {
 		delete(h.conns, t.id)
-		delete(h.tw.recs, t.id) // the record t was thawed from, if any
+		h.mem.add(-connOverhead)
+		h.dropRecord(t.id) // the record t was thawed from, if any
 		h.unschedule(t)
 		t.detachMemory()
 		h.releasePort(t.id)
@@ -449,6 +458,7 @@ func (h *host) count() int { return len(h.conns) + len(h.tw.recs) }
 // add enters t in the connection table.
 func (h *host) add(t *tcb) {
 	h.conns[t.id] = t
+	h.mem.add(connOverhead)
 	h.ports[t.id.Local.Port()]++
 }
 

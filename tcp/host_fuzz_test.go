@@ -304,6 +304,16 @@ func checkHost(t *testing.T, step int, h *host, cfg *Config, known map[*tcb]bool
 			t.Fatalf("step %d: %v has its next timeout at %v, filed under %v (slot %d)", step, id, at, c.heapAt, c.heapIdx)
 		}
 	}
+	mem := int64(len(h.conns)*connOverhead + len(h.tw.recs)*timeWaitOverhead)
+	for _, c := range h.conns {
+		mem += int64(c.snd.buf.Allocated() + c.rcv.buf.Allocated())
+	}
+	if got := h.mem.load(); got != mem {
+		t.Fatalf("step %d: the memory account says %d, the connections hold %d", step, got, mem)
+	}
+	if got := h.stats.timeWait.Load(); got != int64(len(h.tw.recs)) {
+		t.Fatalf("step %d: %d TIME-WAIT records counted, %d held", step, got, len(h.tw.recs))
+	}
 	for id, rec := range h.tw.recs {
 		if rec.id != id || rec.expiry.IsZero() {
 			t.Fatalf("step %d: TIME-WAIT record %v holds %v, expiry %v", step, id, rec.id, rec.expiry)

@@ -2,6 +2,8 @@ package tcp
 
 import (
 	"bytes"
+	"net/netip"
+	"syscall"
 	"testing"
 	"unsafe"
 
@@ -17,7 +19,7 @@ func TestHost_BuffersFollowUse(t *testing.T) {
 	c := r.open(40000)
 	require.Same(t, c, r.h.accept(ln))
 	assert.False(t, c.holdsMemory(), "a new connection holds no buffer memory")
-	assert.Zero(t, r.h.mem.load())
+	assert.Equal(t, int64(connOverhead), r.h.mem.load(), "only its fixed cost")
 
 	_, out := r.in(40000, 80, "P. 5001:6001(1000) ack 1001 win 65535")
 	r.match(out, "40000 . 1001:1001(0) ack 6001")
@@ -32,7 +34,7 @@ func TestHost_BuffersFollowUse(t *testing.T) {
 	require.Equal(t, 100, n)
 	r.h.touch(r.now, c)
 	r.match(r.flush(), "40000 P. 1001:1101(100) ack 16001")
-	assert.Equal(t, int64(5*ringMinAlloc), r.h.mem.load(), "both rings are counted")
+	assert.Equal(t, int64(connOverhead+5*ringMinAlloc), r.h.mem.load(), "both rings are counted")
 
 	got, err := c.receive(make([]byte, 20000))
 	require.NoError(t, err)
@@ -47,7 +49,7 @@ func TestHost_BuffersFollowUse(t *testing.T) {
 	r.h.handleTimeout(r.now)
 	r.flush()
 	assert.False(t, c.holdsMemory(), "idle for reclaimIdle: every buffer gave its memory back")
-	assert.Zero(t, r.h.mem.load())
+	assert.Equal(t, int64(connOverhead), r.h.mem.load())
 	assert.True(t, c.nextTimeout().IsZero(), "and the reclaim timer stopped")
 
 	// Octets still held are never dropped: only empty buffers are released.
@@ -133,4 +135,45 @@ func TestHost_TimeWaitRecordBounds(t *testing.T) {
 	r.match(out)
 	assert.Nil(t, r.h.tw.recs[old.id], "the RST at RCV.NXT ended it")
 	assert.Empty(t, r.h.ports)
+}
+
+// Over Config.MaxConns or Config.MemoryLimit a new connection is refused,
+// counted, and nothing already open is touched.
+func TestHost_LimitsRefuseNewConnections(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		mod  func(*Config)
+	}{
+		{name: "MaxConns", mod: func(c *Config) { c.MaxConns = 1 }},
+		{name: "MemoryLimit", mod: func(c *Config) { c.MemoryLimit = int64(connOverhead) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newHostRig(t, tc.mod)
+			ln := r.listen(80)
+			c := r.open(40000)
+			require.Same(t, c, r.h.accept(ln))
+			// Octets the connection accepted take the account over MemoryLimit.
+			_, out := r.in(40000, 80, "P. 5001:6001(1000) ack 1001 win 65535")
+			r.match(out, "40000 . 1001:1001(0) ack 6001")
+
+			_, out = r.in(40001, 80, "S 7000:7000(0) win 65535")
+			r.match(out) // dropped: the peer retries
+			assert.Nil(t, r.h.conns[FourTuple{Local: c.id.Local, Remote: netip.AddrPortFrom(peerAddr, 40001)}])
+			_, err := r.h.dial(r.now, netip.AddrPortFrom(peerAddr, 9))
+			assert.ErrorIs(t, err, syscall.ENOBUFS)
+			if tc.name == "MaxConns" {
+				assert.Equal(t, uint64(2), r.h.stats.refusedMaxConns.Load())
+			} else {
+				assert.Equal(t, uint64(2), r.h.stats.refusedMemory.Load())
+			}
+
+			// The connection already open goes on: it takes more data, and the
+			// capacity of its buffers stops growing only under memory pressure.
+			_, out = r.in(40000, 80, "P. 6001:7001(1000) ack 1001 win 65535")
+			r.match(out, "40000 . 1001:1001(0) ack 7001")
+			got, err := c.receive(make([]byte, 4000))
+			require.NoError(t, err)
+			assert.Equal(t, 2000, got)
+		})
+	}
 }

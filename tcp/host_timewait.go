@@ -66,6 +66,8 @@ func (h *host) freeze(now time.Time, t *tcb) bool {
 		*rec = fresh
 		h.tw.recs[t.id] = rec
 		h.tw.file(rec)
+		h.mem.add(timeWaitOverhead)
+		h.stats.timeWait.Add(1)
 	case !fresh.expiry.Equal(rec.expiry):
 		*rec = fresh
 		h.tw.file(rec) // a restarted timer is never earlier than one filed before
@@ -73,6 +75,7 @@ func (h *host) freeze(now time.Time, t *tcb) bool {
 		*rec = fresh
 	}
 	delete(h.conns, t.id) // the record holds the port now
+	h.mem.add(-connOverhead)
 	h.unschedule(t)
 	t.detachMemory()
 	t.events |= evFrozen
@@ -89,6 +92,7 @@ func (h *host) thaw(id FourTuple) *tcb {
 	}
 	t := rec.thaw(h.cfg, h.tsEpoch)
 	h.conns[id] = t
+	h.mem.add(connOverhead)
 	return t
 }
 
@@ -106,7 +110,7 @@ func (h *host) expireTimeWait(now time.Time) {
 		if !w.live(e) || h.conns[e.rec.id] != nil {
 			continue // refiled, ended, or thawed (its TCB's own timer runs)
 		}
-		delete(w.recs, e.rec.id)
+		h.dropRecord(e.rec.id)
 		h.releasePort(e.rec.id)
 		h.stats.closed.Add(1)
 		if tr := h.cfg.Tracer; tr != nil {
@@ -115,6 +119,15 @@ func (h *host) expireTimeWait(now time.Time) {
 	}
 	if w.head == len(w.queue) {
 		w.queue, w.head = w.queue[:0], 0
+	}
+}
+
+// dropRecord deletes id's TIME-WAIT record, if there is one.
+func (h *host) dropRecord(id FourTuple) {
+	if h.tw.recs[id] != nil {
+		delete(h.tw.recs, id)
+		h.mem.add(-timeWaitOverhead)
+		h.stats.timeWait.Add(-1)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -42,7 +43,9 @@ const scriptDir = "../testdata/scripts"
 // minrto, maxrto, usertimeout (R2), fintimeout (Config.FinTimeout), delack (delayed ACK; without it every
 // segment is acknowledged at once) as Go durations, rcvbuf and sndbuf in
 // octets (and rcvbufmax, sndbufmax: the autotuning bounds, off unless
-// set), backlog (Config.Backlog) and halfopen (Config.MaxHalfOpen), cc
+// set), backlog (Config.Backlog) and halfopen (Config.MaxHalfOpen),
+// maxconns, maxtimewait and memlimit (Config.MaxConns, MaxTimeWait,
+// MemoryLimit), cc
 // (Config.Congestion: cubic or newreno), and
 // noconn (the script neither listens nor connects: the host answers every
 // segment from replyToClosed). nosack and nots turn off SACK-permitted and
@@ -86,6 +89,7 @@ const scriptDir = "../testdata/scripts"
 //	                 connection from the port it is LISTEN if a listener waits, else CLOSED
 //	err NAME         the connection's error is ECONNRESET, ECONNREFUSED, ETIMEDOUT
 //	                 or ECONNABORTED (errors.Is), or none
+//	counter NAME N   the host's counter NAME (as StackStats names it) is N
 //	event NAME       established|readable|writable|closed|frozen was raised since the last check
 //	                 (frozen: the host keeps the connection's TIME-WAIT as a compact record)
 //
@@ -125,6 +129,7 @@ type scriptLine struct {
 	st   State         // state NAME
 	err  error         // err NAME (nil for none)
 	ev   tcbEvents     // event NAME
+	name string        // counter NAME N
 }
 
 // scriptOptions are what the option lines set.
@@ -371,6 +376,14 @@ func scriptParseOptions(o *scriptOptions, text string) error {
 			num(&o.cfg.Backlog)
 		case "halfopen":
 			num(&o.cfg.MaxHalfOpen)
+		case "maxconns":
+			num(&o.cfg.MaxConns)
+		case "maxtimewait":
+			num(&o.cfg.MaxTimeWait)
+		case "memlimit":
+			var m int
+			num(&m)
+			o.cfg.MemoryLimit = int64(m)
 		case "cc":
 			o.cfg.Congestion, err = ParseCongestion(v)
 		case "tsoffset":
@@ -492,6 +505,14 @@ func scriptParseLine(text string, last time.Duration) (scriptLine, error) {
 		default:
 			return l, fmt.Errorf(`read: want "text" or eof after the size, got %q`, want)
 		}
+		return l, nil
+	case "counter":
+		name, num, _ := strings.Cut(arg, " ")
+		n, err := strconv.Atoi(num)
+		if _, ok := scriptCounter(nil, name); !ok || err != nil {
+			return l, fmt.Errorf("counter: want a StackStats counter name and a number, got %q", arg)
+		}
+		l.name, l.n = name, n
 		return l, nil
 	case "state":
 		st, ok := parseState(arg)
@@ -711,6 +732,10 @@ func (r *scriptRunner) run(l *scriptLine) {
 		if got := r.state(l); got != l.st {
 			r.failf("got state %s, want %s", got, l.st)
 		}
+	case "counter":
+		if got, _ := scriptCounter(r.h, l.name); got != uint64(l.n) {
+			r.failf("counter %s is %d, want %d", l.name, got, l.n)
+		}
 	case "err":
 		var got error
 		if c := r.conns[r.port(l)]; c != nil {
@@ -922,4 +947,28 @@ func TestScriptRunner(t *testing.T) {
 			}
 		})
 	}
+}
+
+// scriptCounter reads the host counter StackStats calls name; h may be nil
+// to check only that the name is known.
+func scriptCounter(h *host, name string) (uint64, bool) {
+	var c *hostCounters
+	if h != nil {
+		c = &h.stats
+	} else {
+		c = new(hostCounters)
+	}
+	m := map[string]*atomic.Uint64{
+		"NoPort": &c.noPort, "BadAddr": &c.badAddr,
+		"SynDroppedBacklog": &c.synBacklog, "SynDroppedHalfOpen": &c.synHalfOpen,
+		"AcceptQueueOverflow": &c.overflow, "TimeWaitReopened": &c.timeWaitReopened,
+		"TimeWaitOverflow": &c.timeWaitOverflow, "FinWait2Timeouts": &c.finWait2Timeouts,
+		"RefusedMaxConns": &c.refusedMaxConns, "RefusedMemory": &c.refusedMemory,
+		"ConnsDialed": &c.dialed, "ConnsAccepted": &c.accepted, "ConnsClosed": &c.closed,
+	}
+	v, ok := m[name]
+	if !ok {
+		return 0, false
+	}
+	return v.Load(), true
 }

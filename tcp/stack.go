@@ -88,6 +88,10 @@ type StackStats struct {
 	TimeWaitReopened    uint64 // TIME-WAIT connections ended by a new SYN (MAY-2)
 	TimeWaitOverflow    uint64 // connections closed at once because MaxTimeWait were in TIME-WAIT
 	FinWait2Timeouts    uint64 // connections reset after FinTimeout in FIN-WAIT-2
+	RefusedMaxConns     uint64 // SYNs dropped and Dials refused at Config.MaxConns
+	RefusedMemory       uint64 // SYNs dropped and Dials refused over Config.MemoryLimit
+	Memory              int64  // octets the connections hold: buffers, and a fixed cost per connection and TIME-WAIT record
+	TimeWait            int    // connections in TIME-WAIT, kept as records
 
 	ConnsDialed   uint64 // active opens
 	ConnsAccepted uint64 // passive opens that completed the handshake
@@ -187,6 +191,10 @@ func (s *Stack) Stats() StackStats {
 		TimeWaitReopened:    h.timeWaitReopened.Load(),
 		TimeWaitOverflow:    h.timeWaitOverflow.Load(),
 		FinWait2Timeouts:    h.finWait2Timeouts.Load(),
+		RefusedMaxConns:     h.refusedMaxConns.Load(),
+		RefusedMemory:       h.refusedMemory.Load(),
+		Memory:              s.host.mem.load(),
+		TimeWait:            int(h.timeWait.Load()),
 		ConnsDialed:         h.dialed.Load(),
 		ConnsAccepted:       h.accepted.Load(),
 		ConnsClosed:         h.closed.Load(),
@@ -329,7 +337,9 @@ func (s *Stack) shutdown(now time.Time) {
 		t.abort(now) // RFC 9293 §3.10.5: RST to every synchronized peer
 		s.host.touch(now, t)
 	}
-	clear(s.host.tw.recs) // ABORT in TIME-WAIT sends nothing
+	for id := range s.host.tw.recs {
+		s.host.dropRecord(id) // ABORT in TIME-WAIT sends nothing
+	}
 	s.flush(now)
 	s.timer.Stop()
 	if s.idle != nil {

@@ -172,9 +172,9 @@ func (c *tcb) ackArrived(now time.Time, seg *Segment) {
 // a sender on a long path.
 func (c *tcb) growSendBuffer() {
 	b := &c.snd.buf
-	if want := 2 * int(c.cc.cwnd()); want > b.Cap() && b.Cap() < c.cfg.SendBufferMax {
+	if want := 2 * int(c.cc.cwnd()); want > b.Cap() && b.Cap() < c.cfg.SendBufferMax && !b.acct.pressure() {
 		// Double at least, so a window growing by a segment per ACK does
-		// not copy the buffer on every ACK.
+		// not wake the writer on every ACK.
 		b.Grow(min(max(want, 2*b.Cap()), c.cfg.SendBufferMax))
 		c.stats.SendBufferGrown++
 		c.events |= evWritable

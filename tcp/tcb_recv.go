@@ -245,8 +245,8 @@ func (c *tcb) delayACK(now time.Time, n int) {
 // window's worth of data to arrive, or the sender's SRTT until then.
 func (c *tcb) autotune(now time.Time) {
 	r := &c.rcv
-	if r.maxBuf <= r.buf.Cap()-r.slack() {
-		return
+	if r.maxBuf <= r.buf.Cap()-r.slack() || r.buf.acct.pressure() {
+		return // at its bound, or the stack is at its MemoryLimit
 	}
 	// The receiver's RTT: how long one window's worth of data took to arrive.
 	if r.rttTime.IsZero() {
@@ -278,7 +278,7 @@ func (c *tcb) autotune(now time.Time) {
 	r.space = copied
 	want := min(2*copied+16*r.mss, r.maxBuf)
 	if size := r.buf.Cap() - r.slack(); want > size {
-		r.buf.Grow(min(max(want, size+size/2), r.maxBuf) + r.slack()) // by half at least: few copies
+		r.buf.Grow(min(max(want, size+size/2), r.maxBuf) + r.slack()) // by half at least: few window updates
 		c.stats.RecvBufferGrown++
 	}
 }
