@@ -45,7 +45,8 @@ type host struct {
 	due     []*tcb        // handleTimeout's scratch
 	tsEpoch time.Time     // the origin of every TCB's timestamp clock: the first now seen
 	scratch []byte        // the payload of the segment a TCB is emitting, shared by all
-	mem     memAccount    // the buffer memory of every TCB
+	seg     Segment       // the segment a TCB is emitting, shared by all
+	mem     memAccount    // the memory of every TCB
 
 	stats hostCounters
 }
@@ -442,7 +443,7 @@ func (h *host) newTCB(now time.Time, id FourTuple, iss Seq) *tcb {
 		h.tsEpoch = now
 	}
 	t := newTCB(h.cfg, id, iss)
-	t.scratch = &h.scratch
+	t.scratch, t.seg = &h.scratch, &h.seg
 	t.snd.buf.acct, t.rcv.buf.acct = &h.mem, &h.mem
 	if h.cfg.TSOffset != nil {
 		t.tsInit(h.tsEpoch, h.cfg.TSOffset(id))

@@ -53,7 +53,7 @@ type tcb struct {
 	ctl       []Segment       // RSTs queued by input or abort, sent before anything else
 	scratch   *[]byte         // payload of the segment being emitted: the host shares one among its TCBs
 	sackBuf   [maxSACKBlocks]SACKBlock
-	seg       Segment // the segment being emitted
+	seg       *Segment // the segment being emitted: the host shares one among its TCBs
 	events    tcbEvents
 	err       error // why the connection ended abnormally (ECONNREFUSED, ECONNRESET, ETIMEDOUT)
 	// finTimedOut records that FIN-WAIT-2 timed out (armFinWait2), for the host's counter.
@@ -118,7 +118,7 @@ func newTCB(cfg *Config, id FourTuple, iss Seq) *tcb {
 		ka:          keepAlive{cfg: cfg.KeepAlive},
 		heapIdx:     -1,
 	}
-	c.scratch = new([]byte)
+	c.scratch, c.seg = new([]byte), new(Segment)
 	c.snd.init(cfg, iss)
 	c.rcv.init(cfg)
 	// Until the handshake settles the MSS, the controller works with 536

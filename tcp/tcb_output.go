@@ -312,8 +312,8 @@ func (c *tcb) transmit(now time.Time, seq Seq, n int, fin bool, emit func(FourTu
 // newSegment returns the TCB's reusable outgoing segment, cleared, so
 // emitting does not allocate.
 func (c *tcb) newSegment() *Segment {
-	c.seg = Segment{}
-	return &c.seg
+	*c.seg = Segment{}
+	return c.seg
 }
 
 // fill sets the fields every synchronized segment carries: the ACK of
