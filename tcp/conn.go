@@ -439,7 +439,10 @@ func (c *Conn) Stats() ConnStats {
 // manner of Linux's TCP_INFO).
 func (c *Conn) Info() Info {
 	var in Info
-	c.s.runOnLoop(func(time.Time) { in = c.tcb.info() })
+	c.s.runOnLoop(func(time.Time) {
+		in = c.tcb.info()
+		in.State = c.s.host.stateOf(c.tcb)
+	})
 	return in
 }
 

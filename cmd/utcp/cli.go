@@ -46,6 +46,10 @@ type options struct {
 	msl     time.Duration
 	verbose bool
 
+	maxConns   int           // --max-conns: Config.MaxConns
+	memLimit   int64         // --memory-limit, in MiB: Config.MemoryLimit
+	finTimeout time.Duration // --fin-timeout: Config.FinTimeout
+
 	// The impairments of --impair, --impair-out, --impair-in: out applies
 	// to what utcp sends, in to what it receives. Zero: none.
 	impairOut, impairIn netsim.Impairment
@@ -144,6 +148,9 @@ func flagSet(cmd string, o *options) *pflag.FlagSet {
 	fs.StringVar(&o.pcap, "pcap", "", "write every IP packet in and out to `FILE` (pcap, LINKTYPE_RAW)")
 	fs.DurationVar(&o.msl, "msl", defaultMSL, "maximum segment lifetime `D`; TIME-WAIT lasts 2×D")
 	fs.BoolVarP(&o.verbose, "verbose", "v", false, "print the stack's counters on stderr at exit")
+	fs.IntVar(&o.maxConns, "max-conns", 0, "refuse new connections (a SYN is dropped) while the stack holds `N` (0: no bound)")
+	fs.Int64Var(&o.memLimit, "memory-limit", 0, "refuse new connections while the connections hold more than `MiB` of memory (0: no bound)")
+	fs.DurationVar(&o.finTimeout, "fin-timeout", 60*time.Second, "reset a connection closed by utcp whose peer has not sent its FIN after `D` in FIN-WAIT-2 (negative: wait for ever)")
 	fs.String("impair", "", "impair both directions with netem `SPEC`, such as \"delay 25ms loss 1%\" (see below)")
 	fs.String("impair-out", "", "impair only what utcp sends, with netem `SPEC` (overrides --impair for it)")
 	fs.String("impair-in", "", "impair only what utcp receives, with netem `SPEC` (overrides --impair for it)")

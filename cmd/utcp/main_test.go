@@ -232,6 +232,8 @@ func TestParseArgs_FlagsBeforeAndAfterPositionals(t *testing.T) {
 		{"keep-open", []string{"listen", "-k", "1"}, options{cmd: "listen", port: 1, keepOpen: true}},
 		{"keep-open long", []string{"listen", "65535", "--keep-open"}, options{cmd: "listen", port: 65535, keepOpen: true}},
 		{"http dir", []string{"http", "8080", "--dir", "/srv"}, options{cmd: "http", port: 8080, dir: "/srv"}},
+		{"limits", []string{"echo", "7", "--max-conns", "1000", "--memory-limit", "512", "--fin-timeout", "5s"},
+			options{cmd: "echo", port: 7, maxConns: 1000, memLimit: 512, finTimeout: 5 * time.Second}},
 		{"echo link flags", []string{"echo", "--tun", "t1", "--addr", "192.168.7.2", "--peer", "192.168.7.1", "--mtu", "576", "7"},
 			options{cmd: "echo", port: 7, tun: "t1", addr: netip.MustParseAddr("192.168.7.2"),
 				peer: netip.MustParseAddr("192.168.7.1"), mtu: 576}},
@@ -261,6 +263,9 @@ func TestParseArgs_FlagsBeforeAndAfterPositionals(t *testing.T) {
 			}
 			if want.msl == 0 {
 				want.msl = defaultMSL
+			}
+			if want.finTimeout == 0 {
+				want.finTimeout = 60 * time.Second
 			}
 			got, err := parseArgs(tt.args)
 			require.NoError(t, err)

@@ -139,7 +139,7 @@ func (s *session) setup(openLink linkOpener) error {
 		s.stopFlush, s.flushDone = make(chan struct{}), make(chan struct{})
 		go s.flushPcap()
 	}
-	cfg := tcp.Config{Addr: o.addr, MTU: o.mtu, MSL: o.msl}
+	cfg := tcp.Config{Addr: o.addr, MTU: o.mtu, MSL: o.msl, MaxConns: o.maxConns, MemoryLimit: o.memLimit << 20, FinTimeout: o.finTimeout}
 	if o.trace {
 		cfg.Tracer = tcp.NewLadder(s.stderr)
 	}
