@@ -27,12 +27,14 @@ const (
 // into a TCB, handleTimeout when nextTimeout is due, and flush after each
 // batch of work.
 type host struct {
-	cfg *Config
-	isn *isnGen
+	cfg      *Config
+	quietCfg Config // cfg without its Tracer, for TCBs the tracer is not to see
+	isn      *isnGen
+	cookies  *cookieGen
 
 	conns     map[FourTuple]*tcb      // the connection table: no TCB in it is CLOSED or back in LISTEN
 	listeners map[uint16]*listenState // by local port
-	halfOpen  map[*tcb]*listenState   // passive children in SYN-RECEIVED, and their listener
+	halfOpen  map[*tcb]*halfOpenEntry // passive children in SYN-RECEIVED, and their listener
 	ports     map[uint16]int          // table entries per local port
 
 	// The ephemeral range, and where the allocator looks next.
@@ -54,6 +56,9 @@ type listenState struct {
 	queue    []*tcb // children whose handshake completed, oldest first, until accepted
 	halfOpen int    // children in SYN-RECEIVED
 	closed   bool
+
+	oldest, newest *halfOpenEntry // the children in SYN-RECEIVED, in arrival order
+	cookieAt       time.Time      // when the last SYN cookie went out; zero if none
 }
 
 // hostSegment is a segment for no TCB, with the four-tuple it answers.
@@ -72,9 +77,11 @@ type touchedTCB struct {
 // Stack.Stats can read them from any goroutine; nothing else in the host is
 // safe for concurrent use.
 type hostCounters struct {
-	badAddr, noPort                                     atomic.Uint64
-	synBacklog, synHalfOpen, overflow, timeWaitReopened atomic.Uint64
-	dialed, accepted, closed                            atomic.Uint64
+	badAddr, noPort                               atomic.Uint64
+	synBacklog, overflow, timeWaitReopened        atomic.Uint64
+	cookiesSent, cookiesAccepted, cookiesRejected atomic.Uint64
+	halfOpenEvicted, synAckRetriesExceeded        atomic.Uint64
+	dialed, accepted, closed                      atomic.Uint64
 }
 
 // newHost returns an empty host. cfg has its defaults applied and must not
@@ -82,14 +89,17 @@ type hostCounters struct {
 func newHost(cfg *Config) *host {
 	h := &host{
 		cfg:       cfg,
+		quietCfg:  *cfg,
 		isn:       newISNGen(),
+		cookies:   newCookieGen(),
 		conns:     make(map[FourTuple]*tcb),
 		listeners: make(map[uint16]*listenState),
-		halfOpen:  make(map[*tcb]*listenState),
+		halfOpen:  make(map[*tcb]*halfOpenEntry),
 		ports:     make(map[uint16]int),
 		portFirst: ephemeralFirst,
 		portLast:  ephemeralLast,
 	}
+	h.quietCfg.Tracer = nil
 	// Start at a secret offset, so the ports in use say nothing about how many came before.
 	h.nextPort = ephemeralFirst + uint16(h.isn.k0%(ephemeralLast-ephemeralFirst+1))
 	return h
@@ -136,18 +146,32 @@ func (h *host) input(now time.Time, src, dst netip.Addr, seg *Segment) *tcb {
 
 // listenInput handles a segment that matches a listener but no connection
 // (RFC 9293 §3.10.7.2, whose checks listenCheck runs): a RST is ignored, an
-// ACK draws a RST, other segments without SYN are dropped, and a SYN the
-// listener admits gets a child TCB that starts in LISTEN. If reopen is set,
-// the SYN ends a TIME-WAIT (admitted already) and the ISS lies above oldNxt.
+// ACK that returns a SYN cookie makes its connection and any other ACK
+// draws a RST, other segments without SYN are dropped, and a SYN the
+// listener admits gets a child TCB that starts in LISTEN, or a cookie. If
+// reopen is set, the SYN ends a TIME-WAIT (admitted already) and the ISS
+// lies above oldNxt.
 func (h *host) listenInput(now time.Time, ln *listenState, id FourTuple, seg *Segment, oldNxt Seq, reopen bool) *tcb {
 	rst, reply, syn := listenCheck(seg)
 	if reply {
+		if t, ok := h.cookieACK(now, ln, id, seg); ok {
+			return t
+		}
 		h.stats.noPort.Add(1)
 		h.ctl = append(h.ctl, hostSegment{id, rst})
 		return nil
 	}
-	if !syn || (!reopen && !h.admit(ln)) {
+	if !syn {
 		return nil
+	}
+	if !reopen {
+		switch h.admit(now, ln) {
+		case admitDrop:
+			return nil
+		case admitCookie:
+			h.sendCookie(now, ln, id, seg)
+			return nil
+		}
 	}
 	iss := h.chooseISS(id, now)
 	if reopen {
@@ -157,27 +181,40 @@ func (h *host) listenInput(now time.Time, ln *listenState, id FourTuple, seg *Se
 	t.openPassive(now)
 	t.takeEvents() // entering LISTEN is not a close
 	h.add(t)
-	h.halfOpen[t] = ln
-	ln.halfOpen++
+	h.halfOpenAdd(ln, t)
 	t.segmentArrives(now, seg)
 	h.touch(now, t)
 	return t
 }
 
+// admission is what admit decides for a SYN.
+type admission uint8
+
+const (
+	admitDrop   admission = iota // dropped unanswered
+	admitChild                   // a child TCB in SYN-RECEIVED
+	admitCookie                  // a SYN cookie, and no state
+)
+
 // admit applies a listener's bounds to a SYN and counts a refusal. The
 // accept queue must have room for the connection, as in Linux's
-// tcp_conn_request (sk_acceptq_is_full), and the children in SYN-RECEIVED
-// must number fewer than MaxHalfOpen.
-func (h *host) admit(ln *listenState) bool {
+// tcp_conn_request (sk_acceptq_is_full). The children in SYN-RECEIVED
+// must number fewer than MaxHalfOpen; once they do not, the SYN gets a
+// cookie or, with cookies off, the oldest child's slot.
+func (h *host) admit(now time.Time, ln *listenState) admission {
 	switch {
 	case len(ln.queue) >= h.cfg.Backlog:
 		h.stats.synBacklog.Add(1)
-		return false
-	case ln.halfOpen >= h.cfg.MaxHalfOpen:
-		h.stats.synHalfOpen.Add(1)
-		return false
+		return admitDrop
+	case h.cfg.SYNCookies == SYNCookiesAlways:
+		return admitCookie
+	case ln.halfOpen < h.cfg.MaxHalfOpen:
+		return admitChild
+	case h.cfg.SYNCookies == SYNCookiesWhenFull:
+		return admitCookie
 	}
-	return true
+	h.evictOldest(now, ln)
+	return admitChild
 }
 
 // overflows reports whether seg would complete the handshake of a passive
@@ -192,7 +229,7 @@ func (h *host) overflows(t *tcb, seg *Segment) bool {
 	if t.state != StateSynReceived || seg.Flags&(FlagSYN|FlagRST|FlagACK) != FlagACK || seg.Ack != t.snd.nxt {
 		return false
 	}
-	if ln := h.halfOpen[t]; ln == nil || len(ln.queue) < h.cfg.Backlog {
+	if e := h.halfOpen[t]; e == nil || len(e.ln.queue) < h.cfg.Backlog {
 		return false
 	}
 	h.stats.overflow.Add(1)
@@ -213,8 +250,9 @@ func (h *host) reopenTimeWait(now time.Time, t *tcb, seg *Segment) (Seq, bool) {
 	if ok, byTS := t.timeWaitReopenTS(seg); !ok && (byTS || !seg.Seq.GreaterThan(t.rcv.nxt)) {
 		return 0, false
 	}
+	// A SYN that would get a cookie leaves TIME-WAIT alone.
 	ln := h.listeners[t.id.Local.Port()]
-	if ln == nil || !h.admit(ln) {
+	if ln == nil || h.admit(now, ln) != admitChild {
 		return 0, false
 	}
 	old := t.snd.nxt
@@ -287,14 +325,9 @@ func (h *host) closeListener(now time.Time, ln *listenState) {
 	}
 	kids := ln.queue
 	ln.queue = nil
-	n := len(kids)
-	for t, l := range h.halfOpen {
-		if l == ln {
-			kids = append(kids, t)
-		}
+	for e := ln.oldest; e != nil; e = e.next {
+		kids = append(kids, e.t)
 	}
-	// A fixed order, so that runs repeat.
-	slices.SortFunc(kids[n:], func(a, b *tcb) int { return compareID(a.id, b.id) })
 	for _, t := range kids {
 		t.abort(now) // RFC 9293 §3.10.5: <SEQ=SND.NXT><CTL=RST> from SYN-RECEIVED and synchronized states
 		h.touch(now, t)
@@ -325,9 +358,9 @@ func (h *host) settle(now time.Time, t *tcb) bool {
 	aborted := false
 	// Only a passive child leaving SYN-RECEIVED can be half-open; the
 	// checks before the lookup keep established connections off the map.
-	if ln := h.halfOpenOf(t); ln != nil && t.state != StateSynReceived {
-		delete(h.halfOpen, t)
-		ln.halfOpen--
+	if e := h.halfOpenOf(t); e != nil && t.state != StateSynReceived {
+		ln := e.ln
+		h.halfOpenRemove(e)
 		if t.state.synchronized() {
 			if len(ln.queue) < h.cfg.Backlog {
 				ln.queue = append(ln.queue, t)
@@ -353,9 +386,8 @@ func (h *host) settle(now time.Time, t *tcb) bool {
 	return aborted
 }
 
-// halfOpenOf returns the listener a half-open child counts against, nil
-// for any other TCB.
-func (h *host) halfOpenOf(t *tcb) *listenState {
+// halfOpenOf returns the entry of a half-open child, nil for any other TCB.
+func (h *host) halfOpenOf(t *tcb) *halfOpenEntry {
 	if !t.passive || len(h.halfOpen) == 0 {
 		return nil
 	}

@@ -120,7 +120,9 @@ func (r *hostRig) stats() map[string]uint64 {
 	s := &r.h.stats
 	return map[string]uint64{
 		"BadAddr": s.badAddr.Load(), "NoPort": s.noPort.Load(),
-		"SynDroppedBacklog": s.synBacklog.Load(), "SynDroppedHalfOpen": s.synHalfOpen.Load(),
+		"SynDroppedBacklog": s.synBacklog.Load(), "HalfOpenEvicted": s.halfOpenEvicted.Load(),
+		"SynAckRetriesExceeded": s.synAckRetriesExceeded.Load(), "SynCookiesSent": s.cookiesSent.Load(),
+		"SynCookiesAccepted": s.cookiesAccepted.Load(), "SynCookiesRejected": s.cookiesRejected.Load(),
 		"AcceptQueueOverflow": s.overflow.Load(), "TimeWaitReopened": s.timeWaitReopened.Load(),
 		"ConnsDialed": s.dialed.Load(), "ConnsAccepted": s.accepted.Load(), "ConnsClosed": s.closed.Load(),
 	}

@@ -42,7 +42,9 @@ const scriptDir = "../testdata/scripts"
 // minrto, maxrto, usertimeout (R2), delack (delayed ACK; without it every
 // segment is acknowledged at once) as Go durations, rcvbuf and sndbuf in
 // octets (and rcvbufmax, sndbufmax: the autotuning bounds, off unless
-// set), backlog (Config.Backlog) and halfopen (Config.MaxHalfOpen), cc
+// set), backlog (Config.Backlog) and halfopen (Config.MaxHalfOpen),
+// syncookies=on|off|always (Config.SYNCookies), synackretries
+// (Config.SynAckRetries), cc
 // (Config.Congestion: cubic or newreno), and
 // noconn (the script neither listens nor connects: the host answers every
 // segment from replyToClosed). nosack and nots turn off SACK-permitted and
@@ -181,6 +183,7 @@ func scriptRun(name string, src io.Reader) (err error) {
 	r.cfg.TSOffset = func(FourTuple) uint32 { return opt.tsOffset }
 	r.h = newHost(&r.cfg)
 	r.h.tsEpoch = r.start // TSval: milliseconds since the start, plus tsoffset
+	r.h.cookies.k0, r.h.cookies.k1 = scriptCookieKey() // SYN cookies repeat; their counter starts at the first SYN
 	// connect dials from the local port.
 	p := opt.id.Local.Port()
 	r.h.portFirst, r.h.portLast, r.h.nextPort = p, p, p
@@ -368,6 +371,10 @@ func scriptParseOptions(o *scriptOptions, text string) error {
 			num(&o.cfg.Backlog)
 		case "halfopen":
 			num(&o.cfg.MaxHalfOpen)
+		case "syncookies":
+			o.cfg.SYNCookies, err = ParseSYNCookies(v)
+		case "synackretries":
+			num(&o.cfg.SynAckRetries)
 		case "cc":
 			o.cfg.Congestion, err = ParseCongestion(v)
 		case "tsoffset":
@@ -903,7 +910,8 @@ func TestScriptRunner(t *testing.T) {
 		{name: "bad port", script: "0 state@x LISTEN\n", wantErr: []string{"t.pkt:1", "bad port"}},
 		{name: "noconn forbids listen", script: "option noconn\n0 listen\n", wantErr: []string{"t.pkt:2", "noconn"}},
 		{name: "backlog and halfopen set the bounds",
-			script: "option halfopen=1\n0 listen\n+0 < S 0:0(0)\n+0 > S. 0:0(0) ack 1\n+0 <@40001 S 0:0(0)\n+0 > none\n"},
+			script: "option halfopen=1 syncookies=off backlog=1\n0 listen\n+0 < S 0:0(0)\n+0 > S. 0:0(0) ack 1\n" +
+				"+0 <@40001 S 0:0(0)\n+0 >@40001 S. 0:0(0) ack 1\n+0 state CLOSED\n+0 <@40001 . 1:1(0) ack 1\n+0 <@40002 S 0:0(0)\n+0 > none\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
