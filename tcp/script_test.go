@@ -183,7 +183,8 @@ func scriptRun(name string, src io.Reader) (err error) {
 	r.cfg.TSOffset = func(FourTuple) uint32 { return opt.tsOffset }
 	r.h = newHost(&r.cfg)
 	r.h.tsEpoch = r.start // TSval: milliseconds since the start, plus tsoffset
-	r.h.cookies.k0, r.h.cookies.k1 = scriptCookieKey() // SYN cookies repeat; their counter starts at the first SYN
+	// The same SYN cookies on every run; their counter starts at the first SYN.
+	r.h.cookies.k0, r.h.cookies.k1 = scriptCookieKey()
 	// connect dials from the local port.
 	p := opt.id.Local.Port()
 	r.h.portFirst, r.h.portLast, r.h.nextPort = p, p, p
