@@ -99,3 +99,46 @@ func TestCookie_ScriptValues(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkSYNFlood is the host's work per spoofed SYN once a listener's
+// half-open table is full: host.input and flush, the SYN answered with a
+// cookie, each from another source address and port, with timestamps.
+func BenchmarkSYNFlood(b *testing.B) {
+	for _, ts := range []bool{false, true} {
+		b.Run(fmt.Sprintf("timestamps=%v", ts), func(b *testing.B) {
+			cfg := Config{Addr: hostAddr, MaxHalfOpen: 16}
+			cfg = cfg.withDefaults()
+			h := newHost(&cfg)
+			ln, err := h.listen(80)
+			require.NoError(b, err)
+			now := testEpoch
+			seg := Segment{DstPort: 80, Flags: FlagSYN, Window: 65535,
+				Options: Options{MSS: 1460, HasWindowScale: true, WindowScale: 7, SACKPermitted: true, HasTimestamp: ts, TSVal: 1}}
+			var sent int
+			emit := func(FourTuple, *Segment) { sent++ }
+			src := func(i int) netip.Addr { return netip.AddrFrom4([4]byte{10, 77, byte(i >> 8), byte(i)}) }
+			for i := range cfg.MaxHalfOpen { // fill the half-open table
+				seg.SrcPort, seg.Seq = uint16(1024+i), Seq(i)
+				h.input(now, src(i), hostAddr, &seg)
+			}
+			h.flush(now, emit, nil)
+			require.Equal(b, cfg.MaxHalfOpen, ln.halfOpen)
+			sent = 0
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				j := cfg.MaxHalfOpen + i
+				seg.SrcPort, seg.Seq = uint16(1024+j%60000), Seq(j*7919)
+				h.input(now, src(j), hostAddr, &seg)
+				if i%16 == 15 {
+					h.flush(now, emit, nil)
+				}
+			}
+			h.flush(now, emit, nil)
+			b.StopTimer()
+			require.Equal(b, b.N, sent, "every SYN is answered")
+			require.Equal(b, cfg.MaxHalfOpen, len(h.conns), "and none keeps state")
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "SYNs/s")
+		})
+	}
+}
