@@ -123,6 +123,20 @@ func connectDuringFlood(t testing.TB, dst netip.AddrPort) time.Duration {
 	return took
 }
 
+// floodTarget starts a stack with the default configuration on the TUN
+// device name, and a listener on port that accepts each connection and
+// closes it at once.
+func floodTarget(t testing.TB, name string, port uint16) *tcp.Stack {
+	t.Helper()
+	st := stackOnTUN(t, name, tcp.Config{})
+	requireNoWayBack(t)
+	ln, err := st.Listen(port)
+	require.NoError(t, err)
+	go closeEach(ln)
+	t.Cleanup(func() { ln.Close() })
+	return st
+}
+
 func heapInUse() uint64 {
 	runtime.GC()
 	var m runtime.MemStats
@@ -141,13 +155,8 @@ func percentile(d []time.Duration, p float64) time.Duration {
 // (RFC 4987 §3.6) answer the flood once the half-open table is full, so
 // every real connect succeeds, and the stack's heap stays bounded.
 func TestSYNFlood(t *testing.T) {
-	st := stackOnTUN(t, "utcpsyn1", tcp.Config{})
-	requireNoWayBack(t)
 	const port = 7100
-	ln, err := st.Listen(port)
-	require.NoError(t, err)
-	go closeEach(ln)
-	t.Cleanup(func() { ln.Close() })
+	st := floodTarget(t, "utcpsyn1", port)
 	connectDuringFlood(t, utcpAt(port)) // warm up: the kernel's route and the stack's loop
 
 	dur := floodDuration(t)
@@ -190,13 +199,8 @@ func mib(n uint64) float64 { return float64(n) / (1 << 20) }
 // the server's FIN, while spoofed SYNs arrive at 20k/s; p50 and p99 are
 // reported beside the mean.
 func BenchmarkSYNFloodConnect(b *testing.B) {
-	st := stackOnTUN(b, "utcpsyn2", tcp.Config{})
-	requireNoWayBack(b)
 	const port = 7101
-	ln, err := st.Listen(port)
-	require.NoError(b, err)
-	go closeEach(ln)
-	b.Cleanup(func() { ln.Close() })
+	st := floodTarget(b, "utcpsyn2", port)
 	ctx, cancel := context.WithTimeout(context.Background(), floodMax)
 	defer cancel()
 	sent := flood(b, ctx, utcpAt(port))
