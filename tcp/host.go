@@ -77,11 +77,12 @@ type touchedTCB struct {
 // Stack.Stats can read them from any goroutine; nothing else in the host is
 // safe for concurrent use.
 type hostCounters struct {
-	badAddr, noPort                               atomic.Uint64
-	synBacklog, overflow, timeWaitReopened        atomic.Uint64
+	badAddr, noPort                        atomic.Uint64
+	synBacklog, overflow, timeWaitReopened atomic.Uint64
+	dialed, accepted, closed               atomic.Uint64
+
 	cookiesSent, cookiesAccepted, cookiesRejected atomic.Uint64
 	halfOpenEvicted, synAckRetriesExceeded        atomic.Uint64
-	dialed, accepted, closed                      atomic.Uint64
 }
 
 // newHost returns an empty host. cfg has its defaults applied and must not

@@ -1,7 +1,7 @@
 package tcp
 
 import (
-	"errors"
+	"fmt"
 	"syscall"
 	"time"
 )
@@ -18,8 +18,8 @@ type halfOpenEntry struct {
 
 // Why a half-open child was freed silently; its peer is never told.
 var (
-	errSynAckRetries   = errors.Join(errors.New("SYN-ACK retries exhausted"), syscall.ETIMEDOUT)
-	errHalfOpenEvicted = errors.Join(errors.New("half-open connection evicted"), syscall.ETIMEDOUT)
+	errSynAckRetries   = fmt.Errorf("SYN-ACK retries exhausted: %w", syscall.ETIMEDOUT)
+	errHalfOpenEvicted = fmt.Errorf("half-open connection evicted: %w", syscall.ETIMEDOUT)
 )
 
 // halfOpenAdd enters t, a new child of ln, as the newest half-open one.

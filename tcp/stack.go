@@ -82,14 +82,16 @@ type StackStats struct {
 	BadAddr     uint64 // SYNs dropped for a broadcast, multicast or invalid source (MUST-57, MUST-63)
 	NoPort      uint64 // RSTs sent for segments to no connection or listener (§3.10.7.1, §3.10.7.2)
 
-	SynDroppedBacklog     uint64 // SYNs dropped because the listener's accept queue was full (Config.Backlog)
-	HalfOpenEvicted       uint64 // children in SYN-RECEIVED freed for a new SYN (MaxHalfOpen, SYN cookies off)
-	SynAckRetriesExceeded uint64 // children in SYN-RECEIVED freed after Config.SynAckRetries
+	SynDroppedBacklog   uint64 // SYNs dropped because the listener's accept queue was full (Config.Backlog)
+	AcceptQueueOverflow uint64 // handshake-completing ACKs dropped because the accept queue was full
+	TimeWaitReopened    uint64 // TIME-WAIT connections ended by a new SYN (MAY-2)
+
+	// SYN-flood defences (host_syncookie.go, host_halfopen.go).
 	SynCookiesSent        uint64 // SYN-ACKs with a SYN cookie (RFC 4987 §3.6)
 	SynCookiesAccepted    uint64 // ACKs whose valid cookie made a connection
 	SynCookiesRejected    uint64 // ACKs to a listener with an invalid or expired cookie, answered with a RST
-	AcceptQueueOverflow   uint64 // handshake-completing ACKs dropped because the accept queue was full
-	TimeWaitReopened      uint64 // TIME-WAIT connections ended by a new SYN (MAY-2)
+	HalfOpenEvicted       uint64 // children in SYN-RECEIVED freed for a new SYN (MaxHalfOpen, SYN cookies off)
+	SynAckRetriesExceeded uint64 // children in SYN-RECEIVED freed after Config.SynAckRetries
 
 	ConnsDialed   uint64 // active opens
 	ConnsAccepted uint64 // passive opens that completed the handshake
@@ -176,26 +178,27 @@ func (s *Stack) Close() error {
 func (s *Stack) Stats() StackStats {
 	c, h := &s.stats, &s.host.stats
 	return StackStats{
-		IP:                    s.ep.Stats.Snapshot(),
-		SegsIn:                c.segsIn.Load(),
-		SegsOut:               c.segsOut.Load(),
-		BadChecksum:           c.badChecksum.Load(),
-		Malformed:             c.malformed.Load(),
-		BadAddr:               h.badAddr.Load(),
-		NoPort:                h.noPort.Load(),
-		SynDroppedBacklog:     h.synBacklog.Load(),
-		HalfOpenEvicted:       h.halfOpenEvicted.Load(),
-		SynAckRetriesExceeded: h.synAckRetriesExceeded.Load(),
+		IP:                  s.ep.Stats.Snapshot(),
+		SegsIn:              c.segsIn.Load(),
+		SegsOut:             c.segsOut.Load(),
+		BadChecksum:         c.badChecksum.Load(),
+		Malformed:           c.malformed.Load(),
+		BadAddr:             h.badAddr.Load(),
+		NoPort:              h.noPort.Load(),
+		SynDroppedBacklog:   h.synBacklog.Load(),
+		AcceptQueueOverflow: h.overflow.Load(),
+		TimeWaitReopened:    h.timeWaitReopened.Load(),
+		ConnsDialed:         h.dialed.Load(),
+		ConnsAccepted:       h.accepted.Load(),
+		ConnsClosed:         h.closed.Load(),
+		LinkReadErrors:      c.linkReadErrors.Load(),
+		LinkWriteErrors:     c.linkWriteErrors.Load(),
+
 		SynCookiesSent:        h.cookiesSent.Load(),
 		SynCookiesAccepted:    h.cookiesAccepted.Load(),
 		SynCookiesRejected:    h.cookiesRejected.Load(),
-		AcceptQueueOverflow:   h.overflow.Load(),
-		TimeWaitReopened:      h.timeWaitReopened.Load(),
-		ConnsDialed:           h.dialed.Load(),
-		ConnsAccepted:         h.accepted.Load(),
-		ConnsClosed:           h.closed.Load(),
-		LinkReadErrors:        c.linkReadErrors.Load(),
-		LinkWriteErrors:       c.linkWriteErrors.Load(),
+		HalfOpenEvicted:       h.halfOpenEvicted.Load(),
+		SynAckRetriesExceeded: h.synAckRetriesExceeded.Load(),
 	}
 }
 
