@@ -125,7 +125,7 @@ func (h *host) input(now time.Time, src, dst netip.Addr, seg *Segment) *tcb {
 	t := h.conns[id]
 	if t == nil {
 		if ln := h.listeners[id.Local.Port()]; ln != nil {
-			return h.listenInput(now, ln, id, seg, 0, false)
+			return h.listenInput(now, ln, id, seg)
 		}
 		// RFC 9293 §3.10.7.1: no connection; answer anything but a RST with a RST.
 		if rst, ok := replyToClosed(seg); ok {
@@ -134,8 +134,8 @@ func (h *host) input(now time.Time, src, dst netip.Addr, seg *Segment) *tcb {
 		}
 		return nil
 	}
-	if oldNxt, ok := h.reopenTimeWait(now, t, seg); ok {
-		return h.listenInput(now, h.listeners[id.Local.Port()], id, seg, oldNxt, true)
+	if oldNxt, a, ok := h.reopenTimeWait(now, t, seg); ok {
+		return h.openChild(now, h.listeners[id.Local.Port()], id, seg, a, oldNxt, true)
 	}
 	if h.overflows(t, seg) {
 		return nil
@@ -148,11 +148,9 @@ func (h *host) input(now time.Time, src, dst netip.Addr, seg *Segment) *tcb {
 // listenInput handles a segment that matches a listener but no connection
 // (RFC 9293 §3.10.7.2, whose checks listenCheck runs): a RST is ignored, an
 // ACK that returns a SYN cookie makes its connection and any other ACK
-// draws a RST, other segments without SYN are dropped, and a SYN the
-// listener admits gets a child TCB that starts in LISTEN, or a cookie. If
-// reopen is set, the SYN ends a TIME-WAIT (admitted already) and the ISS
-// lies above oldNxt.
-func (h *host) listenInput(now time.Time, ln *listenState, id FourTuple, seg *Segment, oldNxt Seq, reopen bool) *tcb {
+// draws a RST, other segments without SYN are dropped, and a SYN goes to
+// openChild with what admit decided.
+func (h *host) listenInput(now time.Time, ln *listenState, id FourTuple, seg *Segment) *tcb {
 	rst, reply, syn := listenCheck(seg)
 	if reply {
 		if t, ok := h.cookieACK(now, ln, id, seg); ok {
@@ -165,14 +163,21 @@ func (h *host) listenInput(now time.Time, ln *listenState, id FourTuple, seg *Se
 	if !syn {
 		return nil
 	}
-	if !reopen {
-		switch h.admit(now, ln) {
-		case admitDrop:
-			return nil
-		case admitCookie:
-			h.sendCookie(now, ln, id, seg)
-			return nil
-		}
+	return h.openChild(now, ln, id, seg, h.admit(now, ln), 0, false)
+}
+
+// openChild answers a SYN to ln as admit decided: a child TCB that starts
+// in LISTEN, a SYN cookie, or nothing. If reopen is set, the SYN ended a
+// TIME-WAIT and a child's ISS lies above oldNxt; a cookie's cannot be
+// chosen, and PAWS or the sequence number rule that let the SYN in guards
+// the new incarnation instead (as in Linux).
+func (h *host) openChild(now time.Time, ln *listenState, id FourTuple, seg *Segment, a admission, oldNxt Seq, reopen bool) *tcb {
+	switch a {
+	case admitDrop:
+		return nil
+	case admitCookie:
+		h.sendCookie(now, ln, id, seg)
+		return nil
 	}
 	iss := h.chooseISS(id, now)
 	if reopen {
@@ -239,28 +244,32 @@ func (h *host) overflows(t *tcb, seg *Segment) bool {
 
 // reopenTimeWait decides whether a SYN ends TIME-WAIT to open a new
 // connection. If so it deletes the old TCB and returns its SND.NXT, which
-// the new ISS must exceed; the caller hands the SYN to the listener.
-func (h *host) reopenTimeWait(now time.Time, t *tcb, seg *Segment) (Seq, bool) {
+// the new ISS must exceed, and what the listener admits the SYN to; the
+// caller hands the SYN to openChild.
+func (h *host) reopenTimeWait(now time.Time, t *tcb, seg *Segment) (Seq, admission, bool) {
 	// RFC 9293 §3.6.1 MAY-2, RFC 1122 §4.2.2.13, RFC 6191 §2: a SYN may
 	// end TIME-WAIT, if a listener with room waits on the port, when its
 	// timestamp is newer than the old incarnation's TS.Recent, or, without
 	// timestamps on both, when its sequence number lies above RCV.NXT.
 	if t.state != StateTimeWait || seg.Flags&(FlagSYN|FlagACK|FlagRST) != FlagSYN {
-		return 0, false
+		return 0, 0, false
 	}
 	if ok, byTS := t.timeWaitReopenTS(seg); !ok && (byTS || !seg.Seq.GreaterThan(t.rcv.nxt)) {
-		return 0, false
+		return 0, 0, false
 	}
-	// A SYN that would get a cookie leaves TIME-WAIT alone.
 	ln := h.listeners[t.id.Local.Port()]
-	if ln == nil || h.admit(now, ln) != admitChild {
-		return 0, false
+	if ln == nil {
+		return 0, 0, false
+	}
+	a := h.admit(now, ln)
+	if a == admitDrop {
+		return 0, 0, false
 	}
 	old := t.snd.nxt
 	t.abort(now) // in TIME-WAIT, ABORT sends nothing and deletes the TCB (§3.10.5)
 	h.touch(now, t)
 	h.stats.timeWaitReopened.Add(1)
-	return old, true
+	return old, a, true
 }
 
 // dial makes a TCB for an active OPEN (RFC 9293 §3.10.1) from a free

@@ -433,6 +433,7 @@ func TestHost_TimeWaitReopen_MAY2(t *testing.T) {
 		syn     string
 		prepare func(r *hostRig, ln *listenState)
 		reopen  bool
+		cookie  bool // reopened, and the SYN answered with a cookie
 		counted map[string]uint64
 	}{
 		{name: "a SYN above RCV.NXT with a listener reopens", syn: "S 9000:9000(0) win 65535", reopen: true,
@@ -442,11 +443,12 @@ func TestHost_TimeWaitReopen_MAY2(t *testing.T) {
 		{name: "a SYN-ACK does not", syn: "S. 9000:9000(0) ack 1002 win 65535"},
 		{name: "without a listener it does not", syn: "S 9000:9000(0) win 65535",
 			prepare: func(r *hostRig, ln *listenState) { r.h.closeListener(r.now, ln) }},
-		{name: "with the listener's half-open slots taken it does not (the SYN would get a cookie)", syn: "S 9000:9000(0) win 65535",
+		{name: "with the listener's half-open slots taken it reopens with a SYN cookie", syn: "S 9000:9000(0) win 65535",
 			prepare: func(r *hostRig, _ *listenState) {
 				_, out := r.in(40001, 80, "S 5000:5000(0) win 65535")
 				r.match(out, "40001 S. 1000:1000(0) ack 5001")
-			}},
+			},
+			cookie: true, counted: map[string]uint64{"TimeWaitReopened": 1, "SynCookiesSent": 1}},
 	}
 	for _, row := range rows {
 		t.Run(row.name, func(t *testing.T) {
@@ -461,6 +463,15 @@ func TestHost_TimeWaitReopen_MAY2(t *testing.T) {
 			after := r.stats()
 			for name, n := range row.counted {
 				assert.Equal(t, n, after[name]-before[name], "counter %s", name)
+			}
+			if row.cookie {
+				assert.Nil(t, got, "a cookie keeps no state")
+				assert.Equal(t, StateClosed, old.state, "the old TCB is deleted")
+				assert.NotContains(t, r.h.conns, old.id)
+				require.Len(t, out, 1)
+				assert.Equal(t, FlagSYN|FlagACK, out[0].seg.Flags)
+				assert.Equal(t, Seq(9001), out[0].seg.Ack, "the cookie's SYN-ACK acknowledges the new SYN")
+				return
 			}
 			if !row.reopen {
 				assert.Same(t, old, got, "the TIME-WAIT connection gets the SYN")
