@@ -51,7 +51,8 @@ type Config struct {
 	// stays in SYN-RECEIVED until a retransmission finds room. Default 128.
 	Backlog int
 	// MaxHalfOpen bounds a listener's connections in SYN-RECEIVED, apart
-	// from Backlog; a SYN beyond it is dropped (StackStats.SynDroppedHalfOpen).
+	// from Backlog. A SYN beyond it gets a SYN cookie (SYNCookies), or with
+	// cookies off takes the slot of the oldest (StackStats.HalfOpenEvicted).
 	// Default 256.
 	MaxHalfOpen int
 	// MaxConns bounds the connections the stack holds, TIME-WAIT records
@@ -78,6 +79,15 @@ type Config struct {
 	// closes at once (StackStats.TimeWaitOverflow), as with Linux's
 	// tcp_max_tw_buckets. Default 262144.
 	MaxTimeWait int
+	// SYNCookies selects when a listener answers a SYN with a SYN cookie
+	// and keeps no state (RFC 4987 §3.6); the zero value sends them once
+	// the half-open table is full, as Linux's tcp_syncookies=1.
+	SYNCookies SYNCookieMode
+	// SynAckRetries is how often a passive child in SYN-RECEIVED sends its
+	// SYN-ACK again before it is freed, silently, at the next timeout
+	// (Linux's tcp_synack_retries), apart from UserTimeout. Default 5;
+	// negative means no retransmission.
+	SynAckRetries int
 	// KeepAlive is the keep-alive setting of new connections (RFC 9293
 	// §3.8.4): off unless Enable (MUST-25); Idle defaults to 2 hours
 	// (MUST-28), Interval to 75 s, Count to 9. Conn.SetKeepAlive changes it
@@ -145,6 +155,9 @@ func (c *Config) withDefaults() Config {
 	}
 	if d.MaxTimeWait <= 0 {
 		d.MaxTimeWait = 262144
+	}
+	if d.SynAckRetries == 0 {
+		d.SynAckRetries = 5
 	}
 	return d
 }

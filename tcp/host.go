@@ -3,7 +3,6 @@ package tcp
 import (
 	"cmp"
 	"net/netip"
-	"slices"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -27,12 +26,14 @@ const (
 // into a TCB, handleTimeout when nextTimeout is due, and flush after each
 // batch of work.
 type host struct {
-	cfg *Config
-	isn *isnGen
+	cfg      *Config
+	quietCfg Config // cfg without its Tracer, for TCBs the tracer is not to see
+	isn      *isnGen
+	cookies  *cookieGen
 
 	conns     map[FourTuple]*tcb      // the connection table: no TCB in it is CLOSED or back in LISTEN
 	listeners map[uint16]*listenState // by local port
-	halfOpen  map[*tcb]*listenState   // passive children in SYN-RECEIVED, and their listener
+	halfOpen  map[*tcb]*halfOpenEntry // passive children in SYN-RECEIVED, and their listener
 	ports     map[uint16]int          // table entries per local port
 
 	// The ephemeral range, and where the allocator looks next.
@@ -58,6 +59,9 @@ type listenState struct {
 	queue    []*tcb // children whose handshake completed, oldest first, until accepted
 	halfOpen int    // children in SYN-RECEIVED
 	closed   bool
+
+	oldest, newest *halfOpenEntry // the children in SYN-RECEIVED, in arrival order
+	cookieAt       time.Time      // when the last SYN cookie went out; zero if none
 }
 
 // hostSegment is a segment for no TCB, with the four-tuple it answers.
@@ -76,12 +80,16 @@ type touchedTCB struct {
 // Stack.Stats can read them from any goroutine; nothing else in the host is
 // safe for concurrent use.
 type hostCounters struct {
-	badAddr, noPort                                     atomic.Uint64
-	synBacklog, synHalfOpen, overflow, timeWaitReopened atomic.Uint64
-	timeWaitOverflow, finWait2Timeouts                  atomic.Uint64
-	refusedMaxConns, refusedMemory                      atomic.Uint64
-	timeWait                                            atomic.Int64 // records held now
-	dialed, accepted, closed                            atomic.Uint64
+	badAddr, noPort                        atomic.Uint64
+	synBacklog, overflow, timeWaitReopened atomic.Uint64
+	dialed, accepted, closed               atomic.Uint64
+
+	cookiesSent, cookiesAccepted, cookiesRejected atomic.Uint64
+	halfOpenEvicted, synAckRetriesExceeded        atomic.Uint64
+
+	timeWaitOverflow, finWait2Timeouts atomic.Uint64
+	refusedMaxConns, refusedMemory     atomic.Uint64
+	timeWait                           atomic.Int64 // records held now
 }
 
 // newHost returns an empty host. cfg has its defaults applied and must not
@@ -89,16 +97,19 @@ type hostCounters struct {
 func newHost(cfg *Config) *host {
 	h := &host{
 		cfg:       cfg,
+		quietCfg:  *cfg,
 		isn:       newISNGen(),
+		cookies:   newCookieGen(),
 		conns:     make(map[FourTuple]*tcb),
 		listeners: make(map[uint16]*listenState),
-		halfOpen:  make(map[*tcb]*listenState),
+		halfOpen:  make(map[*tcb]*halfOpenEntry),
 		ports:     make(map[uint16]int),
 		tw:        timeWaitTable{recs: make(map[FourTuple]*timeWaitRecord)},
 		portFirst: ephemeralFirst,
 		portLast:  ephemeralLast,
 	}
 	h.mem.limit = cfg.MemoryLimit
+	h.quietCfg.Tracer = nil
 	// Start at a secret offset, so the ports in use say nothing about how many came before.
 	h.nextPort = ephemeralFirst + uint16(h.isn.k0%(ephemeralLast-ephemeralFirst+1))
 	return h
@@ -126,7 +137,7 @@ func (h *host) input(now time.Time, src, dst netip.Addr, seg *Segment) *tcb {
 	}
 	if t == nil {
 		if ln := h.listeners[id.Local.Port()]; ln != nil {
-			return h.listenInput(now, ln, id, seg, 0, false)
+			return h.listenInput(now, ln, id, seg)
 		}
 		// RFC 9293 §3.10.7.1: no connection; answer anything but a RST with a RST.
 		if rst, ok := replyToClosed(seg); ok {
@@ -135,8 +146,8 @@ func (h *host) input(now time.Time, src, dst netip.Addr, seg *Segment) *tcb {
 		}
 		return nil
 	}
-	if oldNxt, ok := h.reopenTimeWait(now, t, seg); ok {
-		return h.listenInput(now, h.listeners[id.Local.Port()], id, seg, oldNxt, true)
+	if oldNxt, a, ok := h.reopenTimeWait(now, t, seg); ok {
+		return h.openChild(now, h.listeners[id.Local.Port()], id, seg, a, oldNxt, true)
 	}
 	if h.overflows(t, seg) {
 		return nil
@@ -148,17 +159,36 @@ func (h *host) input(now time.Time, src, dst netip.Addr, seg *Segment) *tcb {
 
 // listenInput handles a segment that matches a listener but no connection
 // (RFC 9293 §3.10.7.2, whose checks listenCheck runs): a RST is ignored, an
-// ACK draws a RST, other segments without SYN are dropped, and a SYN the
-// listener admits gets a child TCB that starts in LISTEN. If reopen is set,
-// the SYN ends a TIME-WAIT (admitted already) and the ISS lies above oldNxt.
-func (h *host) listenInput(now time.Time, ln *listenState, id FourTuple, seg *Segment, oldNxt Seq, reopen bool) *tcb {
+// ACK that returns a SYN cookie makes its connection and any other ACK
+// draws a RST, other segments without SYN are dropped, and a SYN goes to
+// openChild with what admit decided.
+func (h *host) listenInput(now time.Time, ln *listenState, id FourTuple, seg *Segment) *tcb {
 	rst, reply, syn := listenCheck(seg)
 	if reply {
+		if t, ok := h.cookieACK(now, ln, id, seg); ok {
+			return t
+		}
 		h.stats.noPort.Add(1)
 		h.ctl = append(h.ctl, hostSegment{id, rst})
 		return nil
 	}
-	if !syn || (!reopen && !h.admit(ln)) {
+	if !syn {
+		return nil
+	}
+	return h.openChild(now, ln, id, seg, h.admit(now, ln), 0, false)
+}
+
+// openChild answers a SYN to ln as admit decided: a child TCB that starts
+// in LISTEN, a SYN cookie, or nothing. If reopen is set, the SYN ended a
+// TIME-WAIT and a child's ISS lies above oldNxt; a cookie's cannot be
+// chosen, and PAWS or the sequence number rule that let the SYN in guards
+// the new incarnation instead (as in Linux).
+func (h *host) openChild(now time.Time, ln *listenState, id FourTuple, seg *Segment, a admission, oldNxt Seq, reopen bool) *tcb {
+	switch a {
+	case admitDrop:
+		return nil
+	case admitCookie:
+		h.sendCookie(now, ln, id, seg)
 		return nil
 	}
 	iss := h.chooseISS(id, now)
@@ -169,29 +199,42 @@ func (h *host) listenInput(now time.Time, ln *listenState, id FourTuple, seg *Se
 	t.openPassive(now)
 	t.takeEvents() // entering LISTEN is not a close
 	h.add(t)
-	h.halfOpen[t] = ln
-	ln.halfOpen++
+	h.halfOpenAdd(ln, t)
 	t.segmentArrives(now, seg)
 	h.touch(now, t)
 	return t
 }
 
+// admission is what admit decides for a SYN.
+type admission uint8
+
+const (
+	admitDrop   admission = iota // dropped unanswered
+	admitChild                   // a child TCB in SYN-RECEIVED
+	admitCookie                  // a SYN cookie, and no state
+)
+
 // admit applies a listener's bounds to a SYN and counts a refusal. The
 // accept queue must have room for the connection, as in Linux's
-// tcp_conn_request (sk_acceptq_is_full), and the children in SYN-RECEIVED
-// must number fewer than MaxHalfOpen.
-func (h *host) admit(ln *listenState) bool {
+// tcp_conn_request (sk_acceptq_is_full). The children in SYN-RECEIVED
+// must number fewer than MaxHalfOpen; once they do not, the SYN gets a
+// cookie or, with cookies off, the oldest child's slot.
+func (h *host) admit(now time.Time, ln *listenState) admission {
 	switch {
 	case h.roomForConn() != nil:
-		return false
+		return admitDrop
 	case len(ln.queue) >= h.cfg.Backlog:
 		h.stats.synBacklog.Add(1)
-		return false
-	case ln.halfOpen >= h.cfg.MaxHalfOpen:
-		h.stats.synHalfOpen.Add(1)
-		return false
+		return admitDrop
+	case h.cfg.SYNCookies == SYNCookiesAlways:
+		return admitCookie
+	case ln.halfOpen < h.cfg.MaxHalfOpen:
+		return admitChild
+	case h.cfg.SYNCookies == SYNCookiesWhenFull:
+		return admitCookie
 	}
-	return true
+	h.evictOldest(now, ln)
+	return admitChild
 }
 
 // overflows reports whether seg would complete the handshake of a passive
@@ -206,7 +249,7 @@ func (h *host) overflows(t *tcb, seg *Segment) bool {
 	if t.state != StateSynReceived || seg.Flags&(FlagSYN|FlagRST|FlagACK) != FlagACK || seg.Ack != t.snd.nxt {
 		return false
 	}
-	if ln := h.halfOpen[t]; ln == nil || len(ln.queue) < h.cfg.Backlog {
+	if e := h.halfOpen[t]; e == nil || len(e.ln.queue) < h.cfg.Backlog {
 		return false
 	}
 	h.stats.overflow.Add(1)
@@ -215,27 +258,32 @@ func (h *host) overflows(t *tcb, seg *Segment) bool {
 
 // reopenTimeWait decides whether a SYN ends TIME-WAIT to open a new
 // connection. If so it deletes the old TCB and returns its SND.NXT, which
-// the new ISS must exceed; the caller hands the SYN to the listener.
-func (h *host) reopenTimeWait(now time.Time, t *tcb, seg *Segment) (Seq, bool) {
+// the new ISS must exceed, and what the listener admits the SYN to; the
+// caller hands the SYN to openChild.
+func (h *host) reopenTimeWait(now time.Time, t *tcb, seg *Segment) (Seq, admission, bool) {
 	// RFC 9293 §3.6.1 MAY-2, RFC 1122 §4.2.2.13, RFC 6191 §2: a SYN may
 	// end TIME-WAIT, if a listener with room waits on the port, when its
 	// timestamp is newer than the old incarnation's TS.Recent, or, without
 	// timestamps on both, when its sequence number lies above RCV.NXT.
 	if t.state != StateTimeWait || seg.Flags&(FlagSYN|FlagACK|FlagRST) != FlagSYN {
-		return 0, false
+		return 0, 0, false
 	}
 	if ok, byTS := t.timeWaitReopenTS(seg); !ok && (byTS || !seg.Seq.GreaterThan(t.rcv.nxt)) {
-		return 0, false
+		return 0, 0, false
 	}
 	ln := h.listeners[t.id.Local.Port()]
-	if ln == nil || !h.admit(ln) {
-		return 0, false
+	if ln == nil {
+		return 0, 0, false
+	}
+	a := h.admit(now, ln)
+	if a == admitDrop {
+		return 0, 0, false
 	}
 	old := t.snd.nxt
 	t.abort(now) // in TIME-WAIT, ABORT sends nothing and deletes the TCB (§3.10.5)
 	h.touch(now, t)
 	h.stats.timeWaitReopened.Add(1)
-	return old, true
+	return old, a, true
 }
 
 // dial makes a TCB for an active OPEN (RFC 9293 §3.10.1) from a free
@@ -304,14 +352,9 @@ func (h *host) closeListener(now time.Time, ln *listenState) {
 	}
 	kids := ln.queue
 	ln.queue = nil
-	n := len(kids)
-	for t, l := range h.halfOpen {
-		if l == ln {
-			kids = append(kids, t)
-		}
+	for e := ln.oldest; e != nil; e = e.next {
+		kids = append(kids, e.t)
 	}
-	// A fixed order, so that runs repeat.
-	slices.SortFunc(kids[n:], func(a, b *tcb) int { return compareID(a.id, b.id) })
 	for _, t := range kids {
 		t.abort(now) // RFC 9293 §3.10.5: <SEQ=SND.NXT><CTL=RST> from SYN-RECEIVED and synchronized states
 		h.touch(now, t)
@@ -342,9 +385,9 @@ func (h *host) settle(now time.Time, t *tcb) bool {
 	aborted := false
 	// Only a passive child leaving SYN-RECEIVED can be half-open; the
 	// checks before the lookup keep established connections off the map.
-	if ln := h.halfOpenOf(t); ln != nil && t.state != StateSynReceived {
-		delete(h.halfOpen, t)
-		ln.halfOpen--
+	if e := h.halfOpenOf(t); e != nil && t.state != StateSynReceived {
+		ln := e.ln
+		h.halfOpenRemove(e)
 		if t.state.synchronized() {
 			if len(ln.queue) < h.cfg.Backlog {
 				ln.queue = append(ln.queue, t)
@@ -382,9 +425,8 @@ func (h *host) releasePort(id FourTuple) {
 	}
 }
 
-// halfOpenOf returns the listener a half-open child counts against, nil
-// for any other TCB.
-func (h *host) halfOpenOf(t *tcb) *listenState {
+// halfOpenOf returns the entry of a half-open child, nil for any other TCB.
+func (h *host) halfOpenOf(t *tcb) *halfOpenEntry {
 	if !t.passive || len(h.halfOpen) == 0 {
 		return nil
 	}

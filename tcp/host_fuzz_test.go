@@ -42,9 +42,14 @@ var (
 //	7    advance to the next timer and fire it
 //	8    advance the clock by arg×4 ms, firing what is due
 //	9    close or reopen a listener (arg%2)
+//
+// The input's length modulo 3 picks Config.SYNCookies. A segment to a
+// four-tuple that has no TCB but was sent a SYN cookie takes its numbers
+// from the cookie's SYN-ACK, so that cookie ACKs come often.
 func FuzzHost(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg := Config{
+			SYNCookies:  SYNCookieMode(len(data) % 3),
 			Addr:        hostAddr,
 			MSL:         time.Second,
 			InitialRTO:  200 * time.Millisecond,
@@ -71,10 +76,11 @@ func FuzzHost(f *testing.F) {
 			}
 			listeners[p] = ln
 		}
-		known := map[*tcb]bool{}       // TCBs made by a dial or by a SYN to a listener
-		thawed := map[FourTuple]bool{} // four-tuples whose TIME-WAIT record was thawed for a segment
-		passive := map[*tcb]uint16{}   // children, and the port they were made on
-		var apps []*tcb                // dialled or accepted: the user may call into them
+		known := map[*tcb]bool{}           // TCBs made by a dial or by a SYN to a listener
+		thawed := map[FourTuple]bool{}     // four-tuples whose TIME-WAIT record was thawed for a segment
+		passive := map[*tcb]uint16{}       // children, and the port they were made on
+		var apps []*tcb                    // dialled or accepted: the user may call into them
+		cookies := map[FourTuple]Segment{} // the last SYN cookie's SYN-ACK to each four-tuple with no TCB
 		buf := make([]byte, 4096)
 
 		for step := 0; len(data) > 0 && step < 400; step++ {
@@ -107,10 +113,14 @@ func FuzzHost(f *testing.F) {
 				seqBase, ackBase := Seq(5000), Seq(1000)
 				old, oldState := h.conns[id], StateClosed
 				rec := h.tw.recs[id]
-				if old != nil {
+				cookie, sentCookie := cookies[id]
+				switch {
+				case old != nil:
 					seqBase, ackBase, oldState = old.rcv.nxt, old.snd.nxt, old.state
-				} else if rec != nil {
+				case rec != nil:
 					seqBase, ackBase, oldState = rec.rcvNxt, rec.sndNxt, StateTimeWait
+				case sentCookie:
+					seqBase, ackBase = cookie.Ack, cookie.Seq.Add(1)
 				}
 				seg.Seq = seqBase.Add(fuzzOffset(data[2:]))
 				seg.Ack = ackBase.Add(fuzzOffset(data[4:]))
@@ -131,6 +141,9 @@ func FuzzHost(f *testing.F) {
 					}
 					seg.Options.HasTimestamp = true
 					seg.Options.TSVal = tsBase + uint32(int32(op/10)-12)
+					if sentCookie && old == nil {
+						seg.Options.TSEcr = cookie.Options.TSVal // the options the cookie's TSval carries
+					}
 					seg.ECN = data[6] & ecnMask
 				}
 				if old != nil && op%10 >= 5 {
@@ -151,8 +164,11 @@ func FuzzHost(f *testing.F) {
 					known[got] = true // thawed from its TIME-WAIT record
 				} else if got != nil && !known[got] {
 					// A new TCB: only a SYN to a listener makes one, for a
-					// four-tuple that was free or in TIME-WAIT.
-					if seg.Flags&(FlagSYN|FlagACK|FlagRST) != FlagSYN || !listening ||
+					// four-tuple that was free or in TIME-WAIT, or the ACK of
+					// a SYN cookie sent to a free four-tuple.
+					cookieACK := seg.Flags&(FlagSYN|FlagACK|FlagRST) == FlagACK && cfg.SYNCookies != SYNCookiesOff &&
+						old == nil && sentCookie && got.snd.iss == cookie.Seq && seg.Ack == cookie.Seq.Add(1)
+					if (seg.Flags&(FlagSYN|FlagACK|FlagRST) != FlagSYN && !cookieACK) || !listening ||
 						!validUnicast(remote.Addr()) || remote.Port() == 0 ||
 						(old != nil && oldState != StateTimeWait) || got.id != id {
 						t.Fatalf("step %d: %v made a TCB for %v (listening %v, replacing one in %v)", step, &seg, got.id, listening, oldState)
@@ -230,6 +246,9 @@ func FuzzHost(f *testing.F) {
 			h.flush(now, func(id FourTuple, s *Segment) {
 				sent[id]++
 				total++
+				if s.Flags&(FlagSYN|FlagACK) == FlagSYN|FlagACK && h.conns[id] == nil {
+					cookies[id] = *s
+				}
 				if s.SrcPort != id.Local.Port() || s.DstPort != id.Remote.Port() {
 					t.Fatalf("step %d: %v from port %d to %d emitted for %v", step, s, s.SrcPort, s.DstPort, id)
 				}
@@ -344,6 +363,16 @@ func checkHost(t *testing.T, step int, h *host, cfg *Config, known map[*tcb]bool
 				step, p, ln.halfOpen, halfOpen[p], cfg.MaxHalfOpen)
 		}
 		total += ln.halfOpen
+		n := 0
+		for e := ln.oldest; e != nil; e = e.next {
+			if h.halfOpen[e.t] != e || e.ln != ln || e.t.state != StateSynReceived || (e.next == nil) != (ln.newest == e) {
+				t.Fatalf("step %d: port %d's half-open list is broken at %v", step, p, e.t.id)
+			}
+			n++
+		}
+		if n != ln.halfOpen {
+			t.Fatalf("step %d: port %d lists %d half-open children, counts %d", step, p, n, ln.halfOpen)
+		}
 		if len(ln.queue) > cfg.Backlog {
 			t.Fatalf("step %d: port %d queues %d connections, Backlog %d", step, p, len(ln.queue), cfg.Backlog)
 		}

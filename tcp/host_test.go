@@ -120,7 +120,9 @@ func (r *hostRig) stats() map[string]uint64 {
 	s := &r.h.stats
 	return map[string]uint64{
 		"BadAddr": s.badAddr.Load(), "NoPort": s.noPort.Load(),
-		"SynDroppedBacklog": s.synBacklog.Load(), "SynDroppedHalfOpen": s.synHalfOpen.Load(),
+		"SynDroppedBacklog": s.synBacklog.Load(), "HalfOpenEvicted": s.halfOpenEvicted.Load(),
+		"SynAckRetriesExceeded": s.synAckRetriesExceeded.Load(), "SynCookiesSent": s.cookiesSent.Load(),
+		"SynCookiesAccepted": s.cookiesAccepted.Load(), "SynCookiesRejected": s.cookiesRejected.Load(),
 		"AcceptQueueOverflow": s.overflow.Load(), "TimeWaitReopened": s.timeWaitReopened.Load(),
 		"ConnsDialed": s.dialed.Load(), "ConnsAccepted": s.accepted.Load(), "ConnsClosed": s.closed.Load(),
 	}
@@ -323,9 +325,11 @@ func TestHost_MaxHalfOpenBoundsSynReceived(t *testing.T) {
 	}
 	got, out := r.in(40002, 80, "S 5000:5000(0) win 65535")
 	assert.Nil(t, got, "a third half-open child would exceed MaxHalfOpen")
-	r.match(out)
-	r.counted(map[string]uint64{"SynDroppedHalfOpen": 1})
+	require.Len(t, out, 1, "RFC 4987 §3.6: the SYN is answered with a cookie")
+	assert.Equal(t, FlagSYN|FlagACK, out[0].seg.Flags)
+	r.counted(map[string]uint64{"SynCookiesSent": 1})
 	assert.Equal(t, 2, ln.halfOpen)
+	assert.Len(t, r.h.conns, 2, "a cookie keeps no state")
 
 	// MUST-11: a RST returns a child to LISTEN: the host drops it and
 	// keeps the listener, and the slot is free.
@@ -335,7 +339,7 @@ func TestHost_MaxHalfOpenBoundsSynReceived(t *testing.T) {
 	assert.NotContains(t, r.h.conns, kids[40000].id, "the child left the table")
 	assert.Same(t, ln, r.h.listeners[80], "the listener stays")
 	assert.Equal(t, 1, ln.halfOpen, "its slot is free")
-	r.counted(map[string]uint64{"SynDroppedHalfOpen": 1, "ConnsClosed": 1})
+	r.counted(map[string]uint64{"SynCookiesSent": 1, "ConnsClosed": 1})
 
 	c, out := r.in(40000, 80, "S 6000:6000(0) win 65535")
 	r.match(out, "40000 S. 1000:1000(0) ack 6001")
@@ -346,7 +350,66 @@ func TestHost_MaxHalfOpenBoundsSynReceived(t *testing.T) {
 	assert.Equal(t, []*tcb{kids[40001]}, ln.queue)
 	_, out = r.in(40002, 80, "S 5000:5000(0) win 65535")
 	r.match(out, "40002 S. 1000:1000(0) ack 5001")
-	r.counted(map[string]uint64{"SynDroppedHalfOpen": 1, "ConnsClosed": 1, "ConnsAccepted": 1})
+	r.counted(map[string]uint64{"SynCookiesSent": 1, "ConnsClosed": 1, "ConnsAccepted": 1})
+}
+
+func TestHost_CookieACKMakesTheConnection(t *testing.T) {
+	r := newHostRig(t, func(c *Config) { c.SYNCookies = SYNCookiesAlways })
+	ln := r.listen(80)
+	got, out := r.in(40000, 80, "S 5000:5000(0) win 65535 <mss 1400>")
+	assert.Nil(t, got)
+	require.Len(t, out, 1)
+	cookie := out[0].seg.Seq
+	assert.Empty(t, r.h.conns, "a cookie keeps no state")
+	assert.Zero(t, ln.halfOpen)
+
+	_, out = r.in(40000, 80, fmt.Sprintf(". 5001:5001(0) ack %d win 65535", cookie+2))
+	r.match(out, fmt.Sprintf("40000 R %d:%d(0)", cookie+2, cookie+2)) // §3.10.7.2
+	r.counted(map[string]uint64{"SynCookiesSent": 1, "SynCookiesRejected": 1, "NoPort": 1})
+
+	c, out := r.in(40000, 80, fmt.Sprintf(". 5001:5001(0) ack %d win 65535", cookie+1))
+	require.NotNil(t, c, "the cookie's ACK makes the connection")
+	r.match(out)
+	assert.Equal(t, StateEstablished, c.state)
+	assert.Equal(t, cookie, c.snd.iss, "ISS = SEG.ACK-1")
+	assert.Equal(t, Seq(5000), c.rcv.irs, "IRS = SEG.SEQ-1")
+	assert.Equal(t, 1300, c.snd.mss, "1400 rounds down to the table's 1300")
+	assert.Equal(t, []*tcb{c}, ln.queue)
+	assert.NotZero(t, r.ev[c]&evEstablished)
+	r.counted(map[string]uint64{"SynCookiesSent": 1, "SynCookiesRejected": 1, "NoPort": 1,
+		"SynCookiesAccepted": 1, "ConnsAccepted": 1})
+}
+
+func TestHost_CookiesOffEvictsTheOldest(t *testing.T) {
+	r := newHostRig(t, func(c *Config) { c.MaxHalfOpen, c.SYNCookies = 2, SYNCookiesOff })
+	ln := r.listen(80)
+	var kids []*tcb
+	for p := uint16(40000); p < 40004; p++ {
+		c, out := r.in(p, 80, "S 5000:5000(0) win 65535")
+		r.match(out, fmt.Sprintf("%d S. 1000:1000(0) ack 5001", p))
+		kids = append(kids, c)
+	}
+	assert.Equal(t, StateClosed, kids[0].state, "RFC 4987 §3.3: the oldest went first")
+	assert.Equal(t, StateClosed, kids[1].state)
+	assert.Equal(t, StateSynReceived, kids[2].state)
+	assert.Equal(t, StateSynReceived, kids[3].state)
+	assert.Equal(t, 2, ln.halfOpen)
+	assert.Same(t, kids[2], ln.oldest.t)
+	assert.Same(t, kids[3], ln.newest.t)
+	r.counted(map[string]uint64{"HalfOpenEvicted": 2, "ConnsClosed": 2})
+}
+
+func TestHost_SynAckRetriesCounted(t *testing.T) {
+	r := newHostRig(t, func(c *Config) { c.SynAckRetries = -1 })
+	ln := r.listen(80)
+	c, out := r.in(40000, 80, "S 5000:5000(0) win 65535")
+	r.match(out, "40000 S. 1000:1000(0) ack 5001")
+	r.now = r.h.nextTimeout()
+	r.h.handleTimeout(r.now)
+	r.match(r.flush())
+	assert.Equal(t, StateClosed, c.state, "no retransmission: the first timeout frees the child, silently")
+	assert.Zero(t, ln.halfOpen)
+	r.counted(map[string]uint64{"SynAckRetriesExceeded": 1, "ConnsClosed": 1})
 }
 
 // timeWait brings a passive connection from port 40000 into TIME-WAIT: we
@@ -370,6 +433,7 @@ func TestHost_TimeWaitReopen_MAY2(t *testing.T) {
 		syn     string
 		prepare func(r *hostRig, ln *listenState)
 		reopen  bool
+		cookie  bool // reopened, and the SYN answered with a cookie
 		counted map[string]uint64
 	}{
 		{name: "a SYN above RCV.NXT with a listener reopens", syn: "S 9000:9000(0) win 65535", reopen: true,
@@ -379,12 +443,12 @@ func TestHost_TimeWaitReopen_MAY2(t *testing.T) {
 		{name: "a SYN-ACK does not", syn: "S. 9000:9000(0) ack 1002 win 65535"},
 		{name: "without a listener it does not", syn: "S 9000:9000(0) win 65535",
 			prepare: func(r *hostRig, ln *listenState) { r.h.closeListener(r.now, ln) }},
-		{name: "with the listener's half-open slots taken it does not", syn: "S 9000:9000(0) win 65535",
+		{name: "with the listener's half-open slots taken it reopens with a SYN cookie", syn: "S 9000:9000(0) win 65535",
 			prepare: func(r *hostRig, _ *listenState) {
 				_, out := r.in(40001, 80, "S 5000:5000(0) win 65535")
 				r.match(out, "40001 S. 1000:1000(0) ack 5001")
 			},
-			counted: map[string]uint64{"SynDroppedHalfOpen": 1}},
+			cookie: true, counted: map[string]uint64{"TimeWaitReopened": 1, "SynCookiesSent": 1}},
 	}
 	for _, row := range rows {
 		t.Run(row.name, func(t *testing.T) {
@@ -399,6 +463,15 @@ func TestHost_TimeWaitReopen_MAY2(t *testing.T) {
 			after := r.stats()
 			for name, n := range row.counted {
 				assert.Equal(t, n, after[name]-before[name], "counter %s", name)
+			}
+			if row.cookie {
+				assert.Nil(t, got, "a cookie keeps no state")
+				assert.Nil(t, r.h.tw.recs[old.id], "the old incarnation's record is deleted")
+				assert.NotContains(t, r.h.conns, old.id)
+				require.Len(t, out, 1)
+				assert.Equal(t, FlagSYN|FlagACK, out[0].seg.Flags)
+				assert.Equal(t, Seq(9001), out[0].seg.Ack, "the cookie's SYN-ACK acknowledges the new SYN")
+				return
 			}
 			if !row.reopen {
 				require.NotNil(t, got)

@@ -148,7 +148,7 @@ func TestListener_BacklogBoundsTheAcceptQueue(t *testing.T) {
 		assert.ErrorIs(t, err, context.DeadlineExceeded, "with the accept queue full, B drops the SYN, so the Dial waits for its context")
 		st := p.b.Stats()
 		assert.GreaterOrEqual(t, st.SynDroppedBacklog, uint64(2), "every dropped SYN (retries included) is counted")
-		assert.Zero(t, st.SynDroppedHalfOpen, "the half-open bound was not reached")
+		assert.Zero(t, st.SynCookiesSent, "the half-open bound was not reached")
 
 		for range 2 {
 			c, err := ln.AcceptTCP()
@@ -231,12 +231,13 @@ func TestListener_HalfOpenBound(t *testing.T) {
 				synacks++
 			}
 		}
-		assert.Equal(t, 2, synacks, "only MaxHalfOpen SYNs are answered")
-		assert.Equal(t, uint64(1), s.Stats().SynDroppedHalfOpen, "the third SYN is dropped and counted")
+		assert.Equal(t, 3, synacks, "every SYN is answered")
+		assert.Equal(t, uint64(1), s.Stats().SynCookiesSent, "the third with a SYN cookie, which keeps no state")
 		assert.Zero(t, s.Stats().SynDroppedBacklog, "the accept queue is empty: Backlog refused nothing")
-		assert.Len(t, s.Conns(), 2, "two connections are half-open")
+		assert.Len(t, s.Conns(), 2, "MaxHalfOpen connections are half-open")
 		for _, c := range s.Conns() {
 			assert.Equal(t, StateSynReceived, c.State, "they wait in SYN-RECEIVED")
+			assert.NotEqual(t, uint16(40002), c.ID.Remote.Port(), "the cookie's peer has none")
 		}
 	})
 }

@@ -45,7 +45,8 @@ const scriptDir = "../testdata/scripts"
 // octets (and rcvbufmax, sndbufmax: the autotuning bounds, off unless
 // set), backlog (Config.Backlog) and halfopen (Config.MaxHalfOpen),
 // maxconns, maxtimewait and memlimit (Config.MaxConns, MaxTimeWait,
-// MemoryLimit), cc
+// MemoryLimit), syncookies=on|off|always (Config.SYNCookies), synackretries
+// (Config.SynAckRetries), cc
 // (Config.Congestion: cubic or newreno), and
 // noconn (the script neither listens nor connects: the host answers every
 // segment from replyToClosed). nosack and nots turn off SACK-permitted and
@@ -187,6 +188,8 @@ func scriptRun(name string, src io.Reader) (err error) {
 	r.cfg.TSOffset = func(FourTuple) uint32 { return opt.tsOffset }
 	r.h = newHost(&r.cfg)
 	r.h.tsEpoch = r.start // TSval: milliseconds since the start, plus tsoffset
+	// The same SYN cookies on every run; their counter starts at the first SYN.
+	r.h.cookies.k0, r.h.cookies.k1 = scriptCookieKey()
 	// connect dials from the local port.
 	p := opt.id.Local.Port()
 	r.h.portFirst, r.h.portLast, r.h.nextPort = p, p, p
@@ -384,6 +387,10 @@ func scriptParseOptions(o *scriptOptions, text string) error {
 			var m int
 			num(&m)
 			o.cfg.MemoryLimit = int64(m)
+		case "syncookies":
+			o.cfg.SYNCookies, err = ParseSYNCookies(v)
+		case "synackretries":
+			num(&o.cfg.SynAckRetries)
 		case "cc":
 			o.cfg.Congestion, err = ParseCongestion(v)
 		case "tsoffset":
@@ -932,7 +939,8 @@ func TestScriptRunner(t *testing.T) {
 		{name: "bad port", script: "0 state@x LISTEN\n", wantErr: []string{"t.pkt:1", "bad port"}},
 		{name: "noconn forbids listen", script: "option noconn\n0 listen\n", wantErr: []string{"t.pkt:2", "noconn"}},
 		{name: "backlog and halfopen set the bounds",
-			script: "option halfopen=1\n0 listen\n+0 < S 0:0(0)\n+0 > S. 0:0(0) ack 1\n+0 <@40001 S 0:0(0)\n+0 > none\n"},
+			script: "option halfopen=1 syncookies=off backlog=1\n0 listen\n+0 < S 0:0(0)\n+0 > S. 0:0(0) ack 1\n" +
+				"+0 <@40001 S 0:0(0)\n+0 >@40001 S. 0:0(0) ack 1\n+0 state CLOSED\n+0 <@40001 . 1:1(0) ack 1\n+0 <@40002 S 0:0(0)\n+0 > none\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -960,7 +968,9 @@ func scriptCounter(h *host, name string) (uint64, bool) {
 	}
 	m := map[string]*atomic.Uint64{
 		"NoPort": &c.noPort, "BadAddr": &c.badAddr,
-		"SynDroppedBacklog": &c.synBacklog, "SynDroppedHalfOpen": &c.synHalfOpen,
+		"SynDroppedBacklog": &c.synBacklog, "HalfOpenEvicted": &c.halfOpenEvicted,
+		"SynCookiesSent": &c.cookiesSent, "SynCookiesAccepted": &c.cookiesAccepted,
+		"SynCookiesRejected": &c.cookiesRejected, "SynAckRetriesExceeded": &c.synAckRetriesExceeded,
 		"AcceptQueueOverflow": &c.overflow, "TimeWaitReopened": &c.timeWaitReopened,
 		"TimeWaitOverflow": &c.timeWaitOverflow, "FinWait2Timeouts": &c.finWait2Timeouts,
 		"RefusedMaxConns": &c.refusedMaxConns, "RefusedMemory": &c.refusedMemory,

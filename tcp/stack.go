@@ -83,7 +83,6 @@ type StackStats struct {
 	NoPort      uint64 // RSTs sent for segments to no connection or listener (§3.10.7.1, §3.10.7.2)
 
 	SynDroppedBacklog   uint64 // SYNs dropped because the listener's accept queue was full (Config.Backlog)
-	SynDroppedHalfOpen  uint64 // SYNs dropped because the listener had MaxHalfOpen children in SYN-RECEIVED
 	AcceptQueueOverflow uint64 // handshake-completing ACKs dropped because the accept queue was full
 	TimeWaitReopened    uint64 // TIME-WAIT connections ended by a new SYN (MAY-2)
 	TimeWaitOverflow    uint64 // connections closed at once because MaxTimeWait were in TIME-WAIT
@@ -92,6 +91,13 @@ type StackStats struct {
 	RefusedMemory       uint64 // SYNs dropped and Dials refused over Config.MemoryLimit
 	Memory              int64  // octets the connections hold: buffers, and a fixed cost per connection and TIME-WAIT record
 	TimeWait            int    // connections in TIME-WAIT, kept as records
+
+	// SYN-flood defences (host_syncookie.go, host_halfopen.go).
+	SynCookiesSent        uint64 // SYN-ACKs with a SYN cookie (RFC 4987 §3.6)
+	SynCookiesAccepted    uint64 // ACKs whose valid cookie made a connection
+	SynCookiesRejected    uint64 // ACKs to a listener with an invalid or expired cookie, answered with a RST
+	HalfOpenEvicted       uint64 // children in SYN-RECEIVED freed for a new SYN (MaxHalfOpen, SYN cookies off)
+	SynAckRetriesExceeded uint64 // children in SYN-RECEIVED freed after Config.SynAckRetries
 
 	ConnsDialed   uint64 // active opens
 	ConnsAccepted uint64 // passive opens that completed the handshake
@@ -186,7 +192,6 @@ func (s *Stack) Stats() StackStats {
 		BadAddr:             h.badAddr.Load(),
 		NoPort:              h.noPort.Load(),
 		SynDroppedBacklog:   h.synBacklog.Load(),
-		SynDroppedHalfOpen:  h.synHalfOpen.Load(),
 		AcceptQueueOverflow: h.overflow.Load(),
 		TimeWaitReopened:    h.timeWaitReopened.Load(),
 		TimeWaitOverflow:    h.timeWaitOverflow.Load(),
@@ -200,6 +205,12 @@ func (s *Stack) Stats() StackStats {
 		ConnsClosed:         h.closed.Load(),
 		LinkReadErrors:      c.linkReadErrors.Load(),
 		LinkWriteErrors:     c.linkWriteErrors.Load(),
+
+		SynCookiesSent:        h.cookiesSent.Load(),
+		SynCookiesAccepted:    h.cookiesAccepted.Load(),
+		SynCookiesRejected:    h.cookiesRejected.Load(),
+		HalfOpenEvicted:       h.halfOpenEvicted.Load(),
+		SynAckRetriesExceeded: h.synAckRetriesExceeded.Load(),
 	}
 }
 

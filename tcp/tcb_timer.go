@@ -141,6 +141,12 @@ func (c *tcb) finWait2Timeout(now time.Time) {
 // §5.4-5.6 and RFC 5681 §3.1.
 func (c *tcb) retransmitTimeout(now time.Time) {
 	c.stats.Timeouts++
+	if c.passive && c.state == StateSynReceived && c.stats.Retransmits >= uint64(max(c.cfg.SynAckRetries, 0)) {
+		// Linux's tcp_synack_retries: a passive child whose SYN-ACK went
+		// that many times again is freed silently.
+		c.reset(now, errSynAckRetries)
+		return
+	}
 	if !c.snd.synAcked {
 		// RFC 9293 §3.8.1: a SYN is retransmitted like data.
 		c.snd.synDue = true
