@@ -44,7 +44,8 @@ type host struct {
 	next    time.Time     // no later than the earliest timer of the table's TCBs; zero if none
 	tsEpoch time.Time     // the origin of every TCB's timestamp clock: the first now seen
 
-	stats hostCounters
+	stats  hostCounters
+	budget oooBudget // out-of-order data held by all TCBs (host_budget.go)
 }
 
 // listenState is one listener: a passive OPEN on a port (RFC 9293 §3.10.1).
@@ -90,6 +91,7 @@ func newHost(cfg *Config) *host {
 		portFirst: ephemeralFirst,
 		portLast:  ephemeralLast,
 	}
+	h.budget.init(cfg)
 	// Start at a secret offset, so the ports in use say nothing about how many came before.
 	h.nextPort = ephemeralFirst + uint16(h.isn.k0%(ephemeralLast-ephemeralFirst+1))
 	return h
@@ -307,6 +309,7 @@ func (h *host) closeListener(now time.Time, ln *listenState) {
 // the shell touches a TCB after each user call it makes into it.
 func (h *host) touch(now time.Time, t *tcb) {
 	ev := t.takeEvents()
+	t.chargeOOO()
 	if h.settle(now, t) {
 		ev |= t.takeEvents()
 	}
@@ -343,6 +346,7 @@ func (h *host) settle(now time.Time, t *tcb) bool {
 	}
 	if st := t.state; (st == StateClosed || st == StateListen) && h.conns[t.id] == t {
 		delete(h.conns, t.id)
+		h.budget.release(t)
 		if p := t.id.Local.Port(); h.ports[p] > 1 {
 			h.ports[p]--
 		} else {
@@ -440,6 +444,7 @@ func (h *host) newTCB(now time.Time, id FourTuple, iss Seq) *tcb {
 		h.tsEpoch = now
 	}
 	t := newTCB(h.cfg, id, iss)
+	t.ooo.budget = &h.budget
 	if h.cfg.TSOffset != nil {
 		t.tsInit(h.tsEpoch, h.cfg.TSOffset(id))
 	} else {

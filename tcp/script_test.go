@@ -42,7 +42,9 @@ const scriptDir = "../testdata/scripts"
 // minrto, maxrto, usertimeout (R2), delack (delayed ACK; without it every
 // segment is acknowledged at once) as Go durations, rcvbuf and sndbuf in
 // octets (and rcvbufmax, sndbufmax: the autotuning bounds, off unless
-// set), backlog (Config.Backlog) and halfopen (Config.MaxHalfOpen), cc
+// set), backlog (Config.Backlog) and halfopen (Config.MaxHalfOpen), ooomax
+// (Config.OutOfOrderRanges), stackooo and stackooobytes
+// (Config.StackOutOfOrderRanges, StackOutOfOrderBytes), cc
 // (Config.Congestion: cubic or newreno), and
 // noconn (the script neither listens nor connects: the host answers every
 // segment from replyToClosed). nosack and nots turn off SACK-permitted and
@@ -87,6 +89,9 @@ const scriptDir = "../testdata/scripts"
 //	err NAME         the connection's error is ECONNRESET, ECONNREFUSED, ETIMEDOUT
 //	                 or ECONNABORTED (errors.Is), or none
 //	event NAME       established|readable|writable|closed was raised since the last check
+//	stat NAME N      the connection's ConnStats field NAME is N; stack.NAME is the host's
+//	                 out-of-order budget: stack.OutOfOrderRanges, ...Bytes, ...Dropped,
+//	                 ...Reneged, ...Reclaimed (StackStats)
 //
 // The connection of a port is the last TCB a segment from it reached, or
 // that connect or accept returned; it stays after the host has dropped it,
@@ -124,6 +129,7 @@ type scriptLine struct {
 	st   State         // state NAME
 	err  error         // err NAME (nil for none)
 	ev   tcbEvents     // event NAME
+	stat string        // stat NAME N: a ConnStats or StackStats field
 }
 
 // scriptOptions are what the option lines set.
@@ -368,6 +374,12 @@ func scriptParseOptions(o *scriptOptions, text string) error {
 			num(&o.cfg.Backlog)
 		case "halfopen":
 			num(&o.cfg.MaxHalfOpen)
+		case "ooomax":
+			num(&o.cfg.OutOfOrderRanges)
+		case "stackooo":
+			num(&o.cfg.StackOutOfOrderRanges)
+		case "stackooobytes":
+			num(&o.cfg.StackOutOfOrderBytes)
 		case "cc":
 			o.cfg.Congestion, err = ParseCongestion(v)
 		case "tsoffset":
@@ -503,6 +515,8 @@ func scriptParseLine(text string, last time.Duration) (scriptLine, error) {
 		}
 		l.err = e
 		return l, nil
+	case "stat":
+		return l, scriptParseStat(&l, arg)
 	case "event":
 		ev, ok := scriptEventNames[arg]
 		if !ok {
@@ -718,6 +732,8 @@ func (r *scriptRunner) run(l *scriptLine) {
 		case l.err != nil && !errors.Is(got, l.err):
 			r.failf("got error %v, want %v", got, l.err)
 		}
+	case "stat":
+		r.checkStat(l)
 	case "event":
 		c := r.conns[r.port(l)]
 		if r.events[c]&l.ev == 0 {

@@ -57,6 +57,7 @@ type tcb struct {
 	events    tcbEvents
 	err       error // why the connection ended abnormally (ECONNREFUSED, ECONNRESET, ETIMEDOUT)
 	stats     ConnStats
+	ooo       oooCharge // what the stack's out-of-order budget counts against this TCB (tcb_ooo.go)
 }
 
 // tcbEvents tell the shell which waiters to wake after a call into the core.
@@ -82,6 +83,8 @@ type ConnStats struct {
 	ChallengeACKs          uint64 // RFC 5961 challenge ACKs sent
 	ChallengeACKsThrottled uint64 // challenge ACKs not sent (RFC 5961 §7)
 	OutOfOrder             uint64 // segments queued out of order (SHLD-31)
+	OutOfOrderDropped      uint64 // out-of-order segments not held: over a bound (Config.OutOfOrderRanges, StackOutOfOrder*)
+	OutOfOrderReneged      uint64 // ranges held out of order, then dropped for room (RFC 2018 §8)
 	DSACKsReceived         uint64 // ACKs whose first SACK block reported a duplicate (RFC 2883)
 	RACKLosses             uint64 // segments RACK deemed lost (RFC 8985)
 	TLPProbes              uint64 // tail-loss probes sent (RFC 8985 §7)
