@@ -591,6 +591,9 @@ func (r *scriptRunner) checkInvariants() {
 			r.failf("invariants of %v in %v: %v", id, c.state, err)
 		}
 	}
+	if err := r.h.budgetInvariants(); err != nil {
+		r.failf("%v", err)
+	}
 }
 
 // flush collects what the host and its TCBs send, and their events.

@@ -107,6 +107,18 @@ func (c *tcb) invariants() error {
 		}
 		return true
 	})
+	// The out-of-order bounds, and the stack budget's view of this TCB.
+	if r.ooo.count() > c.cfg.OutOfOrderRanges {
+		fail("%d out-of-order ranges held, over the bound %d", r.ooo.count(), c.cfg.OutOfOrderRanges)
+	}
+	if o := &c.ooo; o.budget != nil {
+		if o.ranges != r.ooo.count() || o.bytes != r.ooo.bytes() {
+			fail("the stack budget counts %d ranges of %d octets; the store holds %d of %d", o.ranges, o.bytes, r.ooo.count(), r.ooo.bytes())
+		}
+		if (o.idx != 0) != (o.ranges > 0) || o.idx > len(o.budget.holders) || o.idx != 0 && o.budget.holders[o.idx-1] != c {
+			fail("holder index %d for %d ranges held, of %d holders", o.idx, o.ranges, len(o.budget.holders))
+		}
+	}
 
 	// The timers.
 	t := &c.timers
