@@ -33,9 +33,9 @@ import (
 // of wall-clock time too (a shared machine's other processes stretch the
 // wall clock of a CI-sized run).
 //
-// Size: 50k segments per flood run (20k under the race detector, which
-// reports the figures without holding them to the targets); UTCP_STRESS=1
-// without -short runs 200k (make stress).
+// Size: 50k segments in all (20k under the race detector, which reports
+// the throughput without holding it to the target); UTCP_STRESS=1 without
+// -short runs 200k (make stress).
 func TestStack_OutOfOrderFlood(t *testing.T) {
 	count := 50_000
 	switch {
@@ -71,19 +71,19 @@ func TestStack_OutOfOrderFlood(t *testing.T) {
 		worst, worstCPU, worstUnloaded, rig.loop.n.Load())
 	t.Logf("flooded connection: %d held out of order, %d dropped, %d reneged; stack holds %d ranges of %d octets now",
 		fst.OutOfOrder, fst.OutOfOrderDropped, fst.OutOfOrderReneged, st.OutOfOrderRanges, st.OutOfOrderBytes)
+	// The loop's CPU time per batch holds under the race detector too; the
+	// detector's slowdown, several times over, makes throughput figures
+	// only reported there.
+	assert.Less(t, worstCPU, 100*time.Millisecond, "no batch of the stack loop works for 100 ms")
 	if tuntest.RaceEnabled() {
-		// The race detector slows every memory access several times over,
-		// and the scheduler's pauses with it: the figures above are
-		// reported, not held to the targets.
-		t.Log("race detector: throughput and stall targets not checked")
+		t.Log("race detector: the throughput target is not checked")
 	} else {
 		assert.GreaterOrEqual(t, ratio, 0.5, "the other connection keeps half its throughput")
-		assert.Less(t, worstCPU, 100*time.Millisecond, "no batch of the stack loop works for 100 ms")
-		if count == 200_000 {
-			// The full-size run is meant for a machine of its own, where
-			// wall-clock time is the loop's.
-			assert.Less(t, worst, 100*time.Millisecond, "no batch of the stack loop stalls for 100 ms")
-		}
+	}
+	if count == 200_000 {
+		// The full-size run is meant for a machine of its own, where
+		// wall-clock time is the loop's.
+		assert.Less(t, worst, 100*time.Millisecond, "no batch of the stack loop stalls for 100 ms")
 	}
 	assert.LessOrEqual(t, st.OutOfOrderRanges, int64(rig.a.cfg.OutOfOrderRanges), "the flooded connection is held to its bound")
 	assert.Positive(t, fst.OutOfOrderDropped+fst.OutOfOrderReneged, "the bound was reached")
