@@ -115,7 +115,6 @@ type floodRig struct {
 	peerISS   Seq   // the flooder's ISN
 	aISS      Seq
 	moved     atomic.Int64 // octets A has read on the other connection
-	sending   atomic.Bool
 }
 
 func newFloodRig(t *testing.T) *floodRig {
