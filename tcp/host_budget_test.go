@@ -16,7 +16,7 @@ func (h *host) budgetInvariants() error {
 	for id, t := range h.conns {
 		ranges += t.ooo.ranges
 		bytes += t.ooo.bytes
-		if t.ooo.idx != 0 {
+		if t.ooo.ranges > 0 {
 			holders++
 		}
 		if t.ooo.budget != b {
@@ -29,12 +29,18 @@ func (h *host) budgetInvariants() error {
 	if b.ranges < 0 || b.bytes < 0 || b.ranges > b.maxRanges || b.bytes > b.maxBytes {
 		errs = append(errs, fmt.Errorf("the budget counts %d ranges of %d octets, bounds %d and %d", b.ranges, b.bytes, b.maxRanges, b.maxBytes))
 	}
-	if holders != len(b.holders) {
-		errs = append(errs, fmt.Errorf("%d holders listed, %d connections in the table hold data", len(b.holders), holders))
-	}
-	for i, t := range b.holders {
-		if t.ooo.idx != i+1 || h.conns[t.id] != t {
-			errs = append(errs, fmt.Errorf("holder %d (%v) has index %d, in the table: %v", i, t.id, t.ooo.idx, h.conns[t.id] == t))
+	for k := range b.heaps {
+		hp := &b.heaps[k]
+		if holders != hp.Len() {
+			errs = append(errs, fmt.Errorf("heap %d lists %d holders, %d connections in the table hold data", k, hp.Len(), holders))
+		}
+		for i, t := range hp.ts {
+			if t.ooo.hidx[k] != i+1 || h.conns[t.id] != t {
+				errs = append(errs, fmt.Errorf("heap %d: holder %d (%v) has place %d, in the table: %v", k, i, t.id, t.ooo.hidx[k], h.conns[t.id] == t))
+			}
+			if i > 0 && hp.Less(i, (i-1)/2) {
+				errs = append(errs, fmt.Errorf("heap %d: holder %d holds more than its parent", k, i))
+			}
 		}
 	}
 	if int64(b.ranges) != b.heldRanges.Load() || int64(b.bytes) != b.heldBytes.Load() {

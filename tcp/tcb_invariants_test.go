@@ -115,8 +115,10 @@ func (c *tcb) invariants() error {
 		if o.ranges != r.ooo.count() || o.bytes != r.ooo.bytes() {
 			fail("the stack budget counts %d ranges of %d octets; the store holds %d of %d", o.ranges, o.bytes, r.ooo.count(), r.ooo.bytes())
 		}
-		if (o.idx != 0) != (o.ranges > 0) || o.idx > len(o.budget.holders) || o.idx != 0 && o.budget.holders[o.idx-1] != c {
-			fail("holder index %d for %d ranges held, of %d holders", o.idx, o.ranges, len(o.budget.holders))
+		for k, h := range o.budget.heaps {
+			if i := o.hidx[k]; (i != 0) != (o.ranges > 0) || i > len(h.ts) || i != 0 && h.ts[i-1] != c {
+				fail("place %d in the budget's heap %d (of %d) for %d ranges held", i, k, len(h.ts), o.ranges)
+			}
 		}
 	}
 

@@ -16,7 +16,7 @@ package tcp
 type oooCharge struct {
 	budget        *oooBudget // nil for a TCB outside a host: only its own bound applies
 	ranges, bytes int        // the store's size when last charged
-	idx           int        // 1 + the TCB's index in budget.holders; 0 when it holds nothing
+	hidx          [2]int     // 1 + the TCB's place in budget.heaps; 0 when it holds nothing
 	fresh         SACKBlock  // during holdOutOfOrder, the range only the arriving segment made
 }
 
