@@ -6,6 +6,7 @@
 #                namespace made by the test binary itself (tun/tuntest); as
 #                another user they are skipped, or fail when CI=true.
 #   make fuzz    every fuzz target for FUZZTIME each (FUZZTIME=1m make fuzz)
+#   make stress  the out-of-order flood at full size (200k segments), without -race
 #   make bench   benchmarks, 5 runs each, then a table of medians and ratios
 #   make lint    gofmt, go vet, staticcheck, and the sans-IO check of the core and host
 #   make clean
@@ -19,7 +20,7 @@ FUZZ_PKGS ?= ./...
 STATICCHECK_VERSION ?= v0.8.2
 STATICCHECK := $(shell $(GO) env GOPATH | cut -d: -f1)/bin/staticcheck
 
-.PHONY: all build test fuzz bench lint clean
+.PHONY: all build test stress fuzz bench lint clean
 
 all: build
 
@@ -33,6 +34,9 @@ test: lint
 		echo "      'go test -v' names each skipped test; under CI=true they fail instead."; \
 	fi
 	$(GO) test -race -count=1 ./...
+
+stress:
+	UTCP_STRESS=1 $(GO) test -count=1 -v -run '^TestStack_OutOfOrderFlood$$' ./tcp
 
 # Discover the fuzz targets of each package, so new ones are picked up.
 # go test -fuzz takes one package and one target at a time.

@@ -88,6 +88,19 @@ type Config struct {
 	// (Linux's tcp_synack_retries), apart from UserTimeout. Default 5;
 	// negative means no retransmission.
 	SynAckRetries int
+	// OutOfOrderRanges bounds the ranges of out-of-order octets one
+	// connection holds (RFC 9293 SHLD-31 lets a receiver hold them, not
+	// without bound); the octets are bounded by its receive buffer. Over the
+	// bound the octets furthest from RCV.NXT are dropped (ConnStats
+	// OutOfOrderDropped, OutOfOrderReneged). Default 4096: a 6 MiB window
+	// of 1448-octet segments with every other one lost.
+	OutOfOrderRanges int
+	// StackOutOfOrderRanges and StackOutOfOrderBytes bound the ranges and
+	// octets held out of order by all connections together. When an arrival
+	// goes over either, the connection holding the most drops its furthest
+	// ranges, so one connection cannot take another's fair share (StackStats
+	// OutOfOrderReclaimed). Defaults 65536 ranges and 64 MiB.
+	StackOutOfOrderRanges, StackOutOfOrderBytes int
 	// KeepAlive is the keep-alive setting of new connections (RFC 9293
 	// §3.8.4): off unless Enable (MUST-25); Idle defaults to 2 hours
 	// (MUST-28), Interval to 75 s, Count to 9. Conn.SetKeepAlive changes it
@@ -158,6 +171,15 @@ func (c *Config) withDefaults() Config {
 	}
 	if d.SynAckRetries == 0 {
 		d.SynAckRetries = 5
+	}
+	if d.OutOfOrderRanges <= 0 {
+		d.OutOfOrderRanges = 4096
+	}
+	if d.StackOutOfOrderRanges <= 0 {
+		d.StackOutOfOrderRanges = 65536
+	}
+	if d.StackOutOfOrderBytes <= 0 {
+		d.StackOutOfOrderBytes = 64 << 20
 	}
 	return d
 }

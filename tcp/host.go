@@ -49,7 +49,8 @@ type host struct {
 	seg     Segment       // the segment a TCB is emitting, shared by all
 	mem     memAccount    // the memory of every TCB
 
-	stats hostCounters
+	stats  hostCounters
+	budget oooBudget // out-of-order data held by all TCBs (host_budget.go)
 }
 
 // listenState is one listener: a passive OPEN on a port (RFC 9293 §3.10.1).
@@ -110,6 +111,7 @@ func newHost(cfg *Config) *host {
 	}
 	h.mem.limit = cfg.MemoryLimit
 	h.quietCfg.Tracer = nil
+	h.budget.init(cfg)
 	// Start at a secret offset, so the ports in use say nothing about how many came before.
 	h.nextPort = ephemeralFirst + uint16(h.isn.k0%(ephemeralLast-ephemeralFirst+1))
 	return h
@@ -367,6 +369,7 @@ func (h *host) closeListener(now time.Time, ln *listenState) {
 // the shell touches a TCB after each user call it makes into it.
 func (h *host) touch(now time.Time, t *tcb) {
 	ev := t.takeEvents()
+	t.chargeOOO()
 	if h.settle(now, t) {
 		ev |= t.takeEvents()
 	}
@@ -408,6 +411,7 @@ func (h *host) settle(now time.Time, t *tcb) bool {
 		h.unschedule(t)
 		t.detachMemory()
 		h.releasePort(t.id)
+		h.budget.release(t)
 		h.stats.closed.Add(1)
 		if t.finTimedOut {
 			h.stats.finWait2Timeouts.Add(1)
@@ -487,6 +491,7 @@ func (h *host) newTCB(now time.Time, id FourTuple, iss Seq) *tcb {
 	t := newTCB(h.cfg, id, iss)
 	t.scratch, t.seg = &h.scratch, &h.seg
 	t.snd.buf.acct, t.rcv.buf.acct = &h.mem, &h.mem
+	t.ooo.budget = &h.budget
 	if h.cfg.TSOffset != nil {
 		t.tsInit(h.tsEpoch, h.cfg.TSOffset(id))
 	} else {

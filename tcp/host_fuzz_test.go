@@ -60,6 +60,10 @@ func FuzzHost(f *testing.F) {
 			RecvBuffer:  3000,
 			Backlog:     1,
 			MaxHalfOpen: 2,
+			// Small out-of-order bounds, so that inputs reach them.
+			OutOfOrderRanges:      3,
+			StackOutOfOrderRanges: 5,
+			StackOutOfOrderBytes:  1500,
 			ISN: func(id FourTuple, now time.Time) Seq {
 				return Seq(uint32(id.Remote.Port())*7919 + uint32(id.Local.Port())*31 + uint32(now.UnixNano()/4000))
 			},
@@ -341,6 +345,9 @@ func checkHost(t *testing.T, step int, h *host, cfg *Config, known map[*tcb]bool
 			t.Fatalf("step %d: %v is both in the table and a TIME-WAIT record", step, id)
 		}
 		ports[id.Local.Port()]++
+	}
+	if err := h.budgetInvariants(); err != nil {
+		t.Fatalf("step %d: %v", step, err)
 	}
 	if len(ports) != len(h.ports) {
 		t.Fatalf("step %d: ports in use %v, table says %v", step, h.ports, ports)

@@ -255,3 +255,34 @@ func (q *oooStore) release(t int32) int {
 	}
 	return octets
 }
+
+// highest returns the highest range.
+func (q *oooStore) highest() (start, end Seq, ok bool) {
+	m := q.maxNode(q.root)
+	if m == 0 {
+		return 0, 0, false
+	}
+	return q.nodes[m].start, q.nodes[m].end, true
+}
+
+// removeLast removes the highest range, the one furthest from RCV.NXT, and
+// returns it: what a receiver short of room drops first (see pruneOOO).
+func (q *oooStore) removeLast() (start, end Seq, ok bool) {
+	parent, t := int32(0), q.root
+	for t != 0 && q.nodes[t].right != 0 {
+		parent, t = t, q.nodes[t].right
+	}
+	if t == 0 {
+		return 0, 0, false
+	}
+	n := &q.nodes[t]
+	start, end = n.start, n.end
+	if parent == 0 {
+		q.root = n.left
+	} else {
+		q.nodes[parent].right = n.left
+	}
+	n.left = 0
+	q.held -= q.release(t)
+	return start, end, true
+}

@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// FuzzOOOStore drives an oooStore with adds, advances (some of which slide
+// FuzzOOOStore drives an oooStore with adds, removals of the highest range, advances (some of which slide
 // the window on, as RCV.NXT does) and clears decoded from the input, and
 // checks it against the bitmap model after every step.
 func FuzzOOOStore(f *testing.F) {
@@ -27,7 +27,13 @@ func FuzzOOOStore(f *testing.F) {
 			data = data[3:]
 			var what string
 			switch op % 8 {
-			case 0, 1, 2, 3, 4: // add up to 31 octets
+			case 4: // drop the highest range
+				what = fmt.Sprintf("step %d: removeLast", step)
+				want, wantOK := m.removeLast()
+				if s, e, ok := q.removeLast(); ok != wantOK || ok && (span{uint32(s - m.base), uint32(e - m.base)}) != want {
+					t.Fatalf("%s: got [%d,%d) %v, want %v %v", what, s-m.base, e-m.base, ok, want, wantOK)
+				}
+			case 0, 1, 2, 3: // add up to 31 octets
 				s, e := m.base.Add(off), m.base.Add(off+uint32(op>>3))
 				what = fmt.Sprintf("step %d: add [%d,%d)", step, off, off+uint32(op>>3))
 				if got, want := q.add(s, e), m.add(s, e); got != want {

@@ -362,6 +362,22 @@ func (m *oooModel) slide(to Seq) {
 	m.last -= n
 }
 
+// removeLast drops the highest run and returns it.
+func (m *oooModel) removeLast() (span, bool) {
+	runs := m.runs()
+	if len(runs) == 0 {
+		return span{}, false
+	}
+	s := runs[len(runs)-1]
+	for i := s.start; i < s.end; i++ {
+		m.bits[i] = false
+	}
+	if m.hasLast && !m.bits[m.last] {
+		m.hasLast = false
+	}
+	return s, true
+}
+
 func (m *oooModel) clear() {
 	clear(m.bits)
 	m.hasLast = false
@@ -401,6 +417,9 @@ func (m *oooModel) diff(q *oooStore) error {
 	if ok != (len(want) > 0) || ok && (span{uint32(start - m.base), uint32(end - m.base)}) != want[0] {
 		return fmt.Errorf("first() = [%d,%d) %v, want %v", start-m.base, end-m.base, ok, want)
 	}
+	if s, e, ok := q.highest(); ok != (len(want) > 0) || ok && (span{uint32(s - m.base), uint32(e - m.base)}) != want[len(want)-1] {
+		return fmt.Errorf("highest() = [%d,%d) %v, want %v", s-m.base, e-m.base, ok, want)
+	}
 	wantLast, wantOK := m.lastChanged()
 	start, end, ok = q.lastChanged()
 	if ok != wantOK || ok && (span{uint32(start - m.base), uint32(end - m.base)}) != wantLast {
@@ -425,6 +444,14 @@ func TestOOOStoreModel(t *testing.T) {
 					e := min(window, s+rng.IntN(40))
 					what = fmt.Sprintf("op %d: add [%d,%d)", op, s, e)
 					require.Equal(t, m.add(base.Add(uint32(s)), base.Add(uint32(e))), q.add(base.Add(uint32(s)), base.Add(uint32(e))), what)
+				case k < 90:
+					what = fmt.Sprintf("op %d: removeLast", op)
+					want, wantOK := m.removeLast()
+					s, e, ok := q.removeLast()
+					require.Equal(t, wantOK, ok, what)
+					if ok {
+						require.Equal(t, want, span{uint32(s - base), uint32(e - base)}, what)
+					}
 				case k < 99:
 					r := rng.IntN(window)
 					what = fmt.Sprintf("op %d: advance %d", op, r)
@@ -576,4 +603,65 @@ func BenchmarkOOOStoreAdd(b *testing.B) {
 			}
 		})
 	}
+}
+
+// removeLast takes the highest range, whatever the shape of the tree, and
+// leaves the others and lastChanged as they were unless it took that one.
+func TestOOOStoreRemoveLast(t *testing.T) {
+	tests := []struct {
+		name     string
+		adds     []span
+		want     span // the range removed
+		wantOK   bool
+		left     []span
+		lastLeft bool // lastChanged still reports a range
+	}{
+		{name: "empty", wantOK: false},
+		{name: "one", adds: []span{{10, 20}}, want: span{10, 20}, wantOK: true},
+		{name: "ascending", adds: []span{{10, 11}, {20, 21}, {30, 31}}, want: span{30, 31}, wantOK: true,
+			left: []span{{10, 11}, {20, 21}}},
+		{name: "descending", adds: []span{{30, 31}, {20, 21}, {10, 11}}, want: span{30, 31}, wantOK: true,
+			left: []span{{10, 11}, {20, 21}}, lastLeft: true},
+		{name: "merged highest", adds: []span{{10, 11}, {30, 31}, {31, 40}}, want: span{30, 40}, wantOK: true,
+			left: []span{{10, 11}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var q oooStore
+			base := Seq(0xFFFFFFF0) // across 2^32
+			for _, a := range tt.adds {
+				q.add(base.Add(a.start), base.Add(a.end))
+			}
+			s, e, ok := q.removeLast()
+			require.Equal(t, tt.wantOK, ok)
+			if ok {
+				assert.Equal(t, tt.want, span{uint32(s - base), uint32(e - base)})
+			}
+			assert.Equal(t, tt.left, spans(&q, base))
+			_, _, lastOK := q.lastChanged()
+			assert.Equal(t, tt.lastLeft, lastOK)
+			checkStore(t, &q)
+		})
+	}
+}
+
+// Removing the highest of many ranges, one by one, keeps every invariant
+// and takes them in descending order.
+func TestOOOStoreRemoveLastMany(t *testing.T) {
+	var q oooStore
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, i := range rng.Perm(2000) {
+		q.add(Seq(2*i), Seq(2*i+1))
+	}
+	for i := 1999; i >= 0; i-- {
+		s, e, ok := q.removeLast()
+		require.True(t, ok)
+		require.Equal(t, Seq(2*i), s)
+		require.Equal(t, Seq(2*i+1), e)
+		if i%100 == 0 {
+			checkStore(t, &q)
+		}
+	}
+	assert.Zero(t, q.count())
+	assert.Zero(t, q.bytes())
 }

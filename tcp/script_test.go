@@ -46,7 +46,8 @@ const scriptDir = "../testdata/scripts"
 // set), backlog (Config.Backlog) and halfopen (Config.MaxHalfOpen),
 // maxconns, maxtimewait and memlimit (Config.MaxConns, MaxTimeWait,
 // MemoryLimit), syncookies=on|off|always (Config.SYNCookies), synackretries
-// (Config.SynAckRetries), cc
+// (Config.SynAckRetries), ooomax (Config.OutOfOrderRanges), stackooo and
+// stackooobytes (Config.StackOutOfOrderRanges, StackOutOfOrderBytes), cc
 // (Config.Congestion: cubic or newreno), and
 // noconn (the script neither listens nor connects: the host answers every
 // segment from replyToClosed). nosack and nots turn off SACK-permitted and
@@ -90,9 +91,12 @@ const scriptDir = "../testdata/scripts"
 //	                 connection from the port it is LISTEN if a listener waits, else CLOSED
 //	err NAME         the connection's error is ECONNRESET, ECONNREFUSED, ETIMEDOUT
 //	                 or ECONNABORTED (errors.Is), or none
-//	counter NAME N   the host's counter NAME (as StackStats names it) is N
 //	event NAME       established|readable|writable|closed|frozen was raised since the last check
 //	                 (frozen: the host keeps the connection's TIME-WAIT as a compact record)
+//	stat NAME N      the connection's ConnStats field NAME is N; stack.NAME is the host's
+//	                 counter StackStats calls NAME (stack.RefusedMaxConns, ...), or its
+//	                 out-of-order budget: stack.OutOfOrderRanges, ...Bytes, ...Dropped,
+//	                 ...Reneged, ...Reclaimed
 //
 // The connection of a port is the last TCB a segment from it reached, or
 // that connect or accept returned; it stays after the host has dropped it,
@@ -130,7 +134,7 @@ type scriptLine struct {
 	st   State         // state NAME
 	err  error         // err NAME (nil for none)
 	ev   tcbEvents     // event NAME
-	name string        // counter NAME N
+	stat string        // stat NAME N: a ConnStats or StackStats field
 }
 
 // scriptOptions are what the option lines set.
@@ -391,6 +395,12 @@ func scriptParseOptions(o *scriptOptions, text string) error {
 			o.cfg.SYNCookies, err = ParseSYNCookies(v)
 		case "synackretries":
 			num(&o.cfg.SynAckRetries)
+		case "ooomax":
+			num(&o.cfg.OutOfOrderRanges)
+		case "stackooo":
+			num(&o.cfg.StackOutOfOrderRanges)
+		case "stackooobytes":
+			num(&o.cfg.StackOutOfOrderBytes)
 		case "cc":
 			o.cfg.Congestion, err = ParseCongestion(v)
 		case "tsoffset":
@@ -513,14 +523,6 @@ func scriptParseLine(text string, last time.Duration) (scriptLine, error) {
 			return l, fmt.Errorf(`read: want "text" or eof after the size, got %q`, want)
 		}
 		return l, nil
-	case "counter":
-		name, num, _ := strings.Cut(arg, " ")
-		n, err := strconv.Atoi(num)
-		if _, ok := scriptCounter(nil, name); !ok || err != nil {
-			return l, fmt.Errorf("counter: want a StackStats counter name and a number, got %q", arg)
-		}
-		l.name, l.n = name, n
-		return l, nil
 	case "state":
 		st, ok := parseState(arg)
 		if !ok {
@@ -535,6 +537,8 @@ func scriptParseLine(text string, last time.Duration) (scriptLine, error) {
 		}
 		l.err = e
 		return l, nil
+	case "stat":
+		return l, scriptParseStat(&l, arg)
 	case "event":
 		ev, ok := scriptEventNames[arg]
 		if !ok {
@@ -608,6 +612,9 @@ func (r *scriptRunner) checkInvariants() {
 		if err := c.invariants(); err != nil {
 			r.failf("invariants of %v in %v: %v", id, c.state, err)
 		}
+	}
+	if err := r.h.budgetInvariants(); err != nil {
+		r.failf("%v", err)
 	}
 }
 
@@ -739,10 +746,6 @@ func (r *scriptRunner) run(l *scriptLine) {
 		if got := r.state(l); got != l.st {
 			r.failf("got state %s, want %s", got, l.st)
 		}
-	case "counter":
-		if got, _ := scriptCounter(r.h, l.name); got != uint64(l.n) {
-			r.failf("counter %s is %d, want %d", l.name, got, l.n)
-		}
 	case "err":
 		var got error
 		if c := r.conns[r.port(l)]; c != nil {
@@ -754,6 +757,8 @@ func (r *scriptRunner) run(l *scriptLine) {
 		case l.err != nil && !errors.Is(got, l.err):
 			r.failf("got error %v, want %v", got, l.err)
 		}
+	case "stat":
+		r.checkStat(l)
 	case "event":
 		c := r.conns[r.port(l)]
 		if r.events[c]&l.ev == 0 {

@@ -103,6 +103,14 @@ type StackStats struct {
 	ConnsAccepted uint64 // passive opens that completed the handshake
 	ConnsClosed   uint64 // connections removed (CLOSED, reset or returned to LISTEN)
 
+	// Out-of-order data (Config.OutOfOrderRanges, StackOutOfOrder*): the
+	// ranges and octets all connections hold now; segments not held for a
+	// bound; ranges dropped after being held (reneging, RFC 2018 §8); and
+	// times the stack bound took ranges from a connection other than the
+	// one whose segment arrived.
+	OutOfOrderRanges, OutOfOrderBytes                         int64
+	OutOfOrderDropped, OutOfOrderReneged, OutOfOrderReclaimed uint64
+
 	LinkReadErrors  uint64 // packets lost to read errors (a too-short buffer)
 	LinkWriteErrors uint64 // packets the link refused
 }
@@ -203,6 +211,11 @@ func (s *Stack) Stats() StackStats {
 		ConnsDialed:         h.dialed.Load(),
 		ConnsAccepted:       h.accepted.Load(),
 		ConnsClosed:         h.closed.Load(),
+		OutOfOrderRanges:    s.host.budget.heldRanges.Load(),
+		OutOfOrderBytes:     s.host.budget.heldBytes.Load(),
+		OutOfOrderDropped:   s.host.budget.dropped.Load(),
+		OutOfOrderReneged:   s.host.budget.reneged.Load(),
+		OutOfOrderReclaimed: s.host.budget.reclaimed.Load(),
 		LinkReadErrors:      c.linkReadErrors.Load(),
 		LinkWriteErrors:     c.linkWriteErrors.Load(),
 

@@ -64,6 +64,8 @@ type tcb struct {
 	// is not there, and the deadline it is filed under.
 	heapIdx int32
 	heapAt  time.Time
+
+	ooo oooCharge // what the stack's out-of-order budget counts against this TCB (tcb_ooo.go)
 }
 
 // tcbEvents tell the shell which waiters to wake after a call into the core.
@@ -90,6 +92,8 @@ type ConnStats struct {
 	ChallengeACKs          uint64 // RFC 5961 challenge ACKs sent
 	ChallengeACKsThrottled uint64 // challenge ACKs not sent (RFC 5961 §7)
 	OutOfOrder             uint64 // segments queued out of order (SHLD-31)
+	OutOfOrderDropped      uint64 // out-of-order segments not held: over a bound (Config.OutOfOrderRanges, StackOutOfOrder*)
+	OutOfOrderReneged      uint64 // ranges held out of order, then dropped for room (RFC 2018 §8)
 	DSACKsReceived         uint64 // ACKs whose first SACK block reported a duplicate (RFC 2883)
 	RACKLosses             uint64 // segments RACK deemed lost (RFC 8985)
 	TLPProbes              uint64 // tail-loss probes sent (RFC 8985 §7)

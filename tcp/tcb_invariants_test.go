@@ -107,6 +107,20 @@ func (c *tcb) invariants() error {
 		}
 		return true
 	})
+	// The out-of-order bounds, and the stack budget's view of this TCB.
+	if r.ooo.count() > c.cfg.OutOfOrderRanges {
+		fail("%d out-of-order ranges held, over the bound %d", r.ooo.count(), c.cfg.OutOfOrderRanges)
+	}
+	if o := &c.ooo; o.budget != nil {
+		if o.ranges != r.ooo.count() || o.bytes != r.ooo.bytes() {
+			fail("the stack budget counts %d ranges of %d octets; the store holds %d of %d", o.ranges, o.bytes, r.ooo.count(), r.ooo.bytes())
+		}
+		for k, h := range o.budget.heaps {
+			if i := o.hidx[k]; (i != 0) != (o.ranges > 0) || i > len(h.ts) || i != 0 && h.ts[i-1] != c {
+				fail("place %d in the budget's heap %d (of %d) for %d ranges held", i, k, len(h.ts), o.ranges)
+			}
+		}
+	}
 
 	// The timers.
 	t := &c.timers

@@ -187,7 +187,7 @@ func (c *tcb) deliverText(now time.Time, seq Seq, data []byte, fin bool) (finNow
 		if s, e, ok := r.ooo.overlap(seq, seq.Add(uint32(n))); ok {
 			r.duplicateArrived(s, e)
 		}
-		r.ooo.add(seq, seq.Add(uint32(n)))
+		c.holdOutOfOrder(seq, seq.Add(uint32(n)))
 		r.heldOutOfOrder()
 		if fin && n == len(data) {
 			r.oooFIN, r.oooFINSeq = true, seq.Add(uint32(n))
@@ -206,6 +206,7 @@ func (c *tcb) deliverText(now time.Time, seq Seq, data []byte, fin bool) (finNow
 		r.buf.Commit(int(end.Sub(r.nxt)))
 		r.nxt = end
 		filled = true
+		c.chargeOOO()
 	}
 	if r.oooFIN && r.oooFINSeq == r.nxt {
 		finNow = true
