@@ -39,15 +39,16 @@ type host struct {
 	// The ephemeral range, and where the allocator looks next.
 	portFirst, portLast, nextPort uint16
 
-	tw      timeWaitTable // connections in TIME-WAIT, as records (host_timewait.go)
-	timers  timerHeap     // the table's TCBs with a timer armed (host_timers.go)
-	ctl     []hostSegment // segments that belong to no TCB, sent by the next flush
-	touched []touchedTCB  // TCBs called into since the last flush
-	due     []*tcb        // handleTimeout's scratch
-	tsEpoch time.Time     // the origin of every TCB's timestamp clock: the first now seen
-	scratch []byte        // the payload of the segment a TCB is emitting, shared by all
-	seg     Segment       // the segment a TCB is emitting, shared by all
-	mem     memAccount    // the memory of every TCB
+	tw       timeWaitTable // connections in TIME-WAIT, as records (host_timewait.go)
+	timers   timerHeap     // the table's TCBs with a timer armed (host_timers.go)
+	ctl      []hostSegment // segments that belong to no TCB, sent by the next flush
+	touched  []touchedTCB  // TCBs called into since the last flush
+	freezing []*tcb        // flush's scratch: TCBs to keep as TIME-WAIT records
+	due      []*tcb        // handleTimeout's scratch
+	tsEpoch  time.Time     // the origin of every TCB's timestamp clock: the first now seen
+	scratch  []byte        // the payload of the segment a TCB is emitting, shared by all
+	seg      Segment       // the segment a TCB is emitting, shared by all
+	mem      memAccount    // the memory of every TCB
 
 	stats  hostCounters
 	budget oooBudget // out-of-order data held by all TCBs (host_budget.go)
@@ -461,10 +462,10 @@ func (h *host) flush(now time.Time, emit func(FourTuple, *Segment), wake func(ti
 			h.touched[i].ev |= ev
 		}
 		if h.conns[t.id] == t { // t is in the table, not CLOSED or back in LISTEN
-			if !h.freeze(now, t) && h.conns[t.id] == t {
-				h.schedule(t)
+			h.schedule(t)
+			if t.canFreeze() {
+				h.freezing = append(h.freezing, t)
 			}
-			h.touched[i].ev |= t.takeEvents()
 		}
 		if ev := h.touched[i].ev; ev != 0 && wake != nil {
 			wake(now, t, ev)
@@ -472,6 +473,18 @@ func (h *host) flush(now time.Time, emit func(FourTuple, *Segment), wake func(ti
 		h.touched[i] = touchedTCB{} // keep no TCB alive
 	}
 	h.touched = h.touched[:0]
+	// Freeze only once every event of the batch is out: a TCB may be
+	// touched more than once, and its later events must still find it.
+	for i, t := range h.freezing {
+		h.freezing[i] = nil
+		if !h.freeze(now, t) && h.conns[t.id] == t {
+			continue
+		}
+		if ev := t.takeEvents(); ev != 0 && wake != nil {
+			wake(now, t, ev)
+		}
+	}
+	h.freezing = h.freezing[:0]
 }
 
 // chooseISS returns the ISS of a new connection: Config.ISN if set, else RFC 6528.

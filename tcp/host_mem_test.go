@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"syscall"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/stretchr/testify/assert"
@@ -176,4 +177,46 @@ func TestHost_LimitsRefuseNewConnections(t *testing.T) {
 			assert.Equal(t, 2000, got)
 		})
 	}
+}
+
+// A TCB touched twice in one batch is frozen only after all its events
+// are out: the Stack forgets a frozen TCB's Conn, so an event after
+// evFrozen would be lost (a reader waiting for EOF would never wake).
+func TestHost_FreezeAfterEveryEvent(t *testing.T) {
+	r := newHostRig(t, nil)
+	ln := r.listen(80)
+	c := r.open(40000)
+	require.Same(t, c, r.h.accept(ln))
+	other := r.open(40001)
+	require.Same(t, other, r.h.accept(ln))
+	require.NoError(t, c.close(r.now))
+	r.h.touch(r.now, c)
+	r.match(r.flush(), "40000 F. 1001:1001(0) ack 5001")
+
+	// One batch: our FIN's ACK, a segment for another connection, the peer's FIN.
+	in := func(from uint16, text string) {
+		seg, err := parseSegment(text)
+		require.NoError(t, err)
+		seg.SrcPort, seg.DstPort = from, 80
+		r.h.input(r.now, peerAddr, hostAddr, &seg)
+	}
+	in(40000, ". 5001:5001(0) ack 1002 win 65535")
+	in(40001, "P. 5001:5002(1) ack 1001 win 65535 \"x\"")
+	in(40000, "F. 5001:5001(0) ack 1002 win 65535")
+	var evs []tcbEvents
+	r.h.flush(r.now, func(FourTuple, *Segment) {}, func(_ time.Time, t *tcb, ev tcbEvents) {
+		if t == c {
+			evs = append(evs, ev)
+		}
+	})
+	require.NotEmpty(t, evs)
+	for i, ev := range evs[:len(evs)-1] {
+		assert.Zero(t, ev&evFrozen, "event %d (%v) comes after evFrozen", i+1, fmtEvents(evs[i+1]))
+	}
+	assert.NotZero(t, evs[len(evs)-1]&evFrozen, "frozen last")
+	var all tcbEvents
+	for _, ev := range evs {
+		all |= ev
+	}
+	assert.NotZero(t, all&evReadable, "the FIN's EOF is reported")
 }
