@@ -45,6 +45,7 @@ type host struct {
 	tsEpoch time.Time     // the origin of every TCB's timestamp clock: the first now seen
 
 	stats hostCounters
+	icmp  hostICMP // ICMP errors and the path MTU cache (host_icmp.go)
 }
 
 // listenState is one listener: a passive OPEN on a port (RFC 9293 §3.10.1).
@@ -440,6 +441,7 @@ func (h *host) newTCB(now time.Time, id FourTuple, iss Seq) *tcb {
 		h.tsEpoch = now
 	}
 	t := newTCB(h.cfg, id, iss)
+	h.pmtuApply(now, t)
 	if h.cfg.TSOffset != nil {
 		t.tsInit(h.tsEpoch, h.cfg.TSOffset(id))
 	} else {

@@ -86,6 +86,8 @@ type StackStats struct {
 	SynDroppedHalfOpen  uint64 // SYNs dropped because the listener had MaxHalfOpen children in SYN-RECEIVED
 	AcceptQueueOverflow uint64 // handshake-completing ACKs dropped because the accept queue was full
 	TimeWaitReopened    uint64 // TIME-WAIT connections ended by a new SYN (MAY-2)
+	ICMPErrorsAccepted  uint64 // ICMP errors acted on (RFC 9293 MUST-54)
+	ICMPErrorsIgnored   uint64 // ICMP errors for no connection or quoting a SEQ outside SND.UNA..SND.NXT (RFC 5927 §4.1)
 
 	ConnsDialed   uint64 // active opens
 	ConnsAccepted uint64 // passive opens that completed the handshake
@@ -183,6 +185,8 @@ func (s *Stack) Stats() StackStats {
 		SynDroppedHalfOpen:  h.synHalfOpen.Load(),
 		AcceptQueueOverflow: h.overflow.Load(),
 		TimeWaitReopened:    h.timeWaitReopened.Load(),
+		ICMPErrorsAccepted:  s.host.icmp.accepted.Load(),
+		ICMPErrorsIgnored:   s.host.icmp.rejected.Load(),
 		ConnsDialed:         h.dialed.Load(),
 		ConnsAccepted:       h.accepted.Load(),
 		ConnsClosed:         h.closed.Load(),
@@ -338,7 +342,11 @@ func (s *Stack) input(now time.Time, pkt []byte) {
 
 // handlePacket is the receive path: IPv4, checksum, decoding, then the host.
 func (s *Stack) handlePacket(now time.Time, pkt []byte) {
-	h, tcpSeg, out := s.ep.Input(pkt, s.reply)
+	h, tcpSeg, out, icmpErr := s.ep.Input(pkt, s.reply)
+	if icmpErr.Type != 0 {
+		s.host.icmpError(now, &icmpErr)
+		return
+	}
 	if out != nil {
 		s.reply = out[:0]
 		s.write(out) // an ICMP echo reply

@@ -1,0 +1,259 @@
+package tcp
+
+import (
+	"syscall"
+	"time"
+
+	"github.com/utcp/utcp/ip"
+)
+
+// ICMP errors about our segments (RFC 9293 §3.9.2.4, RFC 1122 §4.2.3.9,
+// RFC 5927), path MTU discovery (RFC 1191) and PMTU black-hole detection
+// (RFC 4821, RFC 8899) for one connection.
+
+const (
+	// minPMTU is the lowest path MTU a fragmentation-needed message can set:
+	// Linux's min_pmtu (512 octets of data and two headers). RFC 1191 §3
+	// allows 68, but so small a value is mostly what a forged message asks
+	// for (RFC 5927 §7.2).
+	minPMTU = 552
+	// blackHoleRTOs is how many retransmission timeouts in a row of a large
+	// segment, with no ICMP error to explain them, make us suspect a PMTU
+	// black hole (RFC 4821 §7.5, RFC 8899 §4.3: a path that drops large
+	// packets without a message).
+	blackHoleRTOs = 2
+	// pmtuReprobe is how long a lowered estimate is kept before the larger
+	// size is tried again (RFC 1191 §6.3, RFC 4821 §7.7: ten minutes).
+	pmtuReprobe = 10 * time.Minute
+	// r1Retransmits is R1 of RFC 9293 §3.8.3: after this many
+	// retransmissions of one segment the application is told of the trouble
+	// (SHLD-9), through the soft error.
+	r1Retransmits = 3
+)
+
+// pmtuPlateaus are the MTUs of RFC 1191 §7, largest first: the estimate
+// when a router's fragmentation-needed message gives no next-hop MTU.
+var pmtuPlateaus = [...]int{65535, 32000, 17914, 8166, 4352, 2002, 1492, 1006, 508, 296, 68}
+
+// blackHoleMTUs are the steps of black-hole detection, largest first: 1280
+// fits tunnels and IPv6-minimum links (Linux's tcp_base_mss of 1024 lies
+// just below its MSS), and 576 is the datagram every IPv4 host accepts
+// (RFC 791; the 536-octet MSS of MUST-15). Going to the safe size at once,
+// as Linux does, costs a third of the throughput on a 1280-octet path;
+// one step at 1280 first keeps most of it.
+var blackHoleMTUs = [...]int{1280, 576}
+
+// icmpState is what ICMP errors and PMTU discovery keep for a connection.
+type icmpState struct {
+	pmtu    int   // the path MTU estimate; 0 means the link's (Config.MTU)
+	peerMSS int   // the peer's MSS option (536 without one); 0 before its SYN
+	softErr error // the latest soft error (MUST-56), until progress clears it
+	rtoRun  int   // retransmission timeouts in a row, without progress or ICMP
+
+	// Black-hole detection (RFC 4821): the estimate before it was lowered,
+	// and when to try it again; zero when not lowered.
+	fullMTU int
+	reprobe time.Time
+}
+
+// pathMTU is the connection's path MTU estimate.
+func (c *tcb) pathMTU() int {
+	if c.icmp.pmtu == 0 {
+		return c.cfg.MTU
+	}
+	return c.icmp.pmtu
+}
+
+// mssFor is the send MSS over a path of MTU mtu: the peer's MSS option,
+// limited by what mtu carries past the IPv4 and TCP headers (RFC 9293
+// §3.7.1, MUST-14/MUST-15; RFC 1191 §3), less the option space on every
+// segment: RFC 9293 MUST-16, RFC 7323 §3.2 (Linux takes the same 12 octets
+// for timestamps off).
+func (c *tcb) mssFor(mtu int) int {
+	m := min(c.icmp.peerMSS, mtu-40)
+	if c.opt.ts {
+		m -= tsOptionLen
+	}
+	return max(m, 64)
+}
+
+// icmpAcceptable reports whether an ICMP error quoting sequence number seq
+// may concern this connection. RFC 5927 §4.1: only if the quoted SEQ lies
+// in SND.UNA..SND.NXT, as Linux's between(seq, snd_una, snd_nxt), which
+// includes SND.NXT (a bare ACK carries it). In TIME-WAIT nothing is in
+// flight; Linux ignores errors there too.
+func (c *tcb) icmpAcceptable(seq Seq) bool {
+	switch c.state {
+	case StateClosed, StateListen, StateTimeWait:
+		return false
+	}
+	return c.snd.una.LessThanEq(seq) && seq.LessThanEq(c.snd.nxt)
+}
+
+// icmpError acts on an acceptable ICMP error (RFC 9293 MUST-54): typ and
+// code of the message; for a fragmentation-needed one, the next-hop MTU
+// (0 if not given) and the quoted datagram's total length.
+func (c *tcb) icmpError(now time.Time, typ, code uint8, mtu, quotedLen int) {
+	if typ == ip.ICMPTypeDestUnreachable && code == ip.ICMPCodeFragNeeded {
+		c.pmtuDecrease(now, mtu, quotedLen)
+		return
+	}
+	err := icmpErrno(typ, code)
+	// RFC 1122 §4.2.3.9, RFC 9293 SHLD-26: protocol and port unreachable
+	// are hard errors; RFC 5927 §4.2: only while the connection is being
+	// opened. A dial ends with the errno; a passive child in SYN-RECEIVED
+	// is dropped without a word, as Linux drops the request.
+	hard := typ == ip.ICMPTypeDestUnreachable && (code == ip.ICMPCodeProtoUnreachable || code == ip.ICMPCodePortUnreachable)
+	if hard && (c.state == StateSynSent || c.state == StateSynReceived) {
+		c.reset(now, err)
+		return
+	}
+	// MUST-56: a soft error never aborts; the latest is kept for the user
+	// (MUST-47, SHLD-25), as Linux keeps sk_err_soft.
+	c.icmp.softErr = err
+}
+
+// icmpErrno is the errno Linux reports for an ICMP error (icmp_err_convert
+// for destination unreachable; EHOSTUNREACH for time exceeded; EPROTO for
+// parameter problem).
+func icmpErrno(typ, code uint8) error {
+	switch typ {
+	case ip.ICMPTypeTimeExceeded:
+		return syscall.EHOSTUNREACH
+	case ip.ICMPTypeParamProblem:
+		return syscall.EPROTO
+	}
+	switch code {
+	case 0, 6, 11:
+		return syscall.ENETUNREACH
+	case ip.ICMPCodeProtoUnreachable:
+		return syscall.ENOPROTOOPT
+	case ip.ICMPCodePortUnreachable:
+		return syscall.ECONNREFUSED
+	case ip.ICMPCodeFragNeeded:
+		return syscall.EMSGSIZE
+	case ip.ICMPCodeSourceRouteFail:
+		return syscall.EOPNOTSUPP
+	case 7:
+		return syscall.EHOSTDOWN
+	case 8:
+		return syscall.ENONET
+	}
+	return syscall.EHOSTUNREACH // 1, 9, 10, 12-15 and codes RFC 1812 does not name
+}
+
+// nextHopMTU is the path MTU a fragmentation-needed message gives: its
+// next-hop MTU or, from a router that gives none, the plateau below the
+// quoted datagram's length (RFC 1191 §5, §7).
+func nextHopMTU(mtu, quotedLen int) int {
+	if mtu >= 68 {
+		return mtu
+	}
+	for _, p := range pmtuPlateaus {
+		if p < quotedLen {
+			return p
+		}
+	}
+	return 68
+}
+
+// pmtuDecrease applies a fragmentation-needed message (RFC 1191 §6.1,
+// MUST-54): the estimate only goes down, never below minPMTU, and the send
+// MSS follows it.
+func (c *tcb) pmtuDecrease(now time.Time, mtu, quotedLen int) {
+	mtu = max(nextHopMTU(mtu, quotedLen), minPMTU)
+	if mtu >= c.pathMTU() {
+		return
+	}
+	c.icmp.pmtu, c.icmp.fullMTU = mtu, 0
+	c.icmp.rtoRun = 0 // the message explains the losses: not a black hole
+	c.stats.PMTUDecreases++
+	if c.icmp.peerMSS != 0 { // else the peer's SYN will set the MSS from the estimate
+		c.lowerMSS(c.mssFor(mtu))
+	}
+}
+
+// lowerMSS makes mss the send MSS, if smaller. As Linux's
+// tcp_simple_retransmit, every record sent longer than that is marked lost
+// and cut into segments of mss, so output resends them at once: the path
+// dropped them for their size, not for congestion, so cwnd stays.
+func (c *tcb) lowerMSS(mss int) {
+	snd := &c.snd
+	if mss >= snd.mss {
+		return
+	}
+	snd.mss = mss
+	q := &snd.recs
+	for i := 0; i < q.len(); i++ {
+		r := q.at(i)
+		if r.sacked || c.recordData(r) <= mss {
+			continue
+		}
+		q.setLost(r, true)
+		// split keeps both halves lost; past its bound, resend cuts the record.
+		for c.recordData(r) > mss && q.split(i, r.start.Add(uint32(mss))) {
+			i++
+			r = q.at(i)
+		}
+	}
+}
+
+// icmpOnTimeout runs after a retransmission timeout has marked everything
+// lost: RFC 4821 §7.5 black-hole detection. After blackHoleRTOs timeouts
+// in a row of a segment the next step would cut, with no ICMP error seen,
+// the estimate goes down one step and the segments go out again at its size.
+func (c *tcb) icmpOnTimeout(now time.Time) {
+	c.icmp.rtoRun++
+	if c.cfg.NoPMTUBlackHoleDetection || !c.snd.synAcked || c.icmp.rtoRun < blackHoleRTOs || c.snd.recs.len() == 0 {
+		return
+	}
+	cur := c.pathMTU()
+	for _, mtu := range blackHoleMTUs {
+		if mtu >= cur || c.recordData(c.snd.recs.at(0)) <= c.mssFor(mtu) {
+			continue
+		}
+		if c.icmp.fullMTU == 0 {
+			c.icmp.fullMTU = cur
+		}
+		c.icmp.pmtu = mtu
+		c.icmp.reprobe = now.Add(pmtuReprobe)
+		c.icmp.rtoRun = 0 // the next step takes as many timeouts again
+		c.stats.BlackHoleDetections++
+		c.lowerMSS(c.mssFor(mtu))
+		return
+	}
+}
+
+// icmpProgress runs when an ACK acknowledges new data: the soft error is
+// cleared, as Linux clears sk_err_soft, and the timeout run ends. Once a
+// lowered estimate has stood for pmtuReprobe, the larger size is tried
+// again (RFC 4821 §7.7); if it is lost again, detection lowers it again.
+func (c *tcb) icmpProgress(now time.Time) {
+	c.icmp.softErr, c.icmp.rtoRun = nil, 0
+	if c.icmp.fullMTU != 0 && !now.Before(c.icmp.reprobe) {
+		c.icmp.pmtu, c.icmp.fullMTU = c.icmp.fullMTU, 0
+		c.snd.mss = c.mssFor(c.icmp.pmtu)
+	}
+}
+
+// softError is what the user is told of trouble that did not end the
+// connection: the latest ICMP soft error, or ETIMEDOUT once the oldest
+// segment has gone R1 times (RFC 9293 §3.8.3, SHLD-9).
+func (c *tcb) softError() error {
+	if c.icmp.softErr != nil {
+		return c.icmp.softErr
+	}
+	if c.icmp.rtoRun >= r1Retransmits {
+		return syscall.ETIMEDOUT
+	}
+	return nil
+}
+
+// timeoutError is the error of a connection that timed out: its soft
+// error if it had one, else ETIMEDOUT, as Linux's tcp_write_err.
+func (c *tcb) timeoutError() error {
+	if err := c.softError(); err != nil {
+		return err
+	}
+	return syscall.ETIMEDOUT
+}
