@@ -48,7 +48,8 @@ type icmpState struct {
 	pmtu    int   // the path MTU estimate; 0 means the link's (Config.MTU)
 	peerMSS int   // the peer's MSS option (536 without one); 0 before its SYN
 	softErr error // the latest soft error (MUST-56), until progress clears it
-	rtoRun  int   // retransmission timeouts in a row, without progress or ICMP
+	rtoRun  int   // retransmission timeouts in a row, without progress: R1 (SHLD-9)
+	bhRun   int   // the same, without ICMP either and since the last step down
 
 	// Black-hole detection (RFC 4821): the estimate before it was lowered,
 	// and when to try it again; zero when not lowered.
@@ -166,7 +167,7 @@ func (c *tcb) pmtuDecrease(now time.Time, mtu, quotedLen int) {
 		return
 	}
 	c.icmp.pmtu, c.icmp.fullMTU = mtu, 0
-	c.icmp.rtoRun = 0 // the message explains the losses: not a black hole
+	c.icmp.bhRun = 0 // the message explains the losses: not a black hole
 	c.stats.PMTUDecreases++
 	if c.icmp.peerMSS != 0 { // else the peer's SYN will set the MSS from the estimate
 		c.lowerMSS(c.mssFor(mtu))
@@ -204,7 +205,8 @@ func (c *tcb) lowerMSS(mss int) {
 // the estimate goes down one step and the segments go out again at its size.
 func (c *tcb) icmpOnTimeout(now time.Time) {
 	c.icmp.rtoRun++
-	if c.cfg.NoPMTUBlackHoleDetection || !c.snd.synAcked || c.icmp.rtoRun < blackHoleRTOs || c.snd.recs.len() == 0 {
+	c.icmp.bhRun++
+	if c.cfg.NoPMTUBlackHoleDetection || !c.snd.synAcked || c.icmp.bhRun < blackHoleRTOs || c.snd.recs.len() == 0 {
 		return
 	}
 	cur := c.pathMTU()
@@ -217,7 +219,7 @@ func (c *tcb) icmpOnTimeout(now time.Time) {
 		}
 		c.icmp.pmtu = mtu
 		c.icmp.reprobe = now.Add(pmtuReprobe)
-		c.icmp.rtoRun = 0 // the next step takes as many timeouts again
+		c.icmp.bhRun = 0 // the next step takes as many timeouts again
 		c.stats.BlackHoleDetections++
 		c.lowerMSS(c.mssFor(mtu))
 		return
@@ -229,7 +231,7 @@ func (c *tcb) icmpOnTimeout(now time.Time) {
 // lowered estimate has stood for pmtuReprobe, the larger size is tried
 // again (RFC 4821 §7.7); if it is lost again, detection lowers it again.
 func (c *tcb) icmpProgress(now time.Time) {
-	c.icmp.softErr, c.icmp.rtoRun = nil, 0
+	c.icmp.softErr, c.icmp.rtoRun, c.icmp.bhRun = nil, 0, 0
 	if c.icmp.fullMTU != 0 && !now.Before(c.icmp.reprobe) {
 		c.icmp.pmtu, c.icmp.fullMTU = c.icmp.fullMTU, 0
 		c.snd.mss = c.mssFor(c.icmp.pmtu)
