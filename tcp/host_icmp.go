@@ -20,8 +20,8 @@ const (
 // hostICMP is the host's part of ICMP error handling: the path MTU learnt
 // per destination, and the counters.
 type hostICMP struct {
-	pmtu               map[netip.Addr]pmtuEntry
-	accepted, rejected atomic.Uint64
+	pmtu              map[netip.Addr]pmtuEntry
+	accepted, ignored atomic.Uint64
 }
 
 // pmtuEntry is a cached path MTU and when it was learnt.
@@ -37,7 +37,7 @@ func (h *host) icmpError(now time.Time, e *ip.ICMPError) {
 	id := FourTuple{Local: netip.AddrPortFrom(e.Src, e.SrcPort), Remote: netip.AddrPortFrom(e.Dst, e.DstPort)}
 	t := h.conns[id]
 	if t == nil || !t.icmpAcceptable(Seq(e.Seq)) {
-		h.icmp.rejected.Add(1)
+		h.icmp.ignored.Add(1)
 		return
 	}
 	h.icmp.accepted.Add(1)

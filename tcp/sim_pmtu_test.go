@@ -16,7 +16,7 @@ import (
 const simPathMTU = 1280
 
 // A path that drops every packet over 1280 octets without an ICMP message
-// (netsim's MTU, a PMTU black hole): black-hole detection (RFC 4821 §7.5)
+// (netsim's MTU, a PMTU black hole): black-hole detection (RFC 4821, RFC 8899 §4.3)
 // lowers the MSS after two timeouts, one step, and the transfer completes.
 func TestSim_PMTUBlackHole_RFC4821(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {

@@ -186,7 +186,7 @@ func (s *Stack) Stats() StackStats {
 		AcceptQueueOverflow: h.overflow.Load(),
 		TimeWaitReopened:    h.timeWaitReopened.Load(),
 		ICMPErrorsAccepted:  s.host.icmp.accepted.Load(),
-		ICMPErrorsIgnored:   s.host.icmp.rejected.Load(),
+		ICMPErrorsIgnored:   s.host.icmp.ignored.Load(),
 		ConnsDialed:         h.dialed.Load(),
 		ConnsAccepted:       h.accepted.Load(),
 		ConnsClosed:         h.closed.Load(),

@@ -7,7 +7,7 @@ import (
 	"github.com/utcp/utcp/ip"
 )
 
-// ICMP errors about our segments (RFC 9293 §3.9.2.4, RFC 1122 §4.2.3.9,
+// ICMP errors about our segments (RFC 9293 §3.9.2.2, RFC 1122 §4.2.3.9,
 // RFC 5927), path MTU discovery (RFC 1191) and PMTU black-hole detection
 // (RFC 4821, RFC 8899) for one connection.
 
@@ -19,11 +19,12 @@ const (
 	minPMTU = 552
 	// blackHoleRTOs is how many retransmission timeouts in a row of a large
 	// segment, with no ICMP error to explain them, make us suspect a PMTU
-	// black hole (RFC 4821 §7.5, RFC 8899 §4.3: a path that drops large
-	// packets without a message).
+	// black hole: a path that drops large packets without a message. Linux
+	// waits for tcp_retries1 (3); two cost a second less on a fresh path.
 	blackHoleRTOs = 2
 	// pmtuReprobe is how long a lowered estimate is kept before the larger
-	// size is tried again (RFC 1191 §6.3, RFC 4821 §7.7: ten minutes).
+	// size is tried again: RFC 8899 §5.1.1's PMTU_RAISE_TIMER, 600 s as
+	// RFC 4821 recommends.
 	pmtuReprobe = 10 * time.Minute
 	// r1Retransmits is R1 of RFC 9293 §3.8.3: after this many
 	// retransmissions of one segment the application is told of the trouble
@@ -200,36 +201,40 @@ func (c *tcb) lowerMSS(mss int) {
 }
 
 // icmpOnTimeout runs after a retransmission timeout has marked everything
-// lost: RFC 4821 §7.5 black-hole detection. After blackHoleRTOs timeouts
-// in a row of a segment the next step would cut, with no ICMP error seen,
-// the estimate goes down one step and the segments go out again at its size.
+// lost: black-hole detection (RFC 4821, RFC 8899 §4.3: loss of packets of
+// one size is the indication). After blackHoleRTOs timeouts in a row of a
+// segment larger than the next step carries, with no ICMP error seen, the
+// estimate goes down to that step and the segments go out again at its size.
 func (c *tcb) icmpOnTimeout(now time.Time) {
 	c.icmp.rtoRun++
 	c.icmp.bhRun++
 	if c.cfg.NoPMTUBlackHoleDetection || !c.snd.synAcked || c.icmp.bhRun < blackHoleRTOs || c.snd.recs.len() == 0 {
 		return
 	}
-	cur := c.pathMTU()
+	cur, next := c.pathMTU(), 0
 	for _, mtu := range blackHoleMTUs {
-		if mtu >= cur || c.recordData(c.snd.recs.at(0)) <= c.mssFor(mtu) {
-			continue
+		if mtu < cur {
+			next = mtu
+			break
 		}
-		if c.icmp.fullMTU == 0 {
-			c.icmp.fullMTU = cur
-		}
-		c.icmp.pmtu = mtu
-		c.icmp.reprobe = now.Add(pmtuReprobe)
-		c.icmp.bhRun = 0 // the next step takes as many timeouts again
-		c.stats.BlackHoleDetections++
-		c.lowerMSS(c.mssFor(mtu))
-		return
 	}
+	if next == 0 || c.recordData(c.snd.recs.at(0)) <= c.mssFor(next) {
+		return // the lowest step, or a segment the step would not cut: not the path's MTU
+	}
+	if c.icmp.fullMTU == 0 {
+		c.icmp.fullMTU = cur
+	}
+	c.icmp.pmtu = next
+	c.icmp.reprobe = now.Add(pmtuReprobe)
+	c.icmp.bhRun = 0 // the next step takes as many timeouts again
+	c.stats.BlackHoleDetections++
+	c.lowerMSS(c.mssFor(next))
 }
 
 // icmpProgress runs when an ACK acknowledges new data: the soft error is
 // cleared, as Linux clears sk_err_soft, and the timeout run ends. Once a
 // lowered estimate has stood for pmtuReprobe, the larger size is tried
-// again (RFC 4821 §7.7); if it is lost again, detection lowers it again.
+// again; if it is lost again, detection lowers it again.
 func (c *tcb) icmpProgress(now time.Time) {
 	c.icmp.softErr, c.icmp.rtoRun, c.icmp.bhRun = nil, 0, 0
 	if c.icmp.fullMTU != 0 && !now.Before(c.icmp.reprobe) {

@@ -89,7 +89,7 @@ func TestHost_PMTUCache_RFC1191(t *testing.T) {
 	h.icmpError(now, &e)
 	assert.Equal(t, 1300, t1.pathMTU(), "an out-of-window error is ignored")
 	assert.Equal(t, uint64(1), h.icmp.accepted.Load())
-	assert.Equal(t, uint64(1), h.icmp.rejected.Load())
+	assert.Equal(t, uint64(1), h.icmp.ignored.Load())
 
 	t2, err := h.dial(now.Add(time.Minute), remote)
 	require.NoError(t, err)
