@@ -178,7 +178,9 @@ func (c *tcb) pmtuDecrease(now time.Time, mtu, quotedLen int) {
 // lowerMSS makes mss the send MSS, if smaller. As Linux's
 // tcp_simple_retransmit, every record sent longer than that is marked lost
 // and cut into segments of mss, so output resends them at once: the path
-// dropped them for their size, not for congestion, so cwnd stays.
+// dropped them for their size, not for congestion, so cwnd stays. The
+// records are rebuilt in one pass, at most 2×maxSendRecords of them (the
+// bound of split); resend cuts what is left longer.
 func (c *tcb) lowerMSS(mss int) {
 	snd := &c.snd
 	if mss >= snd.mss {
@@ -186,18 +188,36 @@ func (c *tcb) lowerMSS(mss int) {
 	}
 	snd.mss = mss
 	q := &snd.recs
-	for i := 0; i < q.len(); i++ {
-		r := q.at(i)
-		if r.sacked || c.recordData(r) <= mss {
-			continue
-		}
-		q.setLost(r, true)
-		// split keeps both halves lost; past its bound, resend cuts the record.
-		for c.recordData(r) > mss && q.split(i, r.start.Add(uint32(mss))) {
-			i++
-			r = q.at(i)
+	extra := 0
+	for i := range q.len() {
+		if r := q.at(i); !r.sacked && c.recordData(r) > mss {
+			extra += (c.recordData(r) - 1) / mss
 		}
 	}
+	if extra == 0 {
+		return
+	}
+	room := max(0, 2*maxSendRecords-q.len())
+	out := make([]sendRecord, 0, q.len()+min(extra, room))
+	for i := range q.len() {
+		r := *q.at(i)
+		if r.sacked || c.recordData(&r) <= mss {
+			out = append(out, r)
+			continue
+		}
+		if !r.lost {
+			r.lost = true
+			q.lostBytes += r.length()
+		}
+		for ; room > 0 && c.recordData(&r) > mss; room-- {
+			head := r
+			head.end, head.fin = r.start.Add(uint32(mss)), false
+			out = append(out, head)
+			r.start = head.end
+		}
+		out = append(out, r)
+	}
+	q.r, q.head, q.n = out, 0, len(out)
 }
 
 // icmpOnTimeout runs after a retransmission timeout has marked everything

@@ -131,3 +131,36 @@ func TestBlackHole_Config(t *testing.T) {
 		assert.ErrorIs(t, h.c.softError(), syscall.ETIMEDOUT, "R1: three timeouts are reported (SHLD-9)")
 	}
 }
+
+// lowerMSS cuts the records in one pass and stops at split's bound, the
+// rest left for resend to cut; the lost octets add up.
+func TestLowerMSS_RecordBound(t *testing.T) {
+	h := newCore(t, nil)
+	q := &h.c.snd.recs
+	start := Seq(1)
+	for range maxSendRecords {
+		q.push(sendRecord{start: start, end: start.Add(1448)})
+		start = start.Add(1448)
+	}
+	q.setSacked(q.at(0)) // a SACKed record is not sent again
+	h.c.snd.mss = 1448
+	h.c.lowerMSS(512)
+	assert.Equal(t, 512, h.c.snd.mss)
+	require.Equal(t, 2*maxSendRecords, q.len(), "at the bound")
+	var lost uint32
+	next := Seq(1)
+	for i := range q.len() {
+		r := q.at(i)
+		require.Equal(t, next, r.start, "record %d follows the one before", i)
+		next = r.end
+		if i == 0 {
+			assert.True(t, r.sacked && !r.lost, "the SACKed record stays")
+			continue
+		}
+		assert.True(t, r.lost, "record %d is to be sent again", i)
+		lost += r.length()
+	}
+	assert.Equal(t, start, next, "the records still cover everything sent")
+	assert.Equal(t, lost, q.lostBytes)
+	assert.Greater(t, q.at(q.len()-1).length(), uint32(512), "past the bound a record stays long: resend cuts it")
+}
