@@ -15,9 +15,12 @@ import (
 	"github.com/vishvananda/netns"
 
 	"github.com/utcp/utcp/tcp"
+	"github.com/utcp/utcp/tun"
+	"github.com/utcp/utcp/tun/netsim"
+	"github.com/utcp/utcp/tun/tuntest"
 )
 
-// The PMTU test puts the kernel between utcp and a server, as a router
+// The first PMTU test puts the kernel between utcp and a server, as a router
 // whose next hop has a smaller MTU than utcp's link:
 //
 //	utcp 10.9.0.2 ─TUN, 1500─ 10.9.0.1 [test namespace, forwarding]
@@ -50,9 +53,65 @@ func pmtuSize() int64 {
 func TestPMTU_KernelRouterFragNeeded_RFC1191(t *testing.T) {
 	st := stackOnTUN(t, "utcpp0", tcp.Config{})
 	server := newPMTUServer(t)
+	serveSHA256(server.listenFar(t, pmtuPort))
+	size := pmtuSize()
+	before, after, took := sendForSHA256(t, st, netip.AddrPortFrom(pmtuServerAddr, pmtuPort), size)
+	assert.Equal(t, 1460-12, before.Options.MSS, "the MSS the server announced, less the timestamps")
+	assert.Equal(t, pmtuHopMTU, after.PathMTU, "the router's next-hop MTU")
+	assert.Equal(t, pmtuHopMTU-40-12, after.Options.MSS, "the MSS fits the narrower hop")
+	assert.NotZero(t, after.PMTUDecreases)
+	assert.Zero(t, after.BlackHoleDetections, "the router spoke: no guessing")
+	stats := st.Stats()
+	assert.NotZero(t, stats.ICMPErrorsAccepted, "fragmentation needed reached the connection")
+	t.Logf("%d MiB through a %d-octet hop in %v (%.1f MiB/s): MSS %d before, %d after; path MTU %d; %d PMTU decreases, %d retransmits, %d timeouts; ICMP errors accepted %d, ignored %d; ip %v",
+		size>>20, pmtuHopMTU, took.Round(time.Millisecond), float64(size)/(1<<20)/took.Seconds(),
+		before.Options.MSS, after.Options.MSS, after.PathMTU, after.PMTUDecreases, after.Retransmits, after.Timeouts,
+		stats.ICMPErrorsAccepted, stats.ICMPErrorsIgnored, stats.IP)
+}
 
-	// The server reads to EOF and answers with the SHA-256 of what it read.
-	ln := server.listenFar(t, pmtuPort)
+// A PMTU black hole against the kernel: utcp's packets to it pass through
+// netsim, which drops those over 1280 octets without a word (RFC 4821,
+// RFC 8899 §4.3). Black-hole detection lowers the MSS after two timeouts;
+// the transfer completes intact.
+func TestPMTU_BlackHoleToKernel_RFC4821(t *testing.T) {
+	tuntest.RequireNetns(t)
+	dev, err := tun.Open(tun.Config{Name: "utcpb0", KernelAddr: kernelIP, PeerAddr: utcpIP, MTU: 1500})
+	require.NoError(t, err)
+	link, err := netsim.Wrap(dev, netsim.Impairment{MTU: pmtuHopMTU}, netsim.Impairment{})
+	if err != nil {
+		dev.Close()
+		require.NoError(t, err)
+	}
+	st, err := tcp.NewStack(link, tcp.Config{Addr: utcpIP})
+	if err != nil {
+		link.Close()
+		require.NoError(t, err)
+	}
+	t.Cleanup(func() {
+		assert.NoError(t, st.Close())
+		assert.NoError(t, link.Close(), "closes the device too")
+	})
+	ln, err := net.Listen("tcp4", kernelAt(pmtuPort).String())
+	require.NoError(t, err)
+	t.Cleanup(func() { ln.Close() })
+	serveSHA256(ln)
+	size := pmtuSize() / 4
+	before, after, took := sendForSHA256(t, st, kernelAt(pmtuPort), size)
+	assert.Equal(t, 1460-12, before.Options.MSS)
+	assert.Equal(t, uint64(1), after.BlackHoleDetections, "one step down")
+	assert.Equal(t, pmtuHopMTU, after.PathMTU)
+	assert.Equal(t, pmtuHopMTU-40-12, after.Options.MSS)
+	assert.Zero(t, after.PMTUDecreases, "no ICMP came")
+	out := link.OutStats()
+	assert.NotZero(t, out.TooBig, "the path dropped the large segments")
+	t.Logf("%d MiB into a %d-octet black hole in %v (%.1f MiB/s): MSS %d before, %d after; %d black-hole steps, %d timeouts, %d retransmits; path %+v",
+		size>>20, pmtuHopMTU, took.Round(time.Millisecond), float64(size)/(1<<20)/took.Seconds(),
+		before.Options.MSS, after.Options.MSS, after.BlackHoleDetections, after.Timeouts, after.Retransmits, out)
+}
+
+// serveSHA256 accepts one connection on ln, reads it to EOF and answers
+// with the SHA-256 of what it read.
+func serveSHA256(ln net.Listener) {
 	go func() {
 		c, err := ln.Accept()
 		if err != nil {
@@ -65,35 +124,28 @@ func TestPMTU_KernelRouterFragNeeded_RFC1191(t *testing.T) {
 			c.Write(h.Sum(nil))
 		}
 	}()
+}
 
+// sendForSHA256 dials to from st, sends size bytes of a pattern, and
+// checks the SHA-256 the server answers, all within pmtuDeadline. It
+// returns the connection's Info after the handshake and at the end.
+func sendForSHA256(t *testing.T, st *tcp.Stack, to netip.AddrPort, size int64) (before, after tcp.Info, took time.Duration) {
+	t.Helper()
 	start := time.Now()
-	c, err := st.Dial(netip.AddrPortFrom(pmtuServerAddr, pmtuPort))
-	require.NoError(t, err, "utcp dials the server through the kernel router")
+	c, err := st.Dial(to)
+	require.NoError(t, err, "utcp dials the server")
 	defer c.Close()
-	before := c.Info()
+	before = c.Info()
 	require.NoError(t, c.SetDeadline(start.Add(pmtuDeadline)))
-	size := pmtuSize()
 	want := sha256.New()
-	_, err = io.CopyBuffer(c, io.TeeReader(io.LimitReader(newPattern(pmtuPort), size), want), make([]byte, 64<<10))
+	_, err = io.CopyBuffer(c, io.TeeReader(io.LimitReader(newPattern(uint64(to.Port())), size), want), make([]byte, 64<<10))
 	require.NoError(t, err, "utcp sends everything before the deadline")
 	require.NoError(t, c.CloseWrite())
 	got, err := io.ReadAll(c)
-	took := time.Since(start)
+	took = time.Since(start)
 	require.NoError(t, err, "the server's answer, then its FIN")
 	assert.Equal(t, want.Sum(nil), got, "the server read every byte intact (SHA-256)")
-
-	after := c.Info()
-	assert.Equal(t, 1460-12, before.Options.MSS, "the MSS the server announced, less the timestamps")
-	assert.Equal(t, pmtuHopMTU, after.PathMTU, "the router's next-hop MTU")
-	assert.Equal(t, pmtuHopMTU-40-12, after.Options.MSS, "the MSS fits the narrower hop")
-	assert.NotZero(t, after.PMTUDecreases)
-	assert.Zero(t, after.BlackHoleDetections, "the router spoke: no guessing")
-	stats := st.Stats()
-	assert.NotZero(t, stats.ICMPErrorsAccepted, "fragmentation needed reached the connection")
-	t.Logf("%d MiB through a %d-octet hop in %v (%.1f MiB/s): MSS %d before, %d after; path MTU %d; %d PMTU decreases, %d retransmits, %d timeouts; ICMP errors accepted %d, ignored %d; ip %v",
-		size>>20, pmtuHopMTU, took.Round(time.Millisecond), float64(size)/(1<<20)/took.Seconds(),
-		before.Options.MSS, after.Options.MSS, after.PathMTU, after.PMTUDecreases, after.Retransmits, after.Timeouts,
-		stats.ICMPErrorsAccepted, stats.ICMPErrorsIgnored, stats.IP)
+	return before, c.Info(), took
 }
 
 // newPMTUServer makes the second namespace and the veth pair to it, turns
