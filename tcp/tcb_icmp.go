@@ -67,10 +67,9 @@ func (c *tcb) pathMTU() int {
 }
 
 // mssFor is the send MSS over a path of MTU mtu: the peer's MSS option,
-// limited by what mtu carries past the IPv4 and TCP headers (RFC 9293
-// §3.7.1, MUST-14/MUST-15; RFC 1191 §3), less the option space on every
-// segment: RFC 9293 MUST-16, RFC 7323 §3.2 (Linux takes the same 12 octets
-// for timestamps off).
+// limited by what mtu carries past the IPv4 and TCP headers (RFC 1191 §3),
+// less the option space on every segment: RFC 9293 MUST-16, RFC 7323 §3.2
+// (Linux takes the same 12 octets for timestamps off).
 func (c *tcb) mssFor(mtu int) int {
 	m := min(c.icmp.peerMSS, mtu-40)
 	if c.opt.ts {

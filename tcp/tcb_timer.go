@@ -99,8 +99,9 @@ func (c *tcb) handleTimeout(now time.Time) {
 }
 
 // giveUp ends a connection whose peer stopped answering (R2, or Count
-// unanswered keep-alives) with ETIMEDOUT, or the soft error it had. A synchronized peer gets a RST,
-// as Linux sends one, so that if it is alive after all it learns.
+// unanswered keep-alives) with ETIMEDOUT, or the soft error it had
+// (timeoutError). A synchronized peer gets a RST, as Linux sends one, so
+// that if it is alive after all it learns.
 func (c *tcb) giveUp(now time.Time) {
 	if c.state.synchronized() {
 		c.ctl = append(c.ctl, Segment{Seq: c.snd.nxt, Flags: FlagRST})
