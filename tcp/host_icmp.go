@@ -8,14 +8,10 @@ import (
 	"github.com/utcp/utcp/ip"
 )
 
-const (
-	// pmtuCacheSize bounds the per-destination path MTU cache; past it the
-	// oldest entry makes room.
-	pmtuCacheSize = 256
-	// pmtuCacheAge is how long a cached decrease holds (RFC 1191 §6.3:
-	// "about 10 minutes"), after which new connections try the link's MTU again.
-	pmtuCacheAge = 10 * time.Minute
-)
+// pmtuCacheSize bounds the per-destination path MTU cache; past it the
+// oldest entry makes room. An entry holds for pmtuReprobe, after which new
+// connections try the link's MTU again.
+const pmtuCacheSize = 256
 
 // hostICMP is the host's part of ICMP error handling: the path MTU learnt
 // per destination, and the counters.
@@ -76,9 +72,9 @@ func (h *host) pmtuApply(now time.Time, t *tcb) {
 	e, ok := h.icmp.pmtu[dst]
 	switch {
 	case !ok:
-	case now.Sub(e.at) >= pmtuCacheAge:
+	case now.Sub(e.at) >= pmtuReprobe:
 		delete(h.icmp.pmtu, dst)
-	case e.mtu < t.cfg.MTU:
-		t.icmp.pmtu = e.mtu
+	default:
+		t.pmtuStart(e.mtu, e.at.Add(pmtuReprobe))
 	}
 }

@@ -22,9 +22,9 @@ const (
 	// black hole: a path that drops large packets without a message. Linux
 	// waits for tcp_retries1 (3); two cost a second less on a fresh path.
 	blackHoleRTOs = 2
-	// pmtuReprobe is how long a lowered estimate is kept before the larger
-	// size is tried again: RFC 8899 §5.1.1's PMTU_RAISE_TIMER, 600 s as
-	// RFC 4821 recommends.
+	// pmtuReprobe is how long a lowered estimate is kept before the link's
+	// MTU is tried again: RFC 1191 §6.3's ten minutes, RFC 8899 §5.1.1's
+	// PMTU_RAISE_TIMER (600 s).
 	pmtuReprobe = 10 * time.Minute
 	// r1Retransmits is R1 of RFC 9293 §3.8.3: after this many
 	// retransmissions of one segment the application is told of the trouble
@@ -53,10 +53,10 @@ type icmpState struct {
 	rtoRun  int   // retransmission timeouts in a row, without progress: R1 (SHLD-9)
 	bhRun   int   // the same, without ICMP either and since the last step down
 
-	// Black-hole detection (RFC 4821): the estimate before it was lowered,
-	// and when to try it again; zero when not lowered.
-	fullMTU int
-	reprobe time.Time
+	// raiseAt is when an estimate below the link's MTU, learnt from ICMP
+	// or black-hole detection, is given up for the link's again; zero
+	// while the estimate is the link's.
+	raiseAt time.Time
 }
 
 // pathMTU is the connection's path MTU estimate.
@@ -167,7 +167,7 @@ func (c *tcb) pmtuDecrease(now time.Time, mtu, quotedLen int) {
 	if mtu >= c.pathMTU() {
 		return
 	}
-	c.icmp.pmtu, c.icmp.fullMTU = mtu, 0
+	c.icmp.pmtu, c.icmp.raiseAt = mtu, now.Add(pmtuReprobe)
 	c.icmp.bhRun = 0 // the message explains the losses: not a black hole
 	c.stats.PMTUDecreases++
 	if c.icmp.peerMSS != 0 { // else the peer's SYN will set the MSS from the estimate
@@ -241,11 +241,7 @@ func (c *tcb) icmpOnTimeout(now time.Time) {
 	if next == 0 || c.recordData(c.snd.recs.at(0)) <= c.mssFor(next) {
 		return // the lowest step, or a segment the step would not cut: not the path's MTU
 	}
-	if c.icmp.fullMTU == 0 {
-		c.icmp.fullMTU = cur
-	}
-	c.icmp.pmtu = next
-	c.icmp.reprobe = now.Add(pmtuReprobe)
+	c.icmp.pmtu, c.icmp.raiseAt = next, now.Add(pmtuReprobe)
 	c.icmp.bhRun = 0 // the next step takes as many timeouts again
 	c.stats.BlackHoleDetections++
 	c.lowerMSS(c.mssFor(next))
@@ -253,13 +249,22 @@ func (c *tcb) icmpOnTimeout(now time.Time) {
 
 // icmpProgress runs when an ACK acknowledges new data: the soft error is
 // cleared, as Linux clears sk_err_soft, and the timeout run ends. Once a
-// lowered estimate has stood for pmtuReprobe, the larger size is tried
-// again; if it is lost again, detection lowers it again.
+// lowered estimate has aged pmtuReprobe, the link's MTU is tried again
+// (RFC 1191 §6.3); if the path is still narrower, a router's message or
+// black-hole detection lowers it again.
 func (c *tcb) icmpProgress(now time.Time) {
 	c.icmp.softErr, c.icmp.rtoRun, c.icmp.bhRun = nil, 0, 0
-	if c.icmp.fullMTU != 0 && !now.Before(c.icmp.reprobe) {
-		c.icmp.pmtu, c.icmp.fullMTU = c.icmp.fullMTU, 0
-		c.snd.mss = c.mssFor(c.icmp.pmtu)
+	if !c.icmp.raiseAt.IsZero() && !now.Before(c.icmp.raiseAt) {
+		c.icmp.pmtu, c.icmp.raiseAt = 0, time.Time{}
+		c.snd.mss = c.mssFor(c.pathMTU())
+	}
+}
+
+// pmtuStart starts a new connection with a path MTU learnt by an earlier
+// one (the host's cache), to be given up at raiseAt.
+func (c *tcb) pmtuStart(mtu int, raiseAt time.Time) {
+	if mtu < c.cfg.MTU {
+		c.icmp.pmtu, c.icmp.raiseAt = mtu, raiseAt
 	}
 }
 

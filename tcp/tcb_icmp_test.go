@@ -97,7 +97,7 @@ func TestHost_PMTUCache_RFC1191(t *testing.T) {
 	other, err := h.dial(now, netip.MustParseAddrPort("10.0.0.3:80"))
 	require.NoError(t, err)
 	assert.Equal(t, 1500, other.pathMTU(), "another destination does not")
-	t3, err := h.dial(now.Add(pmtuCacheAge), remote)
+	t3, err := h.dial(now.Add(pmtuReprobe), remote)
 	require.NoError(t, err)
 	assert.Equal(t, 1500, t3.pathMTU(), "after ten minutes the entry has aged out")
 
