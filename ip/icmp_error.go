@@ -17,7 +17,7 @@ const (
 	ICMPCodeHostUnreachable  = 1
 	ICMPCodeProtoUnreachable = 2
 	ICMPCodePortUnreachable  = 3
-	ICMPCodeFragNeeded       = 4 // RFC 1191 §4: the next-hop MTU is in header bytes 6-7
+	ICMPCodeFragNeeded       = 4 // fragmentation needed and DF set: ICMPError.MTU
 	ICMPCodeSourceRouteFail  = 5
 )
 
