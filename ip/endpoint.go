@@ -10,11 +10,13 @@ import (
 // Stats counts what an Endpoint did with its input. Every packet given to
 // Input adds one to Received and to exactly one outcome: Delivered,
 // Malformed, BadChecksum, Fragments, NotForUs, UnknownProtocol or
-// ICMPDropped. EchoRequests and EchoReplies detail the ICMP echo traffic.
+// ICMPDropped. EchoRequests and EchoReplies detail the ICMP echo traffic;
+// ICMPErrors, SourceQuench, ICMPErrorBadQuote and ICMPErrorNotOurs the ICMP
+// error messages.
 // The counters may be read while Input runs.
 type Stats struct {
 	Received        atomic.Uint64 // packets given to Input
-	Delivered       atomic.Uint64 // TCP segments returned, or ICMP echo requests answered
+	Delivered       atomic.Uint64 // TCP segments or ICMP errors returned, or ICMP echo requests answered
 	Malformed       atomic.Uint64 // IPv4 header errors other than the checksum
 	BadChecksum     atomic.Uint64 // IPv4 header checksum failures
 	Fragments       atomic.Uint64 // fragments, dropped: no reassembly
@@ -23,12 +25,19 @@ type Stats struct {
 	EchoRequests    atomic.Uint64 // valid ICMP echo requests received
 	EchoReplies     atomic.Uint64 // ICMP echo replies sent
 	ICMPDropped     atomic.Uint64 // ICMP messages dropped: malformed, bad checksum, unhandled type, or no reply allowed
+
+	ICMPErrors        atomic.Uint64 // ICMP errors about our TCP segments, returned (also counted in Delivered)
+	SourceQuench      atomic.Uint64 // source quench messages, dropped (also counted in ICMPDropped)
+	ICMPErrorBadQuote atomic.Uint64 // ICMP errors quoting too little or no IPv4 header, dropped (in ICMPDropped)
+	ICMPErrorNotOurs  atomic.Uint64 // ICMP errors quoting no TCP segment from our address, dropped (in ICMPDropped)
 }
 
 // StatsSnapshot is a plain copy of Stats at one moment.
 type StatsSnapshot struct {
 	Received, Delivered, Malformed, BadChecksum, Fragments, NotForUs,
 	UnknownProtocol, EchoRequests, EchoReplies, ICMPDropped uint64
+
+	ICMPErrors, SourceQuench, ICMPErrorBadQuote, ICMPErrorNotOurs uint64
 }
 
 // Snapshot returns a copy of the counters. Each counter is read atomically;
@@ -45,18 +54,25 @@ func (s *Stats) Snapshot() StatsSnapshot {
 		EchoRequests:    s.EchoRequests.Load(),
 		EchoReplies:     s.EchoReplies.Load(),
 		ICMPDropped:     s.ICMPDropped.Load(),
+
+		ICMPErrors:        s.ICMPErrors.Load(),
+		SourceQuench:      s.SourceQuench.Load(),
+		ICMPErrorBadQuote: s.ICMPErrorBadQuote.Load(),
+		ICMPErrorNotOurs:  s.ICMPErrorNotOurs.Load(),
 	}
 }
 
 // String formats the counters as "name=value" pairs.
 func (s StatsSnapshot) String() string {
-	return fmt.Sprintf("received=%d delivered=%d malformed=%d bad_checksum=%d fragments=%d not_for_us=%d unknown_protocol=%d echo_requests=%d echo_replies=%d icmp_dropped=%d",
+	return fmt.Sprintf("received=%d delivered=%d malformed=%d bad_checksum=%d fragments=%d not_for_us=%d unknown_protocol=%d echo_requests=%d echo_replies=%d icmp_dropped=%d icmp_errors=%d source_quench=%d icmp_error_bad_quote=%d icmp_error_not_ours=%d",
 		s.Received, s.Delivered, s.Malformed, s.BadChecksum, s.Fragments, s.NotForUs,
-		s.UnknownProtocol, s.EchoRequests, s.EchoReplies, s.ICMPDropped)
+		s.UnknownProtocol, s.EchoRequests, s.EchoReplies, s.ICMPDropped,
+		s.ICMPErrors, s.SourceQuench, s.ICMPErrorBadQuote, s.ICMPErrorNotOurs)
 }
 
 // Endpoint is the IPv4 input path of one local address: it validates
-// packets, hands TCP segments up and answers ICMP echo requests.
+// packets, hands TCP segments and ICMP errors about them up, and answers
+// ICMP echo requests.
 // Set Addr (and optionally TTL) before use; an Endpoint must not be copied.
 type Endpoint struct {
 	Addr  netip.Addr // the local address; only packets to it are accepted
@@ -84,59 +100,77 @@ func (e *Endpoint) ttl() uint8 {
 //   - tcpSeg: the TCP segment (the payload of a TCP packet to e.Addr),
 //     aliasing pkt; the caller verifies the TCP checksum;
 //   - out: an ICMP echo reply to send, built in reply[:0] (reply must not
-//     overlap pkt; it grows if too small).
+//     overlap pkt; it grows if too small);
+//   - icmpErr: an ICMP error (destination unreachable, time exceeded,
+//     parameter problem) about a TCP segment sent from e.Addr; its Type is
+//     0 when there is none.
 //
 // Everything else is dropped and counted in e.Stats. Input does not allocate
 // when reply has room for the echo reply.
-func (e *Endpoint) Input(pkt []byte, reply []byte) (h Header, tcpSeg []byte, out []byte) {
+func (e *Endpoint) Input(pkt []byte, reply []byte) (h Header, tcpSeg []byte, out []byte, icmpErr ICMPError) {
 	e.Stats.Received.Add(1)
 	h, payload, err := Parse(pkt)
 	switch {
 	case errors.Is(err, ErrChecksum):
 		// RFC 1122 §3.2.1.2: a datagram with a bad header checksum MUST be silently discarded.
 		e.Stats.BadChecksum.Add(1)
-		return Header{}, nil, nil
+		return Header{}, nil, nil, ICMPError{}
 	case err != nil:
 		e.Stats.Malformed.Add(1)
-		return Header{}, nil, nil
+		return Header{}, nil, nil, ICMPError{}
 	}
 	if h.IsFragment() {
 		// No reassembly yet (RFC 1122 §3.3.2 makes it a MUST; a known gap).
 		e.Stats.Fragments.Add(1)
-		return h, nil, nil
+		return h, nil, nil, ICMPError{}
 	}
 	if h.Dst != e.Addr {
 		// RFC 1122 §3.2.1.3: silently discard a datagram not destined for the
 		// host (broadcast and multicast are not supported). Any source is accepted.
 		e.Stats.NotForUs.Add(1)
-		return h, nil, nil
+		return h, nil, nil, ICMPError{}
 	}
 	switch h.Protocol {
 	case ProtoTCP:
 		e.Stats.Delivered.Add(1)
-		return h, payload, nil
+		return h, payload, nil, ICMPError{}
 	case ProtoICMP:
-		return h, nil, e.inputICMP(&h, payload, reply)
+		out, icmpErr = e.inputICMP(&h, payload, reply)
+		return h, nil, out, icmpErr
 	default:
 		// RFC 1122 §3.2.2.1 suggests a Protocol Unreachable; we only drop.
 		e.Stats.UnknownProtocol.Add(1)
-		return h, nil, nil
+		return h, nil, nil, ICMPError{}
 	}
 }
 
-// inputICMP answers an echo request and drops every other ICMP message.
-func (e *Endpoint) inputICMP(h *Header, payload, reply []byte) []byte {
+// inputICMP answers an echo request, returns an error message about one of
+// our TCP segments, and drops every other ICMP message.
+func (e *Endpoint) inputICMP(h *Header, payload, reply []byte) ([]byte, ICMPError) {
 	m, err := ParseICMP(payload)
-	if err != nil || m.Type != ICMPTypeEchoRequest || m.Code != 0 {
+	if err != nil {
 		e.Stats.ICMPDropped.Add(1)
-		return nil
+		return nil, ICMPError{}
+	}
+	switch m.Type {
+	case ICMPTypeSourceQuench:
+		// RFC 9293 MUST-55 (RFC 6633 §3): silently discard a source quench.
+		e.Stats.SourceQuench.Add(1)
+		e.Stats.ICMPDropped.Add(1)
+		return nil, ICMPError{}
+	case ICMPTypeDestUnreachable, ICMPTypeTimeExceeded, ICMPTypeParamProblem:
+		return nil, e.inputICMPError(&m)
+	}
+	if m.Type != ICMPTypeEchoRequest || m.Code != 0 {
+		e.Stats.ICMPDropped.Add(1)
+		return nil, ICMPError{}
 	}
 	e.Stats.EchoRequests.Add(1)
 	// RFC 1122 §3.2.1.3: never answer a broadcast, multicast or unspecified
 	// source address (it is not a host we can reply to).
 	if h.Src.IsMulticast() || h.Src.IsUnspecified() || h.Src == limitedBroadcast {
 		e.Stats.ICMPDropped.Add(1)
-		return nil
+		return nil, ICMPError{}
 	}
 	// RFC 1122 §3.2.2.6: the reply's source is the request's specific
 	// destination; identifier, sequence number and data are returned unchanged.
@@ -151,7 +185,26 @@ func (e *Endpoint) inputICMP(h *Header, payload, reply []byte) []byte {
 	out := appendEchoPacket(reply[:0], &rh, ICMPTypeEchoReply, m.ID, m.Seq, m.Data)
 	e.Stats.EchoReplies.Add(1)
 	e.Stats.Delivered.Add(1)
-	return out
+	return out, ICMPError{}
+}
+
+// inputICMPError checks the datagram an error message quotes and returns
+// the error if it is about a TCP segment of ours (RFC 1122 §3.2.2: the
+// quoted header and 64 bits of data identify the transport connection).
+func (e *Endpoint) inputICMPError(m *ICMP) ICMPError {
+	ie, v := parseICMPError(m, e.Addr)
+	switch v {
+	case icmpErrBadQuote:
+		e.Stats.ICMPErrorBadQuote.Add(1)
+	case icmpErrNotOurs:
+		e.Stats.ICMPErrorNotOurs.Add(1)
+	default:
+		e.Stats.ICMPErrors.Add(1)
+		e.Stats.Delivered.Add(1)
+		return ie
+	}
+	e.Stats.ICMPDropped.Add(1)
+	return ICMPError{}
 }
 
 // limitedBroadcast is 255.255.255.255 (RFC 919).

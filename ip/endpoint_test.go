@@ -27,7 +27,7 @@ func TestEndpoint_EchoRequestGetsReply(t *testing.T) {
 
 	fixChecksum(req)
 	reply := make([]byte, 0, 1500)
-	h, seg, out := e.Input(req, reply)
+	h, seg, out, _ := e.Input(req, reply)
 	require.NotNil(t, out, "an echo request to our address is answered")
 	assert.Nil(t, seg, "an ICMP packet is not a TCP segment")
 	assert.Equal(t, uint8(ProtoICMP), h.Protocol)
@@ -55,7 +55,7 @@ func TestEndpoint_EchoRequestGetsReply(t *testing.T) {
 	assert.Equal(t, StatsSnapshot{Received: 1, Delivered: 1, EchoRequests: 1, EchoReplies: 1}, s)
 
 	// The second reply gets a fresh IP ID.
-	_, _, out = e.Input(req, reply)
+	_, _, out, _ = e.Input(req, reply)
 	rh, _, err = Parse(out)
 	require.NoError(t, err)
 	assert.Equal(t, uint16(2), rh.ID, "each reply has a new IP identification")
@@ -70,7 +70,7 @@ func TestEndpoint_EchoWithOptionsAndCustomTTL(t *testing.T) {
 	copy(req[12:16], remote.AsSlice())
 	copy(req[16:20], local.AsSlice())
 	fixChecksum(req)
-	_, _, out := e.Input(req, nil)
+	_, _, out, _ := e.Input(req, nil)
 	require.NotNil(t, out, "a request with IP options is still answered (options ignored)")
 	rh, payload, err := Parse(out)
 	require.NoError(t, err)
@@ -86,7 +86,7 @@ func TestEndpoint_TCPDelivered(t *testing.T) {
 	h := Header{TTL: 64, Protocol: ProtoTCP, Src: remote, Dst: local}
 	pkt := AppendPacket(nil, &h, []byte("segment"))
 	pkt = append(pkt, 0, 0) // link padding
-	got, seg, out := e.Input(pkt, nil)
+	got, seg, out, _ := e.Input(pkt, nil)
 	assert.Equal(t, h, got)
 	assert.Equal(t, []byte("segment"), seg, "the TCP segment is the payload, padding trimmed")
 	assert.Nil(t, out)
@@ -129,7 +129,7 @@ func TestEndpoint_Drops(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := &Endpoint{Addr: local}
-			_, seg, out := e.Input(tt.pkt, nil)
+			_, seg, out, _ := e.Input(tt.pkt, nil)
 			assert.Nil(t, seg, "nothing is delivered to TCP")
 			if tt.want.EchoReplies == 0 {
 				assert.Nil(t, out, "nothing is sent back")
@@ -144,7 +144,7 @@ func TestEndpoint_Drops(t *testing.T) {
 	t.Run("echo reply is dropped", func(t *testing.T) {
 		e := &Endpoint{Addr: local}
 		icmp := appendEcho(nil, ICMPTypeEchoReply, 1, 1, nil)
-		_, _, out := e.Input(build(Header{TTL: 64, Protocol: ProtoICMP, Src: remote, Dst: local}, icmp), nil)
+		_, _, out, _ := e.Input(build(Header{TTL: 64, Protocol: ProtoICMP, Src: remote, Dst: local}, icmp), nil)
 		assert.Nil(t, out, "we never answer a reply")
 		assert.Equal(t, StatsSnapshot{Received: 1, ICMPDropped: 1}, e.Stats.Snapshot())
 	})
@@ -203,8 +203,8 @@ func TestEndpoint_InputNoAllocs(t *testing.T) {
 	seg := AppendPacket(nil, &h, make([]byte, 1460))
 	reply := make([]byte, 0, 1500)
 	allocs := testing.AllocsPerRun(100, func() {
-		_, _, reply = e.Input(req, reply)
-		_, _, _ = e.Input(seg, reply)
+		_, _, reply, _ = e.Input(req, reply)
+		_, _, _, _ = e.Input(seg, reply)
 	})
 	assert.Zero(t, allocs, "the input path does not allocate when reply has room")
 }
@@ -227,7 +227,7 @@ func TestEndpoint_ConcurrentStatsRead(t *testing.T) {
 		defer close(done)
 		reply := make([]byte, 0, 64)
 		for range 1000 {
-			_, _, reply = e.Input(req, reply)
+			_, _, reply, _ = e.Input(req, reply)
 		}
 	}()
 	for range 100 {
@@ -245,13 +245,13 @@ func BenchmarkEndpointInput(b *testing.B) {
 	b.Run("tcp", func(b *testing.B) {
 		e := &Endpoint{Addr: local}
 		for b.Loop() {
-			_, _, _ = e.Input(tcp, reply)
+			_, _, _, _ = e.Input(tcp, reply)
 		}
 	})
 	b.Run("echo", func(b *testing.B) {
 		e := &Endpoint{Addr: local}
 		for b.Loop() {
-			_, _, reply = e.Input(echo, reply)
+			_, _, reply, _ = e.Input(echo, reply)
 		}
 	})
 }

@@ -33,6 +33,10 @@ func fuzzSeeds() [][]byte {
 		AppendEchoRequest(nil, netip.MustParseAddr("255.255.255.255"), local, 1, 2, nil),
 		opts,
 		badSum,
+		AppendICMPError(nil, remote, local, ICMPTypeDestUnreachable, ICMPCodeFragNeeded, 1280, quotedTCP(8, nil)),
+		AppendICMPError(nil, remote, local, ICMPTypeTimeExceeded, 0, 0, quotedTCP(7, nil)),
+		AppendICMPError(nil, remote, local, ICMPTypeSourceQuench, 0, 0, quotedTCP(8, nil)),
+		AppendICMPError(nil, remote, local, ICMPTypeParamProblem, 0, 0, quotedTCP(8, func(h *Header) { h.Src = remote })),
 	}
 }
 
@@ -83,20 +87,29 @@ func FuzzParse(f *testing.F) {
 }
 
 // FuzzEndpointInput: Input never panics, gives each packet exactly one
-// outcome, and anything it sends back is a valid echo reply.
+// outcome, anything it sends back is a valid echo reply, and an ICMP error
+// it returns quotes a TCP segment from our address.
 func FuzzEndpointInput(f *testing.F) {
 	for _, s := range fuzzSeeds() {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, pkt []byte) {
 		e := &Endpoint{Addr: local}
-		_, seg, out := e.Input(pkt, make([]byte, 0, 64))
+		_, seg, out, ie := e.Input(pkt, make([]byte, 0, 64))
 		s := e.Stats.Snapshot()
 		if s.Received != 1 || outcomes(s) != 1 {
 			t.Fatalf("want exactly one outcome: %v", s)
 		}
 		if seg != nil && out != nil {
 			t.Fatal("both a TCP segment and a reply")
+		}
+		if ie.Type != 0 {
+			if seg != nil || out != nil || ie.Src != local || s.ICMPErrors != 1 {
+				t.Fatalf("ICMP error %+v with segment %v, reply %v, stats %v", ie, seg != nil, out != nil, s)
+			}
+			if ie.Type != ICMPTypeDestUnreachable && ie.Type != ICMPTypeTimeExceeded && ie.Type != ICMPTypeParamProblem {
+				t.Fatalf("ICMP error of type %d returned", ie.Type)
+			}
 		}
 		if out == nil {
 			return

@@ -138,7 +138,7 @@ func TestGopacket_ICMPEcho(t *testing.T) {
 	require.NoError(t, gopacket.SerializeLayers(gb, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, g4, gi, gopacket.Payload(data)))
 
 	e := &Endpoint{Addr: local}
-	_, _, out := e.Input(gb.Bytes(), nil)
+	_, _, out, _ := e.Input(gb.Bytes(), nil)
 	require.NotNil(t, out, "we answer gopacket's echo request")
 	pkt = gopacket.NewPacket(out, layers.LayerTypeIPv4, gopacket.Default)
 	require.Nil(t, pkt.ErrorLayer())

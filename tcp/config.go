@@ -114,6 +114,11 @@ type Config struct {
 	NoSACK bool
 	// NoTimestamps turns off the Timestamps option (RFC 7323), on by default.
 	NoTimestamps bool
+	// NoPMTUBlackHoleDetection turns off PMTU black-hole detection (RFC
+	// 4821): on by default, a connection whose large segments time out
+	// twice in a row, with no ICMP error, lowers its path MTU estimate to
+	// 1280 and then 576, and tries the link's MTU again ten minutes later.
+	NoPMTUBlackHoleDetection bool
 	// ECN is Explicit Congestion Notification (RFC 3168); the zero value
 	// accepts it when the peer asks and does not ask, as Linux.
 	ECN ECN

@@ -52,6 +52,7 @@ type host struct {
 
 	stats  hostCounters
 	budget oooBudget // out-of-order data held by all TCBs (host_budget.go)
+	icmp   hostICMP  // ICMP errors and the path MTU cache (host_icmp.go)
 }
 
 // listenState is one listener: a passive OPEN on a port (RFC 9293 §3.10.1).
@@ -505,6 +506,7 @@ func (h *host) newTCB(now time.Time, id FourTuple, iss Seq) *tcb {
 	t.scratch, t.seg = &h.scratch, &h.seg
 	t.snd.buf.acct, t.rcv.buf.acct = &h.mem, &h.mem
 	t.ooo.budget = &h.budget
+	h.pmtuApply(now, t)
 	if h.cfg.TSOffset != nil {
 		t.tsInit(h.tsEpoch, h.cfg.TSOffset(id))
 	} else {

@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/utcp/utcp/ip"
 )
 
 // The fuzzed host's world: the peers that send to it, the local ports they
@@ -39,7 +41,10 @@ var (
 //	5    accept on a listening port (arg%2)
 //	6    a user call on a dialled or accepted connection: arg%8 picks it,
 //	     arg/8%8 the call (close, abort, closefull, send, receive, keep-alive)
-//	7    advance to the next timer and fire it
+//	7    with op/10 even, advance to the next timer and fire it; odd, an ICMP
+//	     error about a segment to a peer: sel (as for a segment, sel%4 the
+//	     peer and sel/4%8 the local port), kind (type and code: fuzzICMPKinds),
+//	     seq (2 octets, from SND.UNA), mtu/8
 //	8    advance the clock by arg×4 ms, firing what is due
 //	9    close or reopen a listener (arg%2)
 //
@@ -222,6 +227,14 @@ func FuzzHost(f *testing.F) {
 				}
 				h.touch(now, c)
 			case 7:
+				if op/10%2 == 1 {
+					if len(data) < 5 {
+						return
+					}
+					fuzzICMP(h, now, data[:5])
+					data = data[5:]
+					break
+				}
 				if next := h.nextTimeout(); !next.IsZero() {
 					if next.After(now) {
 						now = next
@@ -278,6 +291,25 @@ func FuzzHost(f *testing.F) {
 			checkHost(t, step, h, &cfg, known, passive, listeners)
 		}
 	})
+}
+
+// fuzzICMPKinds are the ICMP errors FuzzHost sends: type and code.
+var fuzzICMPKinds = [...][2]uint8{{3, 0}, {3, 1}, {3, 2}, {3, 3}, {3, 4}, {3, 4}, {3, 13}, {11, 0}, {12, 0}}
+
+// fuzzICMP hands the host an ICMP error quoting a segment from a local port
+// to a peer, its SEQ near the SND.UNA of the TCB it names, if any.
+func fuzzICMP(h *host, now time.Time, b []byte) {
+	remote := fuzzRemotes[b[0]%4]
+	local := netip.AddrPortFrom(hostAddr, fuzzLocalPorts[b[0]/4%8])
+	k := fuzzICMPKinds[int(b[1])%len(fuzzICMPKinds)]
+	base := Seq(1000)
+	if c := h.conns[FourTuple{Local: local, Remote: remote}]; c != nil {
+		base = c.snd.una
+	}
+	e := ip.ICMPError{Type: k[0], Code: k[1], MTU: uint16(b[4]) * 8, QuotedLen: 1500 - uint16(b[1]),
+		Src: local.Addr(), Dst: remote.Addr(), SrcPort: local.Port(), DstPort: remote.Port(),
+		Seq: uint32(base.Add(fuzzOffset(b[2:])))}
+	h.icmpError(now, &e)
 }
 
 // fuzzOffset reads a sequence number offset from two octets: with the top

@@ -77,6 +77,7 @@ func (h *host) freeze(now time.Time, t *tcb) bool {
 	delete(h.conns, t.id) // the record holds the port now
 	h.mem.add(-connOverhead)
 	h.unschedule(t)
+	h.budget.release(t)
 	t.detachMemory()
 	t.events |= evFrozen
 	return true

@@ -48,7 +48,17 @@ type Info struct {
 	SendQueued, RecvQueued int
 
 	// What the SYNs negotiated: MSS, window scales, SACK, timestamps, ECN.
+	// Options.MSS follows the path MTU.
 	Options NegotiatedOptions
+
+	// Path MTU discovery (RFC 1191, RFC 4821) and the latest soft error:
+	// an ICMP error that did not end the connection, or ETIMEDOUT past R1
+	// retransmissions (RFC 9293 SHLD-9, SHLD-25); nil once data is
+	// acknowledged again. Conn.SoftError returns it too.
+	PathMTU             int
+	PMTUDecreases       uint64
+	BlackHoleDetections uint64
+	SoftError           error
 }
 
 // Phase is where congestion control stands.
@@ -104,6 +114,11 @@ func (c *tcb) info() Info {
 		SendBuffer: snd.buf.Cap(), RecvBuffer: c.rcv.buf.Cap() - c.rcv.slack(),
 		SendQueued: snd.buf.Len(), RecvQueued: c.rcv.buf.Len(),
 		Options: c.negotiated(),
+
+		PathMTU:             c.pathMTU(),
+		PMTUDecreases:       c.stats.PMTUDecreases,
+		BlackHoleDetections: c.stats.BlackHoleDetections,
+		SoftError:           c.softError(),
 	}
 	for i := range q.len() {
 		if q.at(i).lost {

@@ -19,6 +19,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/utcp/utcp/ip"
 )
 
 // scriptDir holds the packet scripts, relative to the tcp package.
@@ -89,8 +91,13 @@ const scriptDir = "../testdata/scripts"
 //	abort            ABORT
 //	state NAME       the connection is in state NAME (as RFC 9293 spells it); with no
 //	                 connection from the port it is LISTEN if a listener waits, else CLOSED
-//	err NAME         the connection's error is ECONNRESET, ECONNREFUSED, ETIMEDOUT
-//	                 or ECONNABORTED (errors.Is), or none
+//	< icmp TYPE ...  a router's ICMP error about a segment we sent (see scriptICMP):
+//	                 "< icmp unreach frag-needed mtu 1200 seq 1 len 1500", the quoted
+//	                 SEQ relative to iss
+//	err NAME         the connection's error is ECONNRESET, ECONNREFUSED, ETIMEDOUT,
+//	                 ECONNABORTED, or an ICMP errno (ENETUNREACH, EHOSTUNREACH,
+//	                 ENOPROTOOPT, EPROTO, EOPNOTSUPP) (errors.Is), or none
+//	softerr NAME     the connection's soft error (Conn.SoftError) is NAME or none
 //	event NAME       established|readable|writable|closed|frozen was raised since the last check
 //	                 (frozen: the host keeps the connection's TIME-WAIT as a compact record)
 //	stat NAME N      the connection's ConnStats field NAME is N; stack.NAME is the host's
@@ -135,6 +142,7 @@ type scriptLine struct {
 	err  error         // err NAME (nil for none)
 	ev   tcbEvents     // event NAME
 	stat string        // stat NAME N: a ConnStats or StackStats field
+	icmp *scriptICMP   // "< icmp ..."
 }
 
 // scriptOptions are what the option lines set.
@@ -168,7 +176,8 @@ type scriptRunner struct {
 	sent   []scriptSent
 	trace  []string
 	line   *scriptLine
-	cause  string // the input being processed, for scriptSent.cause
+	cause  string      // the input being processed, for scriptSent.cause
+	ep     ip.Endpoint // the IP layer "< icmp" lines go through
 }
 
 // scriptEpoch is the fake clock's start: any fixed instant will do.
@@ -477,6 +486,10 @@ func scriptParseLine(text string, last time.Duration) (scriptLine, error) {
 			l.none = true
 			return l, nil
 		}
+		if op == "<" && strings.HasPrefix(arg, "icmp ") {
+			l.icmp, err = scriptParseICMP(arg)
+			return l, err
+		}
 		l.pat, err = parsePattern(arg)
 		return l, err
 	case "listen", "connect", "accept", "close", "shutdown", "closefull", "abort":
@@ -530,8 +543,11 @@ func scriptParseLine(text string, last time.Duration) (scriptLine, error) {
 		}
 		l.st = st
 		return l, nil
-	case "err":
+	case "err", "softerr":
 		e, ok := scriptErrNames[arg]
+		if !ok {
+			e, ok = scriptICMPErrNames[arg]
+		}
 		if !ok {
 			return l, fmt.Errorf("unknown error %q", arg)
 		}
@@ -697,6 +713,10 @@ func (r *scriptRunner) run(l *scriptLine) {
 	}
 	switch l.op {
 	case "<":
+		if l.icmp != nil {
+			r.injectICMP(l)
+			return
+		}
 		r.inject(l)
 	case ">":
 		r.expect(l)
@@ -759,6 +779,8 @@ func (r *scriptRunner) run(l *scriptLine) {
 		}
 	case "stat":
 		r.checkStat(l)
+	case "softerr":
+		r.scriptSoftErr(l)
 	case "event":
 		c := r.conns[r.port(l)]
 		if r.events[c]&l.ev == 0 {

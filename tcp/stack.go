@@ -98,6 +98,8 @@ type StackStats struct {
 	SynCookiesRejected    uint64 // ACKs to a listener with an invalid or expired cookie, answered with a RST
 	HalfOpenEvicted       uint64 // children in SYN-RECEIVED freed for a new SYN (MaxHalfOpen, SYN cookies off)
 	SynAckRetriesExceeded uint64 // children in SYN-RECEIVED freed after Config.SynAckRetries
+	ICMPErrorsAccepted    uint64 // ICMP errors acted on (RFC 9293 MUST-54)
+	ICMPErrorsIgnored     uint64 // ICMP errors for no connection or quoting a SEQ outside SND.UNA..SND.NXT (RFC 5927 §4.1)
 
 	ConnsDialed   uint64 // active opens
 	ConnsAccepted uint64 // passive opens that completed the handshake
@@ -208,6 +210,8 @@ func (s *Stack) Stats() StackStats {
 		RefusedMemory:       h.refusedMemory.Load(),
 		Memory:              s.host.mem.load(),
 		TimeWait:            int(h.timeWait.Load()),
+		ICMPErrorsAccepted:  s.host.icmp.accepted.Load(),
+		ICMPErrorsIgnored:   s.host.icmp.ignored.Load(),
 		ConnsDialed:         h.dialed.Load(),
 		ConnsAccepted:       h.accepted.Load(),
 		ConnsClosed:         h.closed.Load(),
@@ -380,7 +384,11 @@ func (s *Stack) input(now time.Time, pkt []byte) {
 
 // handlePacket is the receive path: IPv4, checksum, decoding, then the host.
 func (s *Stack) handlePacket(now time.Time, pkt []byte) {
-	h, tcpSeg, out := s.ep.Input(pkt, s.reply)
+	h, tcpSeg, out, icmpErr := s.ep.Input(pkt, s.reply)
+	if icmpErr.Type != 0 {
+		s.host.icmpError(now, &icmpErr)
+		return
+	}
 	if out != nil {
 		s.reply = out[:0]
 		s.write(out) // an ICMP echo reply

@@ -41,6 +41,7 @@ type tcb struct {
 	opt    negotiated // what the SYNs agreed (tcb_options.go)
 	ts     tsState    // timestamps (tcb_ts.go)
 	ecn    ecnState   // ECN (tcb_ecn.go)
+	icmp   icmpState  // ICMP errors, path MTU (tcb_icmp.go)
 
 	// rtxSince is when the oldest unacknowledged segment was first sent:
 	// the R2 clock (RFC 9293 §3.8.3). Zero when nothing is outstanding.
@@ -106,6 +107,8 @@ type ConnStats struct {
 	CEReceived             uint64 // segments with the CE codepoint (RFC 3168 §6.1.3)
 	ECEReceived            uint64 // ACKs with ECE (RFC 3168 §6.1.2)
 	CWRSent                uint64 // segments with CWR (RFC 3168 §6.1.2)
+	PMTUDecreases          uint64 // fragmentation-needed messages that lowered the path MTU (RFC 1191)
+	BlackHoleDetections    uint64 // path MTU lowered after timeouts without ICMP (RFC 4821)
 	SRTT, RTO              time.Duration
 	SndWnd, RcvWnd, Cwnd   uint32
 	SendQueued, RecvQueued int

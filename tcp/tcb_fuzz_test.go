@@ -18,7 +18,7 @@ func fuzzISN(b []byte) Seq {
 }
 
 // FuzzTCB drives one TCB with a random mix of segments near its windows,
-// user calls and timer expiries. Whatever arrives, the core must not panic,
+// user calls, timer expiries and ICMP errors. Whatever arrives, the core must not panic,
 // must keep its invariants (tcb.invariants) and must keep its memory
 // bounded. ISS and IRS are drawn at random, and one operation moves an
 // idle connection's sequence spaces to just before ISS and IRS, as 2^32
@@ -119,7 +119,20 @@ func FuzzTCB(f *testing.F) {
 					h.c.handleTimeout(h.now)
 				}
 			case 8:
-				teleport(h.c, uint32(op)*16)
+				if op < 128 {
+					teleport(h.c, uint32(op)*16)
+					break
+				}
+				// An ICMP error (fuzzICMPKinds) quoting SND.UNA plus a
+				// little, with a next-hop MTU for fragmentation needed.
+				if len(data) < 2 {
+					return
+				}
+				k := fuzzICMPKinds[int(data[0])%len(fuzzICMPKinds)]
+				if seq := h.c.snd.una.Add(uint32(op % 4)); h.c.icmpAcceptable(seq) {
+					h.c.icmpError(h.now, k[0], k[1], int(data[1])*8, 1500-int(data[0]))
+				}
+				data = data[2:]
 			}
 			sent := 0
 			h.c.output(h.now, func(_ FourTuple, s *Segment) {
@@ -134,8 +147,8 @@ func FuzzTCB(f *testing.F) {
 				if s.Flags.Has(FlagSYN) && h.c.snd.synAcked {
 					t.Fatalf("a SYN after our SYN was acknowledged: %v", s)
 				}
-				if n := 20 + s.headerLen() + len(s.Payload); n > h.cfg.MTU {
-					t.Fatalf("a packet of %d octets exceeds the MTU %d: %v", n, h.cfg.MTU, s)
+				if n := 20 + s.headerLen() + len(s.Payload); n > h.c.pathMTU() {
+					t.Fatalf("a packet of %d octets exceeds the path MTU %d: %v", n, h.c.pathMTU(), s)
 				}
 				if len(s.Payload) > h.c.snd.mss {
 					t.Fatalf("a segment of %d octets exceeds the send MSS %d", len(s.Payload), h.c.snd.mss)

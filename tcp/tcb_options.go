@@ -71,12 +71,11 @@ func (c *tcb) synOffer(s *Segment) {
 func (c *tcb) synOptions(now time.Time, seg *Segment) {
 	o := &seg.Options
 	// RFC 9293 §3.7.1, MUST-14/MUST-15: send MSS is the peer's MSS option
-	// (536 without one), limited by what our own MTU carries.
-	c.snd.mss = 536
+	// (536 without one), limited by what the path MTU carries (mssFor).
+	c.icmp.peerMSS = 536
 	if mss := int(o.MSS); mss > 0 {
-		c.snd.mss = mss
+		c.icmp.peerMSS = mss
 	}
-	c.snd.mss = min(c.snd.mss, c.cfg.MTU-40)
 	// RFC 7323 §2.2: window scaling is on only if both SYNs carry the option.
 	c.rcv.scaleOK = o.HasWindowScale
 	if c.rcv.scaleOK {
@@ -95,11 +94,8 @@ func (c *tcb) synOptions(now time.Time, seg *Segment) {
 	if c.opt.ts {
 		// RFC 7323 §3.2: TS.Recent starts as the TSval of the SYN or SYN,ACK.
 		c.ts.recent, c.ts.recentAt, c.ts.recentValid = o.TSVal, now, true
-		// RFC 9293 MUST-16, RFC 7323 §3.2: the effective send MSS leaves
-		// room for the option on every segment (Linux takes the same 12 octets off).
-		c.snd.mss -= tsOptionLen
 	}
-	c.snd.mss = max(c.snd.mss, 64)
+	c.snd.mss = c.mssFor(c.pathMTU())
 	c.ecnNegotiate(seg)
 	// SHLD-19: until segments show otherwise, a full-sized segment from the
 	// peer is the smaller of the two MSSs (the peer's MSS option describes

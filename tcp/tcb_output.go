@@ -276,7 +276,12 @@ func (c *tcb) resend(now time.Time, r *sendRecord, n int, fin bool, emit func(Fo
 	}
 	c.stats.Retransmits++
 	c.stats.BytesRetransmitted += uint64(n)
-	c.transmit(now, r.start, n, fin, emit)
+	seq := r.start
+	for n > c.snd.mss { // a record sent before the MSS went down (lowerMSS)
+		c.transmit(now, seq, c.snd.mss, false, emit)
+		seq, n = seq.Add(uint32(c.snd.mss)), n-c.snd.mss
+	}
+	c.transmit(now, seq, n, fin, emit)
 }
 
 // transmit emits n data octets from seq, plus the FIN if fin, and returns

@@ -89,6 +89,7 @@ func (c *tcb) ackArrived(now time.Time, seg *Segment) {
 			c.rtxSince = now
 		}
 		snd.persistBackoff = 0
+		c.icmpProgress(now)
 		if res.synAcked {
 			return // the acknowledgment of our SYN: establish sets the window up
 		}

@@ -180,13 +180,13 @@ func (r *recvSpace) duplicateArrived(start, end Seq) {
 }
 
 // addSACK puts SACK blocks on an outgoing segment, as many as fit beside
-// its other options and its payload in the MTU.
+// its other options and its payload in the path MTU.
 func (c *tcb) addSACK(s *Segment) {
 	if !c.rcv.sackOK || (c.rcv.ooo.count() == 0 && !c.rcv.dsackSet) {
 		return
 	}
 	n, _ := s.Options.optionsLayout()
-	room := min(MaxOptionsLen-n, c.cfg.MTU-40-len(s.Payload)-n) - 4 // NOP, NOP, kind, length
+	room := min(MaxOptionsLen-n, c.pathMTU()-40-len(s.Payload)-n) - 4 // NOP, NOP, kind, length
 	k := min(max(room/8, 0), maxSACKBlocks)
 	if k == 0 {
 		return

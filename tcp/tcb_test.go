@@ -122,7 +122,8 @@ func (h *core) waitSend() []string {
 
 // do runs one input written as in the transition tables: a segment
 // ("S. 0:0(0) ack 1"), a user call ("close", "abort", "closefull", "closeread+timer",
-// "send TEXT", "open", "listen"), or "timer".
+// "send TEXT", "open", "listen"), "timer", or an ICMP error as a packet
+// script writes it ("icmp unreach port seq 0").
 func (h *core) do(input string) ([]string, error) {
 	h.t.Helper()
 	var err error
@@ -150,6 +151,8 @@ func (h *core) do(input string) ([]string, error) {
 		}
 		h.flush()
 		return h.waitSend(), nil
+	case "icmp":
+		h.icmp(arg)
 	default:
 		return h.in(input), nil
 	}
@@ -388,6 +391,26 @@ var transitions = []transition{
 		in: "timer", want: StateClosed, ev: evEnd},
 	{rule: "FinTimeout (Linux tcp_fin_timeout): FIN-WAIT-2 after Close times out with a RST", from: StateFinWait2,
 		in: "closeread+timer", out: []string{"R 2:2(0) win 0"}, want: StateClosed, ev: evEnd, err: syscall.ETIMEDOUT},
+
+	// ICMP errors (RFC 1122 §4.2.3.9, RFC 5927 §4; tcb_icmp.go)
+	{rule: "RFC 1122 4.2.3.9 SHLD-26: port unreachable in SYN-SENT ends the dial with ECONNREFUSED", from: StateSynSent,
+		in: "icmp unreach port seq 0", want: StateClosed, ev: evEnd, err: syscall.ECONNREFUSED},
+	{rule: "RFC 1122 4.2.3.9 SHLD-26: protocol unreachable in SYN-SENT ends the dial with ENOPROTOOPT", from: StateSynSent,
+		in: "icmp unreach proto seq 0", want: StateClosed, ev: evEnd, err: syscall.ENOPROTOOPT},
+	{rule: "MUST-56: host unreachable in SYN-SENT is soft: the dial goes on", from: StateSynSent,
+		in: "icmp unreach host seq 0", want: StateSynSent},
+	{rule: "RFC 5927 4.2: port unreachable drops a passive child in SYN-RECEIVED, no RST", from: StateSynReceived,
+		in: "icmp unreach port seq 0", want: StateClosed, ev: evEnd, err: syscall.ECONNREFUSED},
+	{rule: "RFC 5927 4.2: port unreachable in SYN-RECEIVED from a simultaneous open ends the dial", from: StateSynReceived, active: true,
+		in: "icmp unreach port seq 0", want: StateClosed, ev: evEnd, err: syscall.ECONNREFUSED},
+	{rule: "RFC 5927 4.2: port unreachable in ESTABLISHED is soft", from: StateEstablished,
+		in: "icmp unreach port seq 1", want: StateEstablished},
+	{rule: "RFC 5927 4.1: a quoted SEQ outside SND.UNA..SND.NXT is ignored", from: StateSynSent,
+		in: "icmp unreach port seq 2", want: StateSynSent},
+	{rule: "RFC 5927 4.1: nothing is in flight in TIME-WAIT: ignored", from: StateTimeWait,
+		in: "icmp unreach port seq 2", want: StateTimeWait},
+	{rule: "RFC 1191 6.1: frag needed in ESTABLISHED sends nothing when nothing is in flight", from: StateEstablished,
+		in: "icmp unreach frag-needed mtu 1200 seq 1", want: StateEstablished},
 }
 
 func TestTransitions(t *testing.T) {

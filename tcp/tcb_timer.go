@@ -1,7 +1,6 @@
 package tcp
 
 import (
-	"syscall"
 	"time"
 )
 
@@ -108,14 +107,15 @@ func (c *tcb) handleTimeout(now time.Time) {
 }
 
 // giveUp ends a connection whose peer stopped answering (R2, or Count
-// unanswered keep-alives) with ETIMEDOUT. A synchronized peer gets a RST,
-// as Linux sends one, so that if it is alive after all it learns.
+// unanswered keep-alives) with ETIMEDOUT, or the soft error it had
+// (timeoutError). A synchronized peer gets a RST, as Linux sends one, so
+// that if it is alive after all it learns.
 func (c *tcb) giveUp(now time.Time) {
 	if c.state.synchronized() {
 		c.ctl = append(c.ctl, Segment{Seq: c.snd.nxt, Flags: FlagRST})
 	}
 	c.rcv.flush()
-	c.reset(now, syscall.ETIMEDOUT)
+	c.reset(now, c.timeoutError())
 }
 
 // armFinWait2 bounds FIN-WAIT-2 once the application has closed and will
@@ -134,7 +134,7 @@ func (c *tcb) finWait2Timeout(now time.Time) {
 	c.ctl = append(c.ctl, Segment{Seq: c.snd.nxt, Flags: FlagRST})
 	c.finTimedOut = true
 	c.rcv.flush()
-	c.reset(now, syscall.ETIMEDOUT)
+	c.reset(now, c.timeoutError())
 }
 
 // retransmitTimeout handles an expired retransmission timer: RFC 6298
@@ -167,6 +167,7 @@ func (c *tcb) retransmitTimeout(now time.Time) {
 	// record is marked lost (go-back-N), and congestion control takes the
 	// loss window. §5.5-5.6: back off the timer and restart it (above).
 	c.onRetransmitTimeout(now)
+	c.icmpOnTimeout(now) // PMTU black-hole detection
 }
 
 // armRetransmit starts the retransmission timer if it is off (RFC 6298

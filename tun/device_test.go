@@ -51,7 +51,7 @@ func serveEcho(dev *tun.Device) (*ip.Endpoint, <-chan error) {
 				done <- err
 				return
 			}
-			if _, _, out := ep.Input(buf[:n], reply[:0]); out != nil {
+			if _, _, out, _ := ep.Input(buf[:n], reply[:0]); out != nil {
 				if err := dev.WritePacket(out); err != nil {
 					done <- fmt.Errorf("write reply: %w", err)
 					return

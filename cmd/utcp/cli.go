@@ -364,7 +364,8 @@ Impairment (--impair SPEC): utcp passes its packets through a simulator with
 the meanings of Linux netem, since a machine may have no netem qdisc. SPEC
 is netem's syntax: delay TIME [JITTER], loss [random] P%, loss gemodel p% r%
 1-h% 1-k% (bursts), duplicate P%, corrupt P%, reorder P% [gap N] (needs a
-delay), rate RATE (100mbit, 10kbps), limit PACKETS (default 1000), seed N.
+delay), rate RATE (100mbit, 10kbps), limit PACKETS (default 1000), seed N,
+and, not netem's, mtu OCTETS (larger packets are dropped silently).
 For example: --impair "delay 25ms 5ms loss 1%" makes a 50 ms round trip.
 `
 

@@ -304,7 +304,7 @@ func TestRun_UsageErrorsAreOneLineExit2(t *testing.T) {
 		{[]string{"help", "nope"}, `unknown command "nope": want listen, dial, echo or http`},
 		{[]string{"echo", "7", "--impair", "loss 2"}, `bad --impair "loss 2": loss "2": want a percentage in [0%, 100%], such as 1%`},
 		{[]string{"echo", "7", "--impair-in", "reorder 5%"}, `bad --impair-in "reorder 5%": reorder needs a delay: a reordered packet is one sent without it`},
-		{[]string{"echo", "7", "--impair-out", "wobble"}, `bad --impair-out "wobble": unknown netem option "wobble": want delay, loss, duplicate, corrupt, reorder, gap, rate, limit or seed`},
+		{[]string{"echo", "7", "--impair-out", "wobble"}, `bad --impair-out "wobble": unknown netem option "wobble": want delay, loss, duplicate, corrupt, reorder, gap, rate, limit, mtu or seed`},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

@@ -1,7 +1,7 @@
 // Package netsim impairs IPv4 packets the way Linux's netem qdisc does:
 // delay and jitter, random and Gilbert-Elliott burst loss, reordering,
-// duplication, corruption, and a rate-limited bottleneck with a drop-tail
-// queue. It offers an in-memory link pair (Path) whose time is ordinary
+// duplication, corruption, a rate-limited bottleneck with a drop-tail
+// queue, and a path MTU that drops larger packets without a word. It offers an in-memory link pair (Path) whose time is ordinary
 // time, so inside a testing/synctest bubble it runs on the fake clock, and
 // relays that impair real links: Wrap (a stack and its TUN device) and
 // Relay (two TUN devices, kernel to kernel).
@@ -56,6 +56,10 @@ type Impairment struct {
 	// a packet arriving at a full queue is dropped (drop-tail). 0 selects
 	// DefaultLimit.
 	Limit int
+	// MTU, if set, silently drops every packet longer than MTU octets: a
+	// path MTU no ICMP message reports, a PMTU black hole (RFC 2923 §2.1).
+	// It is not netem's; ParseNetem reads it as "mtu N".
+	MTU int
 	// Seed seeds the direction's random source.
 	Seed uint64
 }
@@ -99,6 +103,8 @@ func (im Impairment) Validate() error {
 		return fmt.Errorf("%w: negative limit %d", ErrInvalid, im.Limit)
 	case im.Gap < 0:
 		return fmt.Errorf("%w: negative gap %d", ErrInvalid, im.Gap)
+	case im.MTU < 0:
+		return fmt.Errorf("%w: negative mtu %d", ErrInvalid, im.MTU)
 	}
 	return nil
 }
@@ -143,6 +149,9 @@ func (im Impairment) String() string {
 	}
 	if im.Limit > 0 {
 		add("limit %d", im.Limit)
+	}
+	if im.MTU > 0 {
+		add("mtu %d", im.MTU)
 	}
 	if im.Seed != 0 {
 		add("seed %d", im.Seed)

@@ -15,6 +15,7 @@ import (
 //	loss gemodel p [r [1-h [1-k]]]
 //	duplicate PERCENT            corrupt PERCENT
 //	reorder PERCENT [gap N]      rate RATE        limit PACKETS    seed N
+//	mtu OCTETS (not netem's: drop packets longer than OCTETS, Impairment.MTU)
 //
 // Times take a unit (25ms, 1.5s, 100us, also tc's msec, usec, sec);
 // percentages take "%". RATE is a number with tc's units: bit, kbit, mbit,
@@ -65,6 +66,8 @@ func ParseNetem(s string) (Impairment, error) {
 			im.Rate, err = p.rate()
 		case "limit":
 			im.Limit, err = p.count("limit", 1)
+		case "mtu":
+			im.MTU, err = p.count("mtu", 1)
 		case "seed":
 			var v uint64
 			if !p.more() {
@@ -78,7 +81,7 @@ func ParseNetem(s string) (Impairment, error) {
 		case "distribution", "slot", "ecn", "jitter":
 			err = p.errf("netem option %q is not simulated", kw)
 		default:
-			err = p.errf("unknown netem option %q: want delay, loss, duplicate, corrupt, reorder, gap, rate, limit or seed", kw)
+			err = p.errf("unknown netem option %q: want delay, loss, duplicate, corrupt, reorder, gap, rate, limit, mtu or seed", kw)
 		}
 		if err != nil {
 			return Impairment{}, err

@@ -30,6 +30,7 @@ func TestParseNetem_Valid(t *testing.T) {
 		{"rate 9600", Impairment{Rate: 9600}},
 		{"rate 1Gbit", Impairment{Rate: 1e9}},
 		{"seed 42 limit 5", Impairment{Seed: 42, Limit: 5}},
+		{"delay 5ms mtu 1280", Impairment{Delay: 5 * time.Millisecond, MTU: 1280}},
 		{"  loss   100%  ", Impairment{Loss: 1}},
 	} {
 		t.Run(tc.in, func(t *testing.T) {

@@ -21,6 +21,7 @@ type Stats struct {
 	Reordered  uint64 // sent without the delay, ahead of delayed ones
 	Corrupted  uint64
 	QueueDrops uint64 // dropped because the queue held Limit packets
+	TooBig     uint64 // dropped for being longer than Impairment.MTU
 }
 
 // errClosed is returned by I/O on a closed direction or link.
@@ -84,6 +85,10 @@ func (d *direction) push(b []byte) error {
 	d.stats.Sent++
 	if d.drop != nil && d.drop(b) {
 		d.stats.Lost++
+		return nil
+	}
+	if d.im.MTU > 0 && len(b) > d.im.MTU {
+		d.stats.TooBig++
 		return nil
 	}
 	d.enqueueLocked(b, time.Now(), true)
