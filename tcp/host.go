@@ -9,12 +9,6 @@ import (
 	"time"
 )
 
-// The ephemeral port range (RFC 6335 §6, IANA's dynamic ports).
-const (
-	ephemeralFirst = 49152
-	ephemeralLast  = 65535
-)
-
 // host is the layer between IP and the TCBs, in plain data, as smoltcp's
 // interface demultiplexes to its sockets: the connection table keyed by
 // four-tuple, the listeners with their accept queues and bounds, the port
@@ -34,9 +28,7 @@ type host struct {
 	listeners map[uint16]*listenState // by local port
 	halfOpen  map[*tcb]*listenState   // passive children in SYN-RECEIVED, and their listener
 	ports     map[uint16]int          // table entries per local port
-
-	// The ephemeral range, and where the allocator looks next.
-	portFirst, portLast, nextPort uint16
+	eph       *portAlloc              // ephemeral ports (host_ports.go)
 
 	ctl     []hostSegment // segments that belong to no TCB, sent by the next flush
 	touched []touchedTCB  // TCBs called into since the last flush
@@ -87,11 +79,12 @@ func newHost(cfg *Config) *host {
 		listeners: make(map[uint16]*listenState),
 		halfOpen:  make(map[*tcb]*listenState),
 		ports:     make(map[uint16]int),
-		portFirst: ephemeralFirst,
-		portLast:  ephemeralLast,
 	}
-	// Start at a secret offset, so the ports in use say nothing about how many came before.
-	h.nextPort = ephemeralFirst + uint16(h.isn.k0%(ephemeralLast-ephemeralFirst+1))
+	first, last, err := portRange(cfg.EphemeralPorts)
+	if err != nil { // NewStack has checked it
+		first, last = ephemeralFirst, ephemeralLast
+	}
+	h.eph = newPortAlloc(first, last)
 	return h
 }
 
@@ -226,9 +219,10 @@ func (h *host) reopenTimeWait(now time.Time, t *tcb, seg *Segment) (Seq, bool) {
 
 // dial makes a TCB for an active OPEN (RFC 9293 §3.10.1) from a free
 // ephemeral port to remote, a valid unicast address and port; flush sends
-// its SYN. It fails with ErrNoPorts when every ephemeral port is taken.
+// its SYN. It fails with ErrNoPorts when every ephemeral port is taken
+// toward remote.
 func (h *host) dial(now time.Time, remote netip.AddrPort) (*tcb, error) {
-	port, ok := h.allocPort()
+	port, ok := h.dialPort(remote)
 	if !ok {
 		return nil, ErrNoPorts
 	}
@@ -246,7 +240,7 @@ func (h *host) dial(now time.Time, remote netip.AddrPort) (*tcb, error) {
 // with ErrNoPorts if no ephemeral port is free.
 func (h *host) listen(port uint16) (*listenState, error) {
 	if port == 0 {
-		p, ok := h.allocPort()
+		p, ok := h.listenPort()
 		if !ok {
 			return nil, ErrNoPorts
 		}
@@ -452,26 +446,6 @@ func (h *host) newTCB(now time.Time, id FourTuple, iss Seq) *tcb {
 func (h *host) add(t *tcb) {
 	h.conns[t.id] = t
 	h.ports[t.id.Local.Port()]++
-}
-
-// allocPort returns a free ephemeral port: one that no listener and no
-// connection uses. It goes round the range from where it last stopped.
-func (h *host) allocPort() (uint16, bool) {
-	for range int(h.portLast-h.portFirst) + 1 {
-		p := h.nextPort
-		if p < h.portFirst || p > h.portLast {
-			p = h.portFirst
-		}
-		if p == h.portLast {
-			h.nextPort = h.portFirst
-		} else {
-			h.nextPort = p + 1
-		}
-		if h.ports[p] == 0 && h.listeners[p] == nil {
-			return p, true
-		}
-	}
-	return 0, false
 }
 
 // compareID orders four-tuples by local, then remote address and port.

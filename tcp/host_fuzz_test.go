@@ -61,7 +61,7 @@ func FuzzHost(f *testing.F) {
 		}
 		cfg = cfg.withDefaults()
 		h := newHost(&cfg)
-		h.portFirst, h.portLast, h.nextPort = 50000, 50003, 50000
+		h.eph.first, h.eph.last = 50000, 50003
 		now := testEpoch
 		listeners := map[uint16]*listenState{}
 		for _, p := range fuzzListenable {
