@@ -7,6 +7,10 @@
 #                another user they are skipped, or fail when CI=true.
 #   make fuzz    every fuzz target for FUZZTIME each (FUZZTIME=1m make fuzz)
 #   make bench   benchmarks, 5 runs each, then a table of medians and ratios
+#   make stress  full sizes (UTCP_STRESS=1, root): 100,000 sequential connections
+#                each way (TestChurn) and the idle-connection benchmarks at
+#                100,000 connections (memory per connection, keep-alive CPU);
+#                without -race, whose shadow memory would swamp the figures
 #   make lint    gofmt, go vet, staticcheck, and the sans-IO check of the core and host
 #   make clean
 
@@ -19,7 +23,7 @@ FUZZ_PKGS ?= ./...
 STATICCHECK_VERSION ?= v0.8.2
 STATICCHECK := $(shell $(GO) env GOPATH | cut -d: -f1)/bin/staticcheck
 
-.PHONY: all build test fuzz bench lint clean
+.PHONY: all build test fuzz bench stress lint clean
 
 all: build
 
@@ -54,6 +58,10 @@ bench:
 	@set -e; out=$$(mktemp); trap 'rm -f "$$out"' EXIT; \
 	$(GO) test -run '^$$' -bench . -count 5 ./... 2>&1 | tee "$$out"; \
 	$(GO) run ./cmd/benchtable < "$$out"
+
+# The churn and idle-connection tests at full size; each benchmark runs once.
+stress:
+	UTCP_STRESS=1 $(GO) test -count=1 -timeout 60m -run '^TestChurn' -bench '^Benchmark(IdleConns|KeepAliveCPU)$$' -benchtime 1x -v ./cmd/utcp/e2e
 
 lint: $(STATICCHECK)
 	@echo "== gofmt -l"; \
