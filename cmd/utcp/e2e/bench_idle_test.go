@@ -257,17 +257,7 @@ func (s *idleSet) startEcho() {
 		s.echoes.Go(func() {
 			buf := make([]byte, echoBufSize)
 			started.Done()
-			for {
-				k, err := c.Read(buf)
-				if k > 0 {
-					if _, err := c.Write(buf[:k]); err != nil {
-						return
-					}
-				}
-				if err != nil {
-					return
-				}
-			}
+			echoWith(c, buf)
 		})
 	}
 	started.Wait()
