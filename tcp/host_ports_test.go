@@ -1,11 +1,14 @@
 package tcp
 
 import (
+	"net"
 	"net/netip"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/utcp/utcp/tun"
 )
 
 // remoteN is the n-th of many distinct remotes: addresses 10.1.0.0/16, ports from 1.
@@ -207,4 +210,30 @@ func BenchmarkHostPorts_Dial(b *testing.B) {
 			b.Fatal("no port")
 		}
 	}
+}
+
+func TestStack_EphemeralPorts(t *testing.T) {
+	ea, eb := tun.Pipe(1500)
+	defer ea.Close()
+	defer eb.Close()
+	_, err := NewStack(ea, Config{Addr: addrA, EphemeralPorts: [2]uint16{2000, 1000}})
+	assert.Error(t, err, "a reversed range")
+
+	p := newPair(t, Config{Addr: addrA, EphemeralPorts: [2]uint16{40000, 40001}}, Config{Addr: addrB})
+	lns := map[uint16]*Listener{}
+	for _, port := range []uint16{80, 81} {
+		ln, err := p.b.Listen(port)
+		require.NoError(t, err)
+		t.Cleanup(func() { ln.Close() })
+		lns[port] = ln
+	}
+	for _, port := range []uint16{80, 80, 81, 81} {
+		c, err := p.a.Dial(netip.AddrPortFrom(addrB, port))
+		require.NoError(t, err, "two ports toward each of two remotes")
+		assert.Contains(t, []int{40000, 40001}, c.LocalAddr().(*net.TCPAddr).Port)
+		_, err = lns[port].AcceptTCP()
+		require.NoError(t, err)
+	}
+	_, err = p.a.Dial(netip.AddrPortFrom(addrB, 80))
+	assert.ErrorIs(t, err, ErrNoPorts)
 }
