@@ -17,6 +17,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/vishvananda/netlink"
 
 	"github.com/utcp/utcp/tcp"
 	"github.com/utcp/utcp/tun"
@@ -110,9 +111,9 @@ func BenchmarkKeepAliveCPU(b *testing.B) {
 						window = idle
 						wait(idle)
 					}
-					st0, ru0, t0 := c.st.Stats(), rusage(b), time.Now()
+					st0, ru0, k0, t0 := c.st.Stats(), rusage(b), kernelCounters(b), time.Now()
 					wait(window)
-					st1, ru1, elapsed := c.st.Stats(), rusage(b), time.Since(t0).Seconds()
+					st1, ru1, k1, elapsed := c.st.Stats(), rusage(b), kernelCounters(b), time.Since(t0).Seconds()
 					b.StopTimer()
 					user, sys := (ru1.user - ru0.user).Seconds(), (ru1.sys - ru0.sys).Seconds()
 					b.ReportMetric((user+sys)/elapsed, "cpu-s/s")
@@ -121,12 +122,52 @@ func BenchmarkKeepAliveCPU(b *testing.B) {
 					b.ReportMetric(float64(st1.SegsOut-st0.SegsOut)/elapsed, "probes/s")
 					b.ReportMetric(float64(st1.SegsIn-st0.SegsIn)/elapsed, "acks/s")
 					b.ReportMetric(float64(st1.ConnsClosed-closed0), "lost-conns")
+					// Where unanswered probes went: dropped by the TUN device on the
+					// way to utcp (its queue full), or answers the kernel withheld
+					// (out-of-window ACKs rate-limited, tcp_invalid_ratelimit).
+					b.ReportMetric(float64(k1.tunDrops-k0.tunDrops), "tun-drops")
+					b.ReportMetric(float64(k1.ackSkipped-k0.ackSkipped), "kernel-acks-skipped")
 					c.close()
 					b.StartTimer()
 				}
 			})
 		}
 	}
+}
+
+// kernelStats are counters of the kernel's side of the TUN device.
+type kernelStats struct{ tunDrops, ackSkipped uint64 }
+
+// kernelCounters reads the idle benchmarks' TUN device's tx_dropped (packets
+// toward utcp it could not queue, by netlink: /sys shows another
+// namespace) and TcpExt TCPACKSkippedSeq of the
+// namespace (/proc/net/netstat).
+func kernelCounters(b *testing.B) kernelStats {
+	var k kernelStats
+	link, err := netlink.LinkByName("utcpidle")
+	require.NoError(b, err)
+	if st := link.Attrs().Statistics; st != nil {
+		k.tunDrops = st.TxDropped
+	}
+	raw, err := os.ReadFile("/proc/net/netstat")
+	require.NoError(b, err)
+	var names []string
+	for _, line := range strings.Split(string(raw), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) == 0 || fields[0] != "TcpExt:" {
+			continue
+		}
+		if names == nil {
+			names = fields
+			continue
+		}
+		for i, f := range fields {
+			if i < len(names) && names[i] == "TCPACKSkippedSeq" {
+				k.ackSkipped, _ = strconv.ParseUint(f, 10, 64)
+			}
+		}
+	}
+	return k
 }
 
 // wait lets d of wall time pass: the benchmark's measurement window.
