@@ -355,7 +355,9 @@ func TestIdleClientHelper(t *testing.T) {
 	addr, countText, _ := strings.Cut(spec, ",")
 	count, err := strconv.Atoi(countText)
 	require.NoError(t, err, "%s=%q", idleClientEnv, spec)
-	d := net.Dialer{Timeout: waitTimeout}
+	// KeepAlive -1: Go's Dialer would probe every 15 s, and the idle
+	// connections must carry nothing but what utcp sends.
+	d := net.Dialer{Timeout: waitTimeout, KeepAlive: -1}
 	conns := make([]net.Conn, 0, count)
 	for range count {
 		c, err := d.Dial("tcp4", addr)
