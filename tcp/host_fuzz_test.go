@@ -61,7 +61,7 @@ func FuzzHost(f *testing.F) {
 		}
 		cfg = cfg.withDefaults()
 		h := newHost(&cfg)
-		h.eph.first, h.eph.last = 50000, 50003
+		h.eph = &portAlloc{first: 50000, last: 50003} // zero secrets: a run repeats
 		now := testEpoch
 		listeners := map[uint16]*listenState{}
 		for _, p := range fuzzListenable {

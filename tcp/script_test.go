@@ -183,7 +183,7 @@ func scriptRun(name string, src io.Reader) (err error) {
 	r.h.tsEpoch = r.start // TSval: milliseconds since the start, plus tsoffset
 	// connect dials from the local port.
 	p := opt.id.Local.Port()
-	r.h.eph.first, r.h.eph.last = p, p
+	r.h.eph = &portAlloc{first: p, last: p}
 	defer func() {
 		switch p := recover().(type) {
 		case nil:
