@@ -6,8 +6,12 @@
 #                namespace made by the test binary itself (tun/tuntest); as
 #                another user they are skipped, or fail when CI=true.
 #   make fuzz    every fuzz target for FUZZTIME each (FUZZTIME=1m make fuzz)
-#   make stress  the out-of-order flood at full size (200k segments), without -race
 #   make bench   benchmarks, 5 runs each, then a table of medians and ratios
+#   make stress  full sizes (UTCP_STRESS=1, root): the out-of-order flood with
+#                200k segments, 100,000 sequential connections each way
+#                (TestChurn) and the idle-connection benchmarks at 100,000
+#                connections (memory per connection, keep-alive CPU); without
+#                -race, whose shadow memory would swamp the figures
 #   make lint    gofmt, go vet, staticcheck, and the sans-IO check of the core and host
 #   make clean
 
@@ -20,7 +24,7 @@ FUZZ_PKGS ?= ./...
 STATICCHECK_VERSION ?= v0.8.2
 STATICCHECK := $(shell $(GO) env GOPATH | cut -d: -f1)/bin/staticcheck
 
-.PHONY: all build test stress fuzz bench lint clean
+.PHONY: all build test fuzz bench stress lint clean
 
 all: build
 
@@ -34,9 +38,6 @@ test: lint
 		echo "      'go test -v' names each skipped test; under CI=true they fail instead."; \
 	fi
 	$(GO) test -race -count=1 ./...
-
-stress:
-	UTCP_STRESS=1 $(GO) test -count=1 -v -run '^TestStack_OutOfOrderFlood$$' ./tcp
 
 # Discover the fuzz targets of each package, so new ones are picked up.
 # go test -fuzz takes one package and one target at a time.
@@ -58,6 +59,11 @@ bench:
 	@set -e; out=$$(mktemp); trap 'rm -f "$$out"' EXIT; \
 	$(GO) test -run '^$$' -bench . -count 5 ./... 2>&1 | tee "$$out"; \
 	$(GO) run ./cmd/benchtable < "$$out"
+
+# The flood, churn and idle-connection tests at full size; each benchmark runs once.
+stress:
+	UTCP_STRESS=1 $(GO) test -count=1 -v -run '^TestStack_OutOfOrderFlood$$' ./tcp
+	UTCP_STRESS=1 $(GO) test -count=1 -timeout 60m -run '^TestChurn' -bench '^Benchmark(IdleConns|KeepAliveCPU)$$' -benchtime 1x -v ./cmd/utcp/e2e
 
 lint: $(STATICCHECK)
 	@echo "== gofmt -l"; \

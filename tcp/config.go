@@ -129,6 +129,9 @@ type Config struct {
 	TSOffset func(id FourTuple) uint32
 	// Tracer, if set, is told about segments, state changes and user events.
 	Tracer Tracer
+	// EphemeralPorts is the first and last local port Dial and Listen(0)
+	// choose from, as Linux's ip_local_port_range. Default 49152–65535 (RFC 6335 §6).
+	EphemeralPorts [2]uint16
 }
 
 func (c *Config) withDefaults() Config {

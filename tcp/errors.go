@@ -15,7 +15,8 @@ var (
 	// cannot be a connection endpoint: not IPv4, unspecified, multicast or
 	// broadcast (RFC 9293 MUST-46).
 	ErrInvalidAddr = errors.New("tcp: invalid address")
-	// ErrNoPorts means every ephemeral port is in use.
+	// ErrNoPorts means every ephemeral port is in use: by Dial, toward that
+	// remote address and port; by Listen(0), at all.
 	ErrNoPorts = errors.New("tcp: no free ephemeral port")
 )
 

@@ -8,12 +8,6 @@ import (
 	"time"
 )
 
-// The ephemeral port range (RFC 6335 §6, IANA's dynamic ports).
-const (
-	ephemeralFirst = 49152
-	ephemeralLast  = 65535
-)
-
 // host is the layer between IP and the TCBs, in plain data, as smoltcp's
 // interface demultiplexes to its sockets: the connection table keyed by
 // four-tuple, the listeners with their accept queues and bounds, the port
@@ -35,9 +29,7 @@ type host struct {
 	listeners map[uint16]*listenState // by local port
 	halfOpen  map[*tcb]*halfOpenEntry // passive children in SYN-RECEIVED, and their listener
 	ports     map[uint16]int          // table entries per local port
-
-	// The ephemeral range, and where the allocator looks next.
-	portFirst, portLast, nextPort uint16
+	eph       *portAlloc              // ephemeral ports (host_ports.go)
 
 	tw       timeWaitTable // connections in TIME-WAIT, as records (host_timewait.go)
 	timers   timerHeap     // the table's TCBs with a timer armed (host_timers.go)
@@ -108,14 +100,15 @@ func newHost(cfg *Config) *host {
 		halfOpen:  make(map[*tcb]*halfOpenEntry),
 		ports:     make(map[uint16]int),
 		tw:        timeWaitTable{recs: make(map[FourTuple]*timeWaitRecord)},
-		portFirst: ephemeralFirst,
-		portLast:  ephemeralLast,
 	}
 	h.mem.limit = cfg.MemoryLimit
 	h.quietCfg.Tracer = nil
 	h.budget.init(cfg)
-	// Start at a secret offset, so the ports in use say nothing about how many came before.
-	h.nextPort = ephemeralFirst + uint16(h.isn.k0%(ephemeralLast-ephemeralFirst+1))
+	first, last, err := portRange(cfg.EphemeralPorts)
+	if err != nil { // NewStack has checked it
+		first, last = ephemeralFirst, ephemeralLast
+	}
+	h.eph = newPortAlloc(first, last)
 	return h
 }
 
@@ -292,12 +285,13 @@ func (h *host) reopenTimeWait(now time.Time, t *tcb, seg *Segment) (Seq, admissi
 
 // dial makes a TCB for an active OPEN (RFC 9293 §3.10.1) from a free
 // ephemeral port to remote, a valid unicast address and port; flush sends
-// its SYN. It fails with ErrNoPorts when every ephemeral port is taken.
+// its SYN. It fails with ErrNoPorts when every ephemeral port is taken
+// toward remote.
 func (h *host) dial(now time.Time, remote netip.AddrPort) (*tcb, error) {
 	if err := h.roomForConn(); err != nil {
 		return nil, err
 	}
-	port, ok := h.allocPort()
+	port, ok := h.dialPort(remote)
 	if !ok {
 		return nil, ErrNoPorts
 	}
@@ -315,7 +309,7 @@ func (h *host) dial(now time.Time, remote netip.AddrPort) (*tcb, error) {
 // with ErrNoPorts if no ephemeral port is free.
 func (h *host) listen(port uint16) (*listenState, error) {
 	if port == 0 {
-		p, ok := h.allocPort()
+		p, ok := h.listenPort()
 		if !ok {
 			return nil, ErrNoPorts
 		}
@@ -523,26 +517,6 @@ func (h *host) add(t *tcb) {
 	h.conns[t.id] = t
 	h.mem.add(connOverhead)
 	h.ports[t.id.Local.Port()]++
-}
-
-// allocPort returns a free ephemeral port: one that no listener and no
-// connection uses. It goes round the range from where it last stopped.
-func (h *host) allocPort() (uint16, bool) {
-	for range int(h.portLast-h.portFirst) + 1 {
-		p := h.nextPort
-		if p < h.portFirst || p > h.portLast {
-			p = h.portFirst
-		}
-		if p == h.portLast {
-			h.nextPort = h.portFirst
-		} else {
-			h.nextPort = p + 1
-		}
-		if h.ports[p] == 0 && h.listeners[p] == nil {
-			return p, true
-		}
-	}
-	return 0, false
 }
 
 // compareID orders four-tuples by local, then remote address and port.

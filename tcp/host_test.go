@@ -531,57 +531,9 @@ func TestHost_ListenTwice(t *testing.T) {
 	assert.NoError(t, err, "a closed listener's port is free")
 }
 
-func TestHost_PortAllocator(t *testing.T) {
-	r := newHostRig(t, nil)
-	r.h.portFirst, r.h.portLast, r.h.nextPort = 100, 103, 100
-	dial := func() (*tcb, error) {
-		c, err := r.h.dial(r.now, netip.MustParseAddrPort("10.0.0.2:7"))
-		r.flush()
-		return c, err
-	}
-	drop := func(c *tcb) {
-		c.abort(r.now)
-		r.h.touch(r.now, c)
-		r.flush()
-	}
-	r.listen(101)
-	// A connection on 102 outlives its listener: the port stays in use.
-	ln := r.listen(102)
-	c, out := r.in(40000, 102, "S 5000:5000(0) win 65535")
-	r.match(out, "40000 S. 1000:1000(0) ack 5001")
-	_, out = r.in(40000, 102, ". 5001:5001(0) ack 1001 win 65535")
-	r.match(out)
-	require.Same(t, c, r.h.accept(ln))
-	r.h.closeListener(r.now, ln)
-	r.match(r.flush())
-
-	a, err := dial()
-	require.NoError(t, err)
-	b, err := dial()
-	require.NoError(t, err)
-	assert.Equal(t, []uint16{100, 103}, []uint16{a.id.Local.Port(), b.id.Local.Port()},
-		"in order, skipping the listener's port and the port in use")
-	_, err = dial()
-	assert.ErrorIs(t, err, ErrNoPorts, "every port is taken")
-	_, err = r.h.listen(0)
-	assert.ErrorIs(t, err, ErrNoPorts, "listen(0) finds no port either")
-
-	drop(a)
-	a, err = dial()
-	require.NoError(t, err)
-	assert.Equal(t, uint16(100), a.id.Local.Port(), "after 103 it wraps round to 100")
-	drop(c)
-	l, err := r.h.listen(0)
-	require.NoError(t, err)
-	assert.Equal(t, uint16(102), l.port, "the connection on 102 is gone")
-	for id := range r.h.conns {
-		assert.NotEqual(t, uint16(101), id.Local.Port(), "a listener's port is never handed out")
-	}
-}
-
 func TestHost_TimersFireForEveryConnection(t *testing.T) {
 	r := newHostRig(t, func(c *Config) { c.InitialRTO, c.MinRTO = time.Second, time.Second })
-	r.h.portFirst, r.h.portLast, r.h.nextPort = 100, 200, 100
+	r.h.eph.first, r.h.eph.last = 100, 100
 	assert.True(t, r.h.nextTimeout().IsZero(), "no connection, no timer")
 	for _, port := range []uint16{8, 7} {
 		_, err := r.h.dial(r.now, netip.AddrPortFrom(peerAddr, port))
@@ -592,6 +544,6 @@ func TestHost_TimersFireForEveryConnection(t *testing.T) {
 	assert.Equal(t, r.now.Add(time.Second), due, "the SYNs' retransmission timer (RFC 6298 §2.1)")
 	r.now = due
 	r.h.handleTimeout(r.now)
-	r.match(r.flush(), "8 S 1000:1000(0)", "7 S 1000:1000(0)") // by four-tuple: local port 100, then 101
+	r.match(r.flush(), "7 S 1000:1000(0)", "8 S 1000:1000(0)") // by four-tuple: both from port 100, remote port 7 first
 	assert.Equal(t, r.now.Add(2*time.Second), r.h.nextTimeout(), "backed off (RFC 6298 §5.5)")
 }

@@ -205,7 +205,7 @@ func scriptRun(name string, src io.Reader) (err error) {
 	r.h.cookies.k0, r.h.cookies.k1 = scriptCookieKey()
 	// connect dials from the local port.
 	p := opt.id.Local.Port()
-	r.h.portFirst, r.h.portLast, r.h.nextPort = p, p, p
+	r.h.eph = &portAlloc{first: p, last: p}
 	defer func() {
 		switch p := recover().(type) {
 		case nil:

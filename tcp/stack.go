@@ -152,6 +152,9 @@ func NewStack(link Link, cfg Config) (*Stack, error) {
 		// RFC 791: every IPv4 host handles 68-octet datagrams; 65535 is the most a datagram can be.
 		return nil, fmt.Errorf("tcp: NewStack: MTU %d out of range [68, 65535]", cfg.MTU)
 	}
+	if _, _, err := portRange(cfg.EphemeralPorts); err != nil {
+		return nil, fmt.Errorf("tcp: NewStack: %w", err)
+	}
 	s := &Stack{
 		link:      link,
 		cfg:       cfg.withDefaults(),

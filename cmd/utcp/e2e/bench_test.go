@@ -205,8 +205,10 @@ func pingPong(c io.ReadWriter) error {
 }
 
 // echo returns every byte c receives, until an error.
-func echo(c io.ReadWriter) {
-	buf := make([]byte, 64)
+func echo(c io.ReadWriter) { echoWith(c, make([]byte, 64)) }
+
+// echoWith is echo reading into buf.
+func echoWith(c io.ReadWriter, buf []byte) {
 	for {
 		n, err := c.Read(buf)
 		if n > 0 {
