@@ -220,3 +220,33 @@ func TestHost_FreezeAfterEveryEvent(t *testing.T) {
 	}
 	assert.NotZero(t, all&evReadable, "the FIN's EOF is reported")
 }
+
+// One handleTimeout fires at most maxTimersPerCall TCBs; the rest stay due,
+// so the shell calls again once it has moved packets.
+func TestHost_TimersFireInBoundedBatches(t *testing.T) {
+	r := newHostRig(t, nil)
+	const n = 2*maxTimersPerCall + 10
+	var conns []*tcb
+	for i := range n {
+		c, err := r.h.dial(r.now, netip.AddrPortFrom(peerAddr, uint16(1000+i)))
+		require.NoError(t, err)
+		conns = append(conns, c)
+	}
+	r.flush()
+	r.now = r.h.nextTimeout()
+	fired := func() (k int) {
+		for _, c := range conns {
+			k += int(c.stats.Timeouts)
+		}
+		return k
+	}
+	for _, want := range []int{maxTimersPerCall, 2 * maxTimersPerCall, n} {
+		r.h.handleTimeout(r.now)
+		r.flush()
+		assert.Equal(t, want, fired())
+		if want < n {
+			assert.False(t, r.h.nextTimeout().After(r.now), "the rest are still due")
+		}
+	}
+	assert.True(t, r.h.nextTimeout().After(r.now), "all fired: the next is the backed-off RTO")
+}

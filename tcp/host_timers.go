@@ -115,11 +115,23 @@ func (h *host) nextTimeout() time.Time {
 	return next
 }
 
+// maxTimersPerCall bounds the TCBs one handleTimeout fires. Connections
+// opened together have their keep-alives due together; firing a hundred
+// thousand at once would hold the loop for as long as they take, while
+// segments wait. The rest stay due, so nextTimeout is already past and the
+// shell calls again after it has moved packets.
+const maxTimersPerCall = 512
+
 // handleTimeout fires the timers due at now, earliest first (then by
-// four-tuple), and ends the TIME-WAIT records that have expired.
+// four-tuple), at most maxTimersPerCall of them, and ends the TIME-WAIT
+// records that have expired.
 func (h *host) handleTimeout(now time.Time) {
 	due := h.due[:0]
-	for t := h.popDue(now); t != nil; t = h.popDue(now) {
+	for len(due) < maxTimersPerCall {
+		t := h.popDue(now)
+		if t == nil {
+			break
+		}
 		due = append(due, t)
 	}
 	for _, t := range due {
