@@ -131,10 +131,8 @@ func (c *tcb) armFinWait2(now time.Time) {
 // finWait2Timeout ends a FIN-WAIT-2 the peer never closed, with a RST so
 // that it learns (as Linux does once tcp_fin_timeout ends, tcp_keepalive_timer).
 func (c *tcb) finWait2Timeout(now time.Time) {
-	c.ctl = append(c.ctl, Segment{Seq: c.snd.nxt, Flags: FlagRST})
 	c.finTimedOut = true
-	c.rcv.flush()
-	c.reset(now, c.timeoutError())
+	c.giveUp(now)
 }
 
 // retransmitTimeout handles an expired retransmission timer: RFC 6298

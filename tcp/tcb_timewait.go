@@ -18,18 +18,18 @@ type timeWaitRecord struct {
 	expiry  time.Time // the 2×MSL timer
 	passive bool
 
-	iss, sndNxt    Seq // SND.UNA = SND.NXT: our FIN is acknowledged
-	sndWnd         uint32
-	sndScale       uint8
-	sndMSS         int32
-	irs, rcvNxt    Seq // RCV.NXT is past the peer's FIN
-	rcvAdv         Seq
-	rcvWnd         uint32
-	rcvBuf         int32 // the receive buffer's capacity, which the window offered came from
-	rcvScale       uint8
-	rcvScaleOK     bool
-	rcvSACK, sackN bool // rcv.sackOK, snd.sackOK
-	opt            negotiated
+	iss, sndNxt      Seq // SND.UNA = SND.NXT: our FIN is acknowledged
+	sndWnd           uint32
+	sndScale         uint8
+	sndMSS           int32
+	irs, rcvNxt      Seq // RCV.NXT is past the peer's FIN
+	rcvAdv           Seq
+	rcvWnd           uint32
+	rcvBuf           int32 // the receive buffer's capacity, which the window offered came from
+	rcvScale         uint8
+	rcvScaleOK       bool
+	rcvSACK, sndSACK bool // rcv.sackOK, snd.sackOK
+	opt              negotiated
 
 	tsOffset      uint32
 	tsRecent      uint32
@@ -66,7 +66,7 @@ func (c *tcb) freeze() timeWaitRecord {
 		rcvScale:      c.rcv.scale,
 		rcvScaleOK:    c.rcv.scaleOK,
 		rcvSACK:       c.rcv.sackOK,
-		sackN:         c.snd.sackOK,
+		sndSACK:       c.snd.sackOK,
 		opt:           c.opt,
 		tsOffset:      c.ts.offset,
 		tsRecent:      c.ts.recent,
@@ -88,7 +88,7 @@ func (r *timeWaitRecord) thaw(cfg *Config, tsOrigin time.Time) *tcb {
 	s.wnd, s.maxWnd, s.scale, s.mss = r.sndWnd, r.sndWnd, r.sndScale, int(r.sndMSS)
 	s.synSent, s.synAcked = true, true
 	s.finQueued, s.finSeq = true, r.sndNxt.Add(^uint32(0))
-	s.sackOK = r.sackN
+	s.sackOK = r.sndSACK
 	v := &c.rcv
 	v.irs, v.nxt, v.adv, v.wnd = r.irs, r.rcvNxt, r.rcvAdv, r.rcvWnd
 	v.buf = newRing(int(r.rcvBuf))
