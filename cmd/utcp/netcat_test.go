@@ -50,6 +50,16 @@ func requireEOF(t *testing.T, r io.Reader) {
 	require.Empty(t, string(rest))
 }
 
+// closeWriteFirst half-closes the peer's side and waits until utcp has
+// acknowledged that FIN, so utcp's own FIN cannot cross it (a simultaneous
+// close would end in TIME-WAIT on utcp's side too).
+func closeWriteFirst(t *testing.T, conn *tcp.Conn) {
+	t.Helper()
+	require.NoError(t, conn.CloseWrite())
+	require.Eventually(t, func() bool { return conn.State() == tcp.StateFinWait2 },
+		waitLimit, 5*time.Millisecond, "utcp never acknowledged the peer's FIN")
+}
+
 // The nc -N case: the peer closes first, utcp passes through CLOSE-WAIT and
 // LAST-ACK and exits as soon as its FIN is acknowledged, without TIME-WAIT.
 func TestListen_PeerClosesFirst_HalfCloseBothWays(t *testing.T) {
@@ -73,7 +83,7 @@ func TestListen_PeerClosesFirst_HalfCloseBothWays(t *testing.T) {
 	assert.Equal(t, "hello from utcp\n", readLine(t, r))
 
 	// The peer half-closes; utcp goes on sending stdin.
-	require.NoError(t, conn.CloseWrite())
+	closeWriteFirst(t, conn)
 	writeString(t, toStdin, "still sending after your FIN\n")
 	assert.Equal(t, "still sending after your FIN\n", readLine(t, r))
 
@@ -269,7 +279,7 @@ func TestListen_PcapHasEveryPacket(t *testing.T) {
 	c.stderr.waitFor(t, "listening on")
 	conn := n.dial(t, 4567)
 	writeString(t, conn, "hello")
-	require.NoError(t, conn.CloseWrite()) // the peer closes first: no TIME-WAIT on utcp's side
+	closeWriteFirst(t, conn) // the peer closes first: no TIME-WAIT on utcp's side
 	c.stdout.waitFor(t, "hello")
 	writeString(t, toStdin, "back")
 	require.NoError(t, toStdin.Close())
