@@ -1,0 +1,21 @@
+package ip
+
+// Offload is the offload metadata that travels with one packet on a link
+// that passes TCP segments larger than its MTU: a TUN device opened with a
+// virtio-net header (IFF_VNET_HDR), or an in-memory pipe in tests. The zero
+// value is a plain packet whose checksums are complete and unverified.
+type Offload struct {
+	// GSOSize, when non-zero, marks the packet as one IPv4 TCP segment that
+	// stands for several of GSOSize payload octets each (the last may be
+	// shorter): on send the link or the kernel cuts it up (TSO/GSO); on
+	// receive the kernel has passed it whole (virtio gso_size).
+	GSOSize uint16
+	// ChecksumPartial means the TCP checksum field holds only the folded
+	// pseudo-header sum (source, destination, protocol and the TCP length
+	// of the whole packet), not complemented: the link completes it on send,
+	// and a receiver must not verify it (virtio NEEDS_CSUM).
+	ChecksumPartial bool
+	// ChecksumValid, on receive, means the kernel has verified the
+	// checksums already (virtio DATA_VALID).
+	ChecksumValid bool
+}
