@@ -182,10 +182,58 @@ func (c *tcb) retransmitLost(now time.Time, emit func(FourTuple, *Segment)) {
 			break // past the peer's window
 		}
 		snd.rtxNow = false
+		if k := c.lostRun(i); k > 1 {
+			c.resendRun(now, i, k, emit)
+			i += k - 1
+			continue
+		}
 		c.resend(now, r, c.recordData(r), r.fin, emit)
 		q.setLost(r, false)
 	}
 	snd.rtxNow = false
+}
+
+// lostRun counts the lost records from the i-th on that can go again as one
+// TSO segment: adjacent, each but the last a whole segment, together
+// within the link's limit, cwnd and the peer's window.
+func (c *tcb) lostRun(i int) int {
+	snd, q := &c.snd, &c.snd.recs
+	size := c.segSize()
+	r := q.at(i)
+	if c.tsoMax <= size || r.fin || c.recordData(r) != size {
+		return 1
+	}
+	total, k := size, 1
+	for j := i + 1; j < q.len(); j++ {
+		nx := q.at(j)
+		n := c.recordData(nx)
+		if !nx.lost || nx.sacked || nx.start != q.at(j-1).end || n > size ||
+			total+n > c.tsoMax || int64(snd.pipe())+int64(total+n) > int64(c.cc.cwnd()) ||
+			nx.end.GreaterThan(snd.una.Add(snd.wnd)) {
+			break
+		}
+		total, k = total+n, k+1
+		if n < size || nx.fin {
+			break // only the last piece may be short or carry the FIN
+		}
+	}
+	return k
+}
+
+// resendRun sends the k lost records from the i-th again as one TSO segment.
+func (c *tcb) resendRun(now time.Time, i, k int, emit func(FourTuple, *Segment)) {
+	q := &c.snd.recs
+	first, last := q.at(i), q.at(i+k-1)
+	n := int(last.end.Sub(first.start))
+	if last.fin {
+		n--
+	}
+	for j := i; j < i+k; j++ {
+		r := q.at(j)
+		c.noteResend(now, r, c.recordData(r))
+		q.setLost(r, false)
+	}
+	c.transmit(now, first.start, n, last.fin, c.segSize(), emit)
 }
 
 // coalesceLost joins the lost records after the i-th into it while the
@@ -289,6 +337,17 @@ func (c *tcb) sendProbe(now time.Time, emit func(FourTuple, *Segment)) {
 
 // resend sends n data octets of record r again (and the FIN if fin).
 func (c *tcb) resend(now time.Time, r *sendRecord, n int, fin bool, emit func(FourTuple, *Segment)) {
+	c.noteResend(now, r, n)
+	seq := r.start
+	for n > c.snd.mss { // a record sent before the MSS went down (lowerMSS)
+		c.transmit(now, seq, c.snd.mss, false, 0, emit)
+		seq, n = seq.Add(uint32(c.snd.mss)), n-c.snd.mss
+	}
+	c.transmit(now, seq, n, fin, 0, emit)
+}
+
+// noteResend records that n octets of r go again now.
+func (c *tcb) noteResend(now time.Time, r *sendRecord, n int) {
 	r.retransmitted, r.sentAt = true, now
 	if c.rec.inRecovery && !c.rec.rtxTSSet && c.opt.ts {
 		c.rec.rtxTS, c.rec.rtxTSSet = c.tsNow(now), true // RFC 3522 §2: RetransmitTS
@@ -298,12 +357,6 @@ func (c *tcb) resend(now time.Time, r *sendRecord, n int, fin bool, emit func(Fo
 	}
 	c.stats.Retransmits++
 	c.stats.BytesRetransmitted += uint64(n)
-	seq := r.start
-	for n > c.snd.mss { // a record sent before the MSS went down (lowerMSS)
-		c.transmit(now, seq, c.snd.mss, false, 0, emit)
-		seq, n = seq.Add(uint32(c.snd.mss)), n-c.snd.mss
-	}
-	c.transmit(now, seq, n, fin, 0, emit)
 }
 
 // transmit emits n data octets from seq, plus the FIN if fin, and returns

@@ -96,3 +96,25 @@ func TestTSO_LossRepairsOnePiece_RFC6675(t *testing.T) {
 	assert.Equal(t, testISS+1, out[0].Seq)
 	assert.Equal(t, [2]int{1000, 0}, pieces(out)[0], "the lost piece alone, as an ordinary segment")
 }
+
+// After a timeout every piece is lost; slow start resends them as cwnd
+// allows, adjacent ones as one TSO segment.
+func TestTSO_RetransmissionsAfterTimeout_RFC5681(t *testing.T) {
+	h := tsoCore(t, false)
+	_, err := h.c.send(make([]byte, 10000))
+	require.NoError(t, err)
+	require.Len(t, h.rawOut(), 1)
+	var out []Segment
+	for h.c.stats.Timeouts == 0 { // past the tail-loss probe (RFC 8985 §7), to the RTO
+		h.now = h.c.nextTimeout()
+		h.c.handleTimeout(h.now)
+		out = h.rawOut()
+	}
+	rtx := h.c.stats.Retransmits
+	assert.Equal(t, [][2]int{{1000, 0}}, pieces(out), "RFC 5681 §3.1: cwnd is one segment after the RTO")
+	out = h.inRaw(testIRS+1, testISS+1001, FlagACK, "")
+	assert.Equal(t, [][2]int{{2000, 1000}}, pieces(out), "two segments' room: the next two lost pieces as one")
+	require.NotEmpty(t, out)
+	assert.Equal(t, testISS+1001, out[0].Seq)
+	assert.EqualValues(t, 2, h.c.stats.Retransmits-rtx, "two segments went again")
+}
