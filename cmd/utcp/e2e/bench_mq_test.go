@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,21 +27,28 @@ import (
 // Multi-queue TUN: does one stack loop per queue raise the aggregate bulk
 // throughput of several connections? BenchmarkMultiQueue moves bulk data
 // over conns concurrent connections, opened by the kernel, either through
-// one TUN queue and one tcp.Stack (ref_queues=1, the usual setup) or
-// through a device with two queues (tun.OpenMultiQueue) and one Stack per
+// one TUN queue and one tcp.Stack (ref_queues=1, the usual setup, tun.Open)
+// or through a device with two queues (tun.OpenMultiQueue) and one Stack per
 // queue, all with the same address and each listening on the same port, so
-// that the kernel's flow hash shards the connections between the stacks.
-// The kernel's ends are Go net.TCPConns in this process, so the rusage
-// figures count the kernel's TCP for both ends as well as the stacks.
+// that the kernel's flow hash shards the connections between the stacks
+// (queues=2). mq_queues=1 is one stack on a multi-queue device with one
+// queue: the cost of the flag alone. The kernel's ends are Go net.TCPConns
+// in this process, so the rusage figures count the kernel's TCP for both
+// ends as well as the stacks.
 //
 // Each connection moves mqPerConnMiB MiB per iteration (8 by default,
-// UTCP_MQ_MIB to change it). Reproduce the figures with
+// UTCP_MQ_MIB to change it). -count repeats each sub-benchmark in a row, so
+// to interleave the setups run the whole matrix several times:
 //
-//	UTCP_MQ_MIB=64 go test -run '^$' -bench '^BenchmarkMultiQueue$' -benchtime 1x -count 7 -cpu 2 ./cmd/utcp/e2e | go run ./cmd/benchtable
+//	go test -c -o /tmp/e2e.test ./cmd/utcp/e2e && cd cmd/utcp/e2e &&
+//	for i in 1 2 3 4 5 6 7; do UTCP_MQ_MIB=64 /tmp/e2e.test -test.run '^$' \
+//	    -test.bench '^BenchmarkMultiQueue$' -test.benchtime 1x -test.cpu 2; done |
+//	    go run ../../benchtable
 //
-// which interleaves the two setups (-count reruns the whole matrix); the
-// ratios benchtable prints are queues=2 over ref_queues=1. -cpu 1,2 adds
-// the GOMAXPROCS=1 runs.
+// UTCP_MQ_REVERSE=1 runs the setups in the opposite order (alternate it
+// between the runs to cancel an effect of the order). The ratios
+// benchtable prints are each setup over ref_queues=1.
+// -test.cpu 1 gives the GOMAXPROCS=1 figures.
 
 // mqQueues is the multi-queue setup's number of queues and stacks: one per core.
 const mqQueues = 2
@@ -74,19 +82,33 @@ func BenchmarkMultiQueue(b *testing.B) {
 		b.Run(dir, func(b *testing.B) {
 			for _, conns := range []int{1, 4, 8, 16} {
 				b.Run(fmt.Sprintf("conns=%d", conns), func(b *testing.B) {
-					b.Run("ref_queues=1", func(b *testing.B) { benchMQ(b, dir == "kernel_to_utcp", 1, conns, per) })
-					b.Run(fmt.Sprintf("queues=%d", mqQueues), func(b *testing.B) {
-						benchMQ(b, dir == "kernel_to_utcp", mqQueues, conns, per)
-					})
+					setups := []int{0, 1, mqQueues}
+					if os.Getenv("UTCP_MQ_REVERSE") == "1" {
+						slices.Reverse(setups)
+					}
+					for _, q := range setups {
+						b.Run(mqSetupName(q), func(b *testing.B) { benchMQ(b, dir == "kernel_to_utcp", q, conns, per) })
+					}
 				})
 			}
 		})
 	}
 }
 
-// benchMQ opens queues queues with a stack each, connects conns kernel
-// sockets and times b.N rounds of per octets on every connection, from the
-// kernel to utcp (toUtcp) or back.
+// mqSetupName names the setup with queues queues (0: tun.Open).
+func mqSetupName(queues int) string {
+	switch queues {
+	case 0:
+		return "ref_queues=1"
+	case 1:
+		return "mq_queues=1"
+	}
+	return fmt.Sprintf("queues=%d", queues)
+}
+
+// benchMQ opens queues queues with a stack each (0: one, with tun.Open),
+// connects conns kernel sockets and times b.N rounds of per octets on every
+// connection, from the kernel to utcp (toUtcp) or back.
 func benchMQ(b *testing.B, toUtcp bool, queues, conns, per int) {
 	tuntest.RequireNetns(b)
 	seq := mqSeq.Add(1)
@@ -126,14 +148,14 @@ func benchMQ(b *testing.B, toUtcp bool, queues, conns, per int) {
 	}
 }
 
-// mqStacks opens the TUN device name with queues queues (tun.Open for one)
+// mqStacks opens the TUN device name with queues queues (tun.Open for 0)
 // and starts a stack on each, all with utcp's address. Everything is closed
 // at cleanup, the stacks first.
-func mqStacks(b *testing.B, name string, queues int) []*tcp.Stack {
+func mqStacks(b testing.TB, name string, queues int) []*tcp.Stack {
 	b.Helper()
 	tcfg := tun.Config{Name: name, KernelAddr: kernelIP, PeerAddr: utcpIP, MTU: 1500}
 	var devs []*tun.Device
-	if queues == 1 {
+	if queues == 0 {
 		dev, err := tun.Open(tcfg)
 		require.NoError(b, err)
 		devs = []*tun.Device{dev}
@@ -142,7 +164,7 @@ func mqStacks(b *testing.B, name string, queues int) []*tcp.Stack {
 		devs, err = tun.OpenMultiQueue(tcfg, queues)
 		require.NoError(b, err)
 	}
-	stacks := make([]*tcp.Stack, 0, queues)
+	stacks := make([]*tcp.Stack, 0, len(devs))
 	b.Cleanup(func() {
 		for _, st := range stacks {
 			assert.NoError(b, st.Close())
