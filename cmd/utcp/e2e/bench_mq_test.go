@@ -110,7 +110,6 @@ func mqSetupName(queues int) string {
 // connects conns kernel sockets and times b.N rounds of per octets on every
 // connection, from the kernel to utcp (toUtcp) or back.
 func benchMQ(b *testing.B, toUtcp bool, queues, conns, per int) {
-	tuntest.RequireNetns(b)
 	seq := mqSeq.Add(1)
 	name := fmt.Sprintf("utcpmq%d", seq)
 	stacks := mqStacks(b, name, queues)
@@ -153,6 +152,7 @@ func benchMQ(b *testing.B, toUtcp bool, queues, conns, per int) {
 // at cleanup, the stacks first.
 func mqStacks(b testing.TB, name string, queues int) []*tcp.Stack {
 	b.Helper()
+	tuntest.RequireNetns(b)
 	tcfg := tun.Config{Name: name, KernelAddr: kernelIP, PeerAddr: utcpIP, MTU: 1500}
 	var devs []*tun.Device
 	if queues == 0 {
