@@ -12,11 +12,10 @@ import (
 // one queue by a hash of its four-tuple, so each stack holds its share and
 // no state is shared. It implements net.Listener.
 //
-// Only connections the kernel opens are sharded this way. Dial on one of
-// the stacks works while the connection is busy, but the kernel follows the
-// queue a flow last wrote on only for a few seconds (the TUN flow table's
-// ageing); after that an idle connection's next segment may reach another
-// stack, which resets it. Dial from a stack of its own device.
+// Only connections the kernel opens are sharded this way: the kernel sends
+// the SYN-ACK for a Dial on one of the stacks to the queue its hash picks,
+// and the stack there resets it (one Dial in n succeeds with n queues). Dial
+// from a stack on a device of its own.
 type MultiListener struct {
 	lns    []*Listener
 	conns  chan *Conn

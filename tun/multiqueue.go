@@ -15,11 +15,14 @@ const MaxQueues = 16
 
 // OpenMultiQueue creates the TUN device cfg.Name with n queues
 // (IFF_MULTI_QUEUE) and configures it once, as Open does. It returns one
-// Device per queue, each a Link of its own. The kernel sends the packets of
-// one flow to one queue: to the queue that last wrote a packet of the flow,
-// else by a hash of its addresses and ports. So each queue should carry its
-// own connections, both ways: one tcp.Stack per queue, all with the same
-// address, sharding the connections the kernel opens by its hash.
+// Device per queue, each a Link of its own. The kernel picks the queue of
+// each packet it sends by a hash of its addresses and ports, so every
+// packet of one connection reaches one queue; it does not follow the queue
+// a connection's packets were written on. So the queues suit one tcp.Stack
+// each, all with the same address, serving the connections the kernel
+// opens (tcp.ListenAll); a Dial on one of them gets its SYN-ACK on the
+// queue of its hash, on another stack, unless that hash happens to pick
+// its own.
 //
 // Closing the first Device deletes the interface and detaches every queue;
 // the others only close their descriptor.
