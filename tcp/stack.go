@@ -153,10 +153,12 @@ func NewStack(link Link, cfg Config) (*Stack, error) {
 		return nil, fmt.Errorf("tcp: NewStack: %w", err)
 	}
 	s := &Stack{
-		link:      link,
-		cfg:       cfg.withDefaults(),
-		in:        make(chan []byte, inQueueLen),
-		free:      make(chan []byte, inQueueLen),
+		link: link,
+		cfg:  cfg.withDefaults(),
+		in:   make(chan []byte, inQueueLen),
+		// Room for every buffer there can be (the queue's, the reader's and
+		// the loop's), so none is dropped and made again: no allocation per packet.
+		free:      make(chan []byte, inQueueLen+2),
 		quit:      make(chan struct{}),
 		done:      make(chan struct{}),
 		conns:     make(map[*tcb]*Conn),
