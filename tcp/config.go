@@ -234,8 +234,9 @@ func (e UserEvent) String() string {
 	return "UserEvent(?)"
 }
 
-// Tracer observes a stack. Its methods run on the stack loop, in order, and
-// must not block. The --trace ladder diagram and connection statistics are
+// Tracer observes a stack. Its methods run one at a time, in order, under
+// the stack's lock (on the loop's goroutine or a user call's), and must not
+// block. The --trace ladder diagram and connection statistics are
 // Tracers.
 type Tracer interface {
 	// SegmentIn is called for every valid segment that arrives, before it is processed.

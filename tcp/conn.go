@@ -22,7 +22,7 @@ import (
 // after the peer's FIN.
 type Conn struct {
 	s   *Stack
-	tcb *tcb // owned by the stack loop
+	tcb *tcb // guarded by the stack's mu
 	id  FourTuple
 
 	readable chan struct{} // the loop signals data, EOF or an error to read
@@ -35,7 +35,7 @@ type Conn struct {
 
 	rdl, wdl deadline
 
-	// Owned by the stack loop.
+	// Guarded by the stack's mu.
 	estabDone bool // estab is closed
 	estabOK   bool // the handshake completed
 	eofSeen   bool // EventReadEOF was reported
@@ -226,7 +226,7 @@ func (c *Conn) Read(b []byte) (int, error) {
 	}
 }
 
-// readOnLoop is Read's work, run on the stack loop.
+// readOnLoop is Read's work, run as the loop (runOnLoop).
 func (c *Conn) readOnLoop(now time.Time, b []byte) (int, error) {
 	if c.isClosed() {
 		return 0, net.ErrClosed
@@ -284,7 +284,7 @@ func (c *Conn) Write(b []byte) (int, error) {
 	}
 }
 
-// writeOnLoop is Write's work, run on the stack loop.
+// writeOnLoop is Write's work, run as the loop (runOnLoop).
 func (c *Conn) writeOnLoop(now time.Time, b []byte) (int, error) {
 	if c.isClosed() {
 		return 0, net.ErrClosed

@@ -16,7 +16,7 @@ import (
 type Listener struct {
 	s    *Stack
 	port uint16
-	ls   *listenState // the host's listener; owned by the stack loop
+	ls   *listenState // the host's listener; guarded by the stack's mu
 
 	ready  chan struct{} // the loop signals a connection in the queue
 	closed chan struct{} // closed by Close (or by the stack's Close)
@@ -95,7 +95,7 @@ func (l *Listener) AcceptTCP() (*Conn, error) {
 	}
 }
 
-// acceptOnLoop is Accept's work, run on the stack loop: it takes the first
+// acceptOnLoop is Accept's work, run as the loop (runOnLoop): it takes the first
 // connection of the queue and gives it a Conn.
 func (l *Listener) acceptOnLoop(now time.Time) *Conn {
 	if l.isClosed() {

@@ -28,10 +28,11 @@ const (
 
 // Stack is a TCP/IPv4 host with one address on one Link. It runs two
 // goroutines: a reader that blocks in Link.ReadPacket, and the loop that
-// owns the host layer (connections, listeners, ports: host.go) and the one
-// timer, and moves packets between the link and the host. User calls (Dial,
-// Listen, and the methods of Conn and Listener) run short closures on the
-// loop.
+// moves packets from the link to the host layer (connections, listeners,
+// ports: host.go) and fires the one timer. The host is owned by whoever
+// holds mu: the loop for a batch of packets or a timeout, a user call
+// (Dial, Listen, and the methods of Conn and Listener) for its short piece
+// of work (runOnLoop), which it runs on its own goroutine, with no hand-off.
 //
 // The Stack does not own its Link: the caller closes the link after
 // Stack.Close. The reader goroutine exits when ReadPacket fails, that is,
@@ -44,14 +45,16 @@ type Stack struct {
 	in    chan []byte   // packets from the reader
 	free  chan []byte   // spare packet buffers, returned by the loop
 	bufSz int           // size of a packet buffer
-	calls chan *call    // closures to run on the loop
 	quit  chan struct{} // closed by Close
 	done  chan struct{} // closed when the loop has finished
 	once  sync.Once
 
 	stats stackCounters
 
-	// Owned by the loop.
+	// mu guards what follows, the host and every TCB: the loop and the
+	// user calls take it in turn (runOnLoop).
+	mu        sync.Mutex
+	closed    bool                 // the loop has shut the stack down
 	host      *host                // set once; Stats reads its atomic counters from any goroutine
 	conns     map[*tcb]*Conn       // the TCBs a Conn stands for: dialled or accepted
 	listeners map[uint16]*Listener // by port
@@ -65,12 +68,6 @@ type Stack struct {
 	seg       Segment                          // the segment being processed, reused
 	emitFn    func(FourTuple, *Segment)        // writeSegment, bound once so flush does not allocate
 	wakeFn    func(time.Time, *tcb, tcbEvents) // wake, bound once
-}
-
-// call is a closure a user goroutine runs on the loop (runOnLoop).
-type call struct {
-	f    func(now time.Time)
-	done chan struct{}
 }
 
 // StackStats are a Stack's counters.
@@ -158,11 +155,12 @@ func NewStack(link Link, cfg Config) (*Stack, error) {
 		return nil, fmt.Errorf("tcp: NewStack: %w", err)
 	}
 	s := &Stack{
-		link:      link,
-		cfg:       cfg.withDefaults(),
-		in:        make(chan []byte, inQueueLen),
-		free:      make(chan []byte, inQueueLen),
-		calls:     make(chan *call),
+		link: link,
+		cfg:  cfg.withDefaults(),
+		in:   make(chan []byte, inQueueLen),
+		// Room for every buffer there can be (the queue's, the reader's and
+		// the loop's), so none is dropped and made again: no allocation per packet.
+		free:      make(chan []byte, inQueueLen+2),
 		quit:      make(chan struct{}),
 		done:      make(chan struct{}),
 		conns:     make(map[*tcb]*Conn),
@@ -280,17 +278,20 @@ func (s *Stack) Wait(ctx context.Context) error {
 	}
 }
 
-// runOnLoop runs f on the stack loop and waits for it, after which the
-// segments f caused have been written to the link. It returns net.ErrClosed,
+// runOnLoop runs f as the loop would, holding mu, then flushes: when it
+// returns, the segments f caused have been written to the link and the
+// waiters they concern woken. It runs on the caller's goroutine, so f
+// stays on its stack and nothing is allocated. It returns net.ErrClosed,
 // without running f, once the stack is closed.
 func (s *Stack) runOnLoop(f func(now time.Time)) error {
-	c := &call{f: f, done: make(chan struct{})}
-	select {
-	case s.calls <- c:
-	case <-s.done:
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
 		return net.ErrClosed
 	}
-	<-c.done // the loop runs every call it receives
+	now := time.Now()
+	f(now)
+	s.flush(now)
 	return nil
 }
 
@@ -329,6 +330,7 @@ func (s *Stack) run() {
 	for {
 		select {
 		case p := <-s.in:
+			s.mu.Lock()
 			now := time.Now()
 			s.input(now, p)
 			// RFC 9293 MUST-58/MUST-59: process every queued segment
@@ -343,18 +345,19 @@ func (s *Stack) run() {
 				}
 			}
 			s.flush(now)
-		case c := <-s.calls:
-			now := time.Now()
-			c.f(now)
-			s.flush(now)
-			close(c.done)
+			s.mu.Unlock()
 		case <-s.timer.C:
+			s.mu.Lock()
 			now := time.Now()
 			s.timerAt = time.Time{}
 			s.host.handleTimeout(now)
 			s.flush(now)
+			s.mu.Unlock()
 		case <-s.quit:
+			s.mu.Lock()
 			s.shutdown(time.Now())
+			s.closed = true
+			s.mu.Unlock()
 			return
 		}
 	}

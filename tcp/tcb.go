@@ -35,6 +35,7 @@ type tcb struct {
 	rcv    recvSpace
 	rtt    rttEstimator
 	cc     congestionControl
+	sample ackSample // what an ACK told the sender, for cc.onAck: a field, so the interface call does not allocate it
 	rec    recovery
 	ka     keepAlive
 	timers timerTable

@@ -439,9 +439,9 @@ func (c *tcb) processTextAndFIN(now time.Time, seg *Segment) {
 		return // held out of order; acknowledged at once
 	}
 	// "Send an acknowledgment of the form <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>."
-	// A FIN, and data that fills a hole (RFC 5681 §4.2), are acknowledged
-	// at once; other in-order data may wait for a second segment.
-	if fin || filled {
+	// Data that fills a hole (RFC 5681 §4.2) is acknowledged at once; other
+	// in-order data may wait for a second segment.
+	if filled {
 		c.ackNow = true
 	} else {
 		c.delayACK(now, int(c.rcv.nxt.Sub(before)))
@@ -462,12 +462,19 @@ func (c *tcb) processFIN(now time.Time) {
 	c.rcv.ooo.clear()
 	c.rcv.oooFIN = false
 	c.rcv.finRcvd = true
-	c.ackNow = true
 	c.events |= evReadable
 	switch c.state {
 	case StateSynReceived, StateEstablished:
-		// "Enter the CLOSE-WAIT state." (passive close)
+		// "Enter the CLOSE-WAIT state." (passive close) The ACK of the FIN
+		// is delayed as data's is (§3.8.6.3, MUST-40), so that the
+		// application's CLOSE, which usually follows at once, carries it on
+		// our FIN, as Linux does.
 		c.setState(now, StateCloseWait)
+		c.delayFINACK(now)
+		return
+	}
+	c.ackNow = true
+	switch c.state {
 	case StateFinWait1:
 		// "If our FIN has been ACKed (perhaps in this segment), then enter
 		// TIME-WAIT, start the time-wait timer, turn off the other timers;

@@ -154,11 +154,12 @@ func (c *tcb) ackArrived(now time.Time, seg *Segment) {
 		}
 		c.prrUpdate(d)
 	case delivered > 0:
-		c.cc.onAck(&ackSample{
+		c.sample = ackSample{
 			now: now, delivered: delivered, flight: flightBefore,
 			rtt: res.rtt, srtt: c.rtt.srtt, minRTT: c.rtt.minRTT,
 			ack: ack, sndNxt: snd.nxt, cwndLimited: snd.cwndLimited(c.cc.cwnd()),
-		})
+		}
+		c.cc.onAck(&c.sample)
 	}
 	snd.endRound(ack)
 	c.growSendBuffer()

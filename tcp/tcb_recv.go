@@ -98,12 +98,18 @@ func (r *recvSpace) available() int {
 // moves only in steps of min(buffer/2, MSS), so the peer never sees a
 // window too small to fill (receiver SWS avoidance, MUST-39). The second
 // decides whether reading alone is worth a segment that says the window
-// opened: 2×MSS or half the buffer, as BSD does. The second is larger
-// because it costs a packet of its own; the first only shapes one that
-// goes out anyway.
+// opened: 2×MSS or half the buffer, as BSD does, and only while the peer
+// could be held up by the window it has. The second is larger because it
+// costs a packet of its own; the first only shapes one that goes out anyway.
 func (r *recvSpace) swsThreshold() int { return min(r.buf.Cap()/2, r.mss) }
 
 func (r *recvSpace) windowUpdateWorthIt() bool {
+	// With 4×MSS still open the peer can send two full-sized segments,
+	// whose ACK (SHLD-19) carries the new window: no segment of its own
+	// is needed (a reply or FIN may carry it sooner).
+	if int(r.adv.Sub(r.nxt)) >= 4*r.mss {
+		return false
+	}
 	grow := int(r.nxt.Add(uint32(r.available())).Sub(r.adv))
 	return grow >= 2*r.mss || 2*grow >= r.buf.Cap()
 }
@@ -231,6 +237,20 @@ func (c *tcb) delayACK(now time.Time, n int) {
 		c.ackNow = true
 		return
 	}
+	c.armDelayedACK(now)
+}
+
+// delayFINACK acknowledges the peer's FIN late, within Config.DelayedACK.
+func (c *tcb) delayFINACK(now time.Time) {
+	c.rcv.unacked++ // the FIN's sequence number
+	if c.cfg.DelayedACK < 0 {
+		c.ackNow = true
+		return
+	}
+	c.armDelayedACK(now)
+}
+
+func (c *tcb) armDelayedACK(now time.Time) {
 	if !c.timers.armed(timerDelayedACK) {
 		c.timers.set(timerDelayedACK, now.Add(c.cfg.DelayedACK))
 	}

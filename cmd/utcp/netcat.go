@@ -222,8 +222,13 @@ func (s *session) stdinChunks() <-chan []byte {
 		s.stdinCh = ch
 		go func() {
 			defer close(ch)
-			for {
-				buf := make([]byte, copyBufSize)
+			// Two buffers in turn: the channel is unbuffered and the
+			// reader of a chunk is done with it (Write has copied it into
+			// the send buffer) before it takes the next, so the buffer sent
+			// two chunks ago is free again. No allocation per chunk.
+			bufs := [2][]byte{make([]byte, copyBufSize), make([]byte, copyBufSize)}
+			for i := 0; ; i ^= 1 {
+				buf := bufs[i]
 				n, err := s.stdin.Read(buf)
 				if n > 0 {
 					select {
