@@ -194,18 +194,17 @@ func (c *Conn) Read(b []byte) (int, error) {
 		return 0, c.opError("read", err)
 	}
 	defer func() { <-c.rsem }()
+	if len(b) == 0 {
+		return 0, nil
+	}
 	for {
-		switch {
-		case c.isClosed():
-			return 0, c.opError("read", net.ErrClosed)
-		case c.rdl.expired():
-			return 0, c.opError("read", os.ErrDeadlineExceeded)
-		case len(b) == 0:
-			return 0, nil
-		}
+		// While it waits, the Read lends b to the core (readOnLoop); each
+		// pass first takes what arrived in it, so nothing placed there is
+		// lost to a deadline or a Close.
+		expired := c.rdl.expired()
 		var n int
 		var err error
-		if e := c.s.runOnLoop(func(now time.Time) { n, err = c.readOnLoop(now, b) }); e != nil {
+		if e := c.s.runOnLoop(func(now time.Time) { n, err = c.readOnLoop(now, b, !expired) }); e != nil {
 			return 0, c.opError("read", e)
 		}
 		if n > 0 {
@@ -217,6 +216,9 @@ func (c *Conn) Read(b []byte) (int, error) {
 			}
 			return 0, c.opError("read", err)
 		}
+		if expired {
+			return 0, c.opError("read", os.ErrDeadlineExceeded)
+		}
 		select {
 		case <-c.readable:
 		case <-c.closed:
@@ -227,7 +229,12 @@ func (c *Conn) Read(b []byte) (int, error) {
 }
 
 // readOnLoop is Read's work, run as the loop (runOnLoop).
-func (c *Conn) readOnLoop(now time.Time, b []byte) (int, error) {
+// With wait set and nothing to read, b is lent to the core until the next
+// call, which returns what went into it.
+func (c *Conn) readOnLoop(now time.Time, b []byte, wait bool) (int, error) {
+	if n := c.tcb.rcv.takeDirect(); n > 0 {
+		return n, nil
+	}
 	if c.isClosed() {
 		return 0, net.ErrClosed
 	}
@@ -237,6 +244,9 @@ func (c *Conn) readOnLoop(now time.Time, b []byte) (int, error) {
 	n, err := c.tcb.receive(b)
 	if n > 0 {
 		c.s.update(now, c) // reading may open the window: a window update goes out
+	}
+	if n == 0 && err == nil && wait {
+		c.tcb.rcv.waitRead(b)
 	}
 	if err == io.EOF && !c.eofSeen {
 		c.eofSeen = true

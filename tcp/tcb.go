@@ -89,6 +89,7 @@ const (
 type ConnStats struct {
 	SegsIn, SegsOut        uint64
 	BytesIn, BytesOut      uint64 // payload octets accepted and sent (retransmissions included in BytesOut)
+	BytesDirect            uint64 // of BytesIn, octets copied straight into a waiting Read's buffer, past the receive buffer
 	Retransmits            uint64 // segments sent again
 	BytesRetransmitted     uint64 // payload octets sent again
 	Timeouts               uint64 // retransmission timer expirations

@@ -24,6 +24,11 @@ type recvSpace struct {
 	mss     int    // the MSS we announce (RFC 9293 MUST-67: MTU-40)
 
 	buf        ring     // in-order octets the user has not read, then out-of-order octets in place
+	// direct is the free part of a waiting Read's buffer: while the ring is
+	// empty, in-order data goes there instead, the one copy between the
+	// link's buffer and the application's. directN counts what it took.
+	direct  []byte
+	directN int
 	ooo        oooStore // which octets past nxt are held
 	oooFIN     bool     // a FIN arrived out of order, at oooFINSeq
 	oooFINSeq  Seq
@@ -143,6 +148,17 @@ func (r *recvSpace) advertise() uint16 {
 	return uint16(field)
 }
 
+// waitRead lends the core a Read's buffer b while the Read waits for data.
+func (r *recvSpace) waitRead(b []byte) { r.direct, r.directN = b, 0 }
+
+// takeDirect ends a wait: it returns how many octets went straight into the
+// lent buffer and forgets the buffer.
+func (r *recvSpace) takeDirect() int {
+	n := r.directN
+	r.direct, r.directN = nil, 0
+	return n
+}
+
 // window is the receive window segments are checked against: from RCV.NXT
 // to the advertised right edge.
 func (r *recvSpace) window() uint32 {
@@ -205,7 +221,14 @@ func (c *tcb) deliverText(now time.Time, seq Seq, data []byte, fin bool) (finNow
 	// Seventh: "Once in the ESTABLISHED state, it is possible to deliver
 	// segment data to user RECEIVE buffers ... RCV.NXT is advanced over the
 	// data accepted, and RCV.WND adjusted".
-	n := r.buf.Write(data)
+	n := 0
+	if len(r.direct) > 0 && r.buf.Len() == 0 && r.ooo.count() == 0 && !r.discard {
+		n = copy(r.direct, data)
+		r.direct, r.directN = r.direct[n:], r.directN+n
+		r.copied += uint64(n)
+		c.stats.BytesDirect += uint64(n)
+	}
+	n += r.buf.Write(data[n:])
 	r.nxt = r.nxt.Add(uint32(n))
 	finNow = fin && n == len(data)
 	if end := r.ooo.advance(r.nxt); end.GreaterThan(r.nxt) {
