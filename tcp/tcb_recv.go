@@ -23,12 +23,12 @@ type recvSpace struct {
 	scaleOK bool   // both SYNs carried the window scale option
 	mss     int    // the MSS we announce (RFC 9293 MUST-67: MTU-40)
 
-	buf        ring     // in-order octets the user has not read, then out-of-order octets in place
+	buf ring // in-order octets the user has not read, then out-of-order octets in place
 	// direct is the free part of a waiting Read's buffer: while the ring is
 	// empty, in-order data goes there instead, the one copy between the
 	// link's buffer and the application's. directN counts what it took.
-	direct  []byte
-	directN int
+	direct     []byte
+	directN    int
 	ooo        oooStore // which octets past nxt are held
 	oooFIN     bool     // a FIN arrived out of order, at oooFINSeq
 	oooFINSeq  Seq
