@@ -1,5 +1,7 @@
 package ip
 
+import "errors"
+
 // Offload is the offload metadata that travels with one packet on a link
 // that passes TCP segments larger than its MTU: a TUN device opened with a
 // virtio-net header (IFF_VNET_HDR), or an in-memory pipe in tests. The zero
@@ -19,3 +21,9 @@ type Offload struct {
 	// checksums already (virtio DATA_VALID).
 	ChecksumValid bool
 }
+
+// ErrBadOffload is wrapped by the error a link returns for a packet it
+// dropped because its offload metadata (a virtio-net header) was malformed
+// or asked for an offload the link does not handle. The link goes on
+// working; the reader counts the packet and reads the next.
+var ErrBadOffload = errors.New("packet dropped: bad offload metadata")

@@ -62,6 +62,10 @@ type Config struct {
 	KernelAddr netip.Addr // the kernel's address on the link, default 10.9.0.1
 	PeerAddr   netip.Addr // utcp's own address, default 10.9.0.2
 	MTU        int        // default 1500
+	// Offload opens the device with a virtio-net header (IFF_VNET_HDR) and
+	// checksum and TCP segmentation offload (TUNSETOFFLOAD), so that TCP
+	// segments of up to 64 KiB pass whole (ReadOffload, WriteOffload).
+	Offload bool
 }
 
 // withDefaults fills zero fields and validates the result.
@@ -101,6 +105,12 @@ type Device struct {
 	index  int      // interface index, ours for as long as file is open
 	closed atomic.Bool
 
+	// With Config.Offload (device_offload.go).
+	raw      syscall.RawConn // file's, for readv and writev
+	offload  uint            // the TUN_F_* flags the kernel accepted
+	rd       offloadReader   // ReadPacket's state
+	counters deviceCounters
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -122,6 +132,9 @@ func Open(cfg Config) (*Device, error) {
 		return nil, fmt.Errorf("tun: look up %s: %w", cfg.Name, classify(err))
 	}
 
+	if cfg.Offload {
+		return openOffload(cfg)
+	}
 	ifce, err := water.New(water.Config{
 		DeviceType:             water.TUN,
 		PlatformSpecificParams: water.PlatformSpecificParams{Name: cfg.Name}, // IFF_NO_PI is water's default on linux
@@ -204,6 +217,9 @@ var errDeviceClosed = fmt.Errorf("tun: device closed: %w", net.ErrClosed)
 // Packets that are not IPv4 (the kernel may emit IPv6 control traffic) are
 // skipped. After Close it returns an error wrapping net.ErrClosed.
 func (d *Device) ReadPacket(b []byte) (int, error) {
+	if d.raw != nil {
+		return d.readPacketOffload(b)
+	}
 	for {
 		n, err := d.file.Read(b)
 		if d.closed.Load() {
@@ -226,6 +242,9 @@ func (d *Device) WritePacket(b []byte) error {
 	}
 	if len(b) > d.cfg.MTU {
 		return fmt.Errorf("%w: %d > %d", ErrTooBig, len(b), d.cfg.MTU)
+	}
+	if d.raw != nil {
+		return d.writeOffload(b, VnetHeader{})
 	}
 	n, err := d.file.Write(b)
 	if d.closed.Load() {
