@@ -49,7 +49,7 @@ type Stack struct {
 	done  chan struct{} // closed when the loop has finished
 	once  sync.Once
 
-	stats stackCounters
+	stats  stackCounters
 	rxLink OffloadLink // the link, when the reader uses ReadOffload (stack_offload.go)
 
 	// Owned by the loop.

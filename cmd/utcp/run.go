@@ -27,6 +27,9 @@ type linkConfig struct {
 	Addr netip.Addr // utcp's own address
 	Peer netip.Addr // the kernel's address on the link
 	MTU  int
+	// Offload opens the TUN device with checksum and segmentation offload
+	// (--offload, tun.Config.Offload).
+	Offload bool
 }
 
 // linkOpener makes the link the stack runs on: openTUN for real use, an
@@ -113,7 +116,7 @@ func (s *session) setup(openLink linkOpener) error {
 		}
 		s.pcapFile = f
 	}
-	link, err := openLink(linkConfig{Name: o.tun, Addr: o.addr, Peer: o.peer, MTU: o.mtu})
+	link, err := openLink(linkConfig{Name: o.tun, Addr: o.addr, Peer: o.peer, MTU: o.mtu, Offload: o.offload})
 	if err != nil {
 		return linkError(o.tun, err)
 	}
