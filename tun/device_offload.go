@@ -295,7 +295,8 @@ type offloadReader struct {
 
 // deliver writes pkt with metadata o into b as a plain packet: the first
 // segment of a GSO packet (the rest follow from r.seg), or the packet with
-// its partial checksum completed. pkt is kept until its segments are out.
+// its partial checksum completed. pkt is only read, and kept until its
+// segments are out.
 func (r *offloadReader) deliver(pkt []byte, o ip.Offload, b []byte) (int, error) {
 	if o.GSOSize > 0 {
 		if err := r.seg.start(pkt, int(o.GSOSize)); err != nil {
@@ -303,13 +304,14 @@ func (r *offloadReader) deliver(pkt []byte, o ip.Offload, b []byte) (int, error)
 		}
 		return r.seg.next(b)
 	}
-	if o.ChecksumPartial {
-		if ipLen, _, ok := tcp4Headers(pkt); ok {
-			completeChecksum(pkt, ipLen, tcpCsumOffset)
-		}
-	}
 	if len(b) < len(pkt) {
 		return copy(b, pkt), fmt.Errorf("tun: %d-octet packet into %d-octet buffer: %w", len(pkt), len(b), io.ErrShortBuffer)
 	}
-	return copy(b, pkt), nil
+	n := copy(b, pkt)
+	if o.ChecksumPartial {
+		if ipLen, _, ok := tcp4Headers(b[:n]); ok {
+			completeChecksum(b[:n], ipLen, tcpCsumOffset)
+		}
+	}
+	return n, nil
 }
