@@ -14,8 +14,9 @@ type Offload struct {
 	GSOSize uint16
 	// ChecksumPartial means the TCP checksum field holds only the folded
 	// pseudo-header sum (source, destination, protocol and the TCP length
-	// of the whole packet), not complemented: the link completes it on send,
-	// and a receiver must not verify it (virtio NEEDS_CSUM).
+	// of the whole packet), not complemented, ^Fold(PseudoHeaderSum(...)),
+	// as Linux's tcp_v4_send_check leaves it: the link completes it on
+	// send, and a receiver must not verify it (virtio NEEDS_CSUM).
 	ChecksumPartial bool
 	// ChecksumValid, on receive, means the kernel has verified the
 	// checksums already (virtio DATA_VALID).
