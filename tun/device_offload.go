@@ -180,12 +180,15 @@ func (d *Device) parse(hdr, b []byte, n int) (ip.Offload, int, error) {
 	if err := h.check(pkt); err != nil {
 		return ip.Offload{}, 0, err
 	}
+	o, err := h.Offload(pkt) // refuses what the stack cannot take, IPv6 GSO included
+	if err != nil {
+		return ip.Offload{}, 0, err
+	}
 	// RFC 791: the version field is the high nibble of the first byte.
 	if len(pkt) == 0 || pkt[0]>>4 != 4 {
 		return ip.Offload{}, 0, nil
 	}
-	o, err := h.Offload(pkt)
-	return o, len(pkt), err
+	return o, len(pkt), nil
 }
 
 // readv reads one packet: the virtio-net header into hdr, the rest into b.

@@ -22,8 +22,10 @@ var (
 
 // tcpSpec describes an IPv4 TCP packet that gopacket builds.
 type tcpSpec struct {
+	src, dst                netip.AddrPort // default 10.9.0.1:5000 to 10.9.0.2:80
 	id                      uint16
-	seq                     uint32
+	seq, ackNum               uint32
+	mss                     uint16 // an MSS option instead of timestamps (a SYN)
 	fin, syn, psh, ack, cwr bool
 	payload                 []byte
 }
@@ -32,17 +34,26 @@ type tcpSpec struct {
 // checksums and a timestamps option (so the TCP header is 32 octets).
 func buildTCP4(t testing.TB, s tcpSpec) []byte {
 	t.Helper()
+	if !s.src.IsValid() {
+		s.src, s.dst = netip.AddrPortFrom(vnetSrc, 5000), netip.AddrPortFrom(vnetDst, 80)
+	}
+	if s.ackNum == 0 {
+		s.ackNum = 77
+	}
 	ipl := &layers.IPv4{Version: 4, IHL: 5, TTL: 64, Id: s.id, Flags: layers.IPv4DontFragment,
-		Protocol: layers.IPProtocolTCP, SrcIP: net.IP(vnetSrc.AsSlice()), DstIP: net.IP(vnetDst.AsSlice())}
+		Protocol: layers.IPProtocolTCP, SrcIP: net.IP(s.src.Addr().AsSlice()), DstIP: net.IP(s.dst.Addr().AsSlice())}
 	ts := make([]byte, 8)
 	binary.BigEndian.PutUint32(ts, 1000)
 	binary.BigEndian.PutUint32(ts[4:], 2000)
-	tcpl := &layers.TCP{SrcPort: 5000, DstPort: 80, Seq: s.seq, Ack: 77, Window: 512,
-		FIN: s.fin, SYN: s.syn, PSH: s.psh, ACK: s.ack, CWR: s.cwr,
-		Options: []layers.TCPOption{
-			{OptionType: layers.TCPOptionKindNop}, {OptionType: layers.TCPOptionKindNop},
-			{OptionType: layers.TCPOptionKindTimestamps, OptionLength: 10, OptionData: ts},
-		}}
+	opts := []layers.TCPOption{
+		{OptionType: layers.TCPOptionKindNop}, {OptionType: layers.TCPOptionKindNop},
+		{OptionType: layers.TCPOptionKindTimestamps, OptionLength: 10, OptionData: ts},
+	}
+	if s.mss != 0 {
+		opts = []layers.TCPOption{{OptionType: layers.TCPOptionKindMSS, OptionLength: 4, OptionData: binary.BigEndian.AppendUint16(nil, s.mss)}}
+	}
+	tcpl := &layers.TCP{SrcPort: layers.TCPPort(s.src.Port()), DstPort: layers.TCPPort(s.dst.Port()), Seq: s.seq, Ack: s.ackNum, Window: 65535,
+		FIN: s.fin, SYN: s.syn, PSH: s.psh, ACK: s.ack, CWR: s.cwr, Options: opts}
 	require.NoError(t, tcpl.SetNetworkLayerForChecksum(ipl))
 	buf := gopacket.NewSerializeBuffer()
 	require.NoError(t, gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true},
@@ -54,7 +65,8 @@ func buildTCP4(t testing.TB, s tcpSpec) []byte {
 // sum over the whole TCP length, as Linux's tcp_v4_send_check leaves it.
 func makePartial(pkt []byte) {
 	tcpLen := len(pkt) - ip.HeaderLen
-	binary.BigEndian.PutUint16(pkt[ip.HeaderLen+16:], ^ip.Fold(ip.PseudoHeaderSum(vnetSrc, vnetDst, ip.ProtoTCP, tcpLen)))
+	src, dst := netip.AddrFrom4([4]byte(pkt[12:16])), netip.AddrFrom4([4]byte(pkt[16:20]))
+	binary.BigEndian.PutUint16(pkt[ip.HeaderLen+16:], ^ip.Fold(ip.PseudoHeaderSum(src, dst, ip.ProtoTCP, tcpLen)))
 }
 
 // tcpChecksumOK verifies the full TCP checksum of an IPv4 TCP packet.
