@@ -48,13 +48,14 @@ type PipeStats struct {
 // All methods are safe for concurrent use.
 type PipeEnd struct {
 	mtu  int
+	rx   chan []byte   // packets waiting for this end to read
+	done chan struct{} // closed by Close
+	peer *PipeEnd
+
 	// offload marks an end of OffloadPipe: each queued packet starts with
 	// its metadata (pipe_offload.go).
 	offload bool
 	rd      offloadReader // ReadPacket's state on an offload end
-	rx   chan []byte   // packets waiting for this end to read
-	done chan struct{} // closed by Close
-	peer *PipeEnd
 
 	closeOnce sync.Once
 	wg        sync.WaitGroup // the delay goroutine of this end

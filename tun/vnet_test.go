@@ -24,7 +24,7 @@ var (
 type tcpSpec struct {
 	src, dst                netip.AddrPort // default 10.9.0.1:5000 to 10.9.0.2:80
 	id                      uint16
-	seq, ackNum               uint32
+	seq, ackNum             uint32
 	mss                     uint16 // an MSS option instead of timestamps (a SYN)
 	fin, syn, psh, ack, cwr bool
 	payload                 []byte
