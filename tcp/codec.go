@@ -259,6 +259,17 @@ func (s *Segment) headerLen() int {
 // sent as 14. It does not allocate when b has room for s.headerLen()+len(s.Payload) more octets.
 func AppendSegment(b []byte, s *Segment, src, dst netip.Addr) []byte {
 	start := len(b)
+	b = appendHeader(b, s)
+	b = append(b, s.Payload...)
+	sum := pseudoHeaderSum(src, dst, len(b)-start)
+	binary.BigEndian.PutUint16(b[start+16:], ip.Checksum(b[start:], sum))
+	return b
+}
+
+// appendHeader appends s's header and options, s.headerLen() octets, with
+// a zero checksum.
+func appendHeader(b []byte, s *Segment) []byte {
+	start := len(b)
 	optLen, sackBlocks := s.Options.optionsLayout()
 	hl := HeaderLen + (optLen+3)&^3
 	b = binary.BigEndian.AppendUint16(b, s.SrcPort)
@@ -267,16 +278,27 @@ func AppendSegment(b []byte, s *Segment, src, dst netip.Addr) []byte {
 	b = binary.BigEndian.AppendUint32(b, uint32(s.Ack))
 	b = append(b, byte(hl/4)<<4, byte(s.Flags))
 	b = binary.BigEndian.AppendUint16(b, s.Window)
-	b = append(b, 0, 0) // checksum, filled in below
+	b = append(b, 0, 0) // checksum, filled in by the caller
 	b = binary.BigEndian.AppendUint16(b, s.Urgent)
 	b = appendOptions(b, &s.Options, sackBlocks)
 	for (len(b)-start)%4 != 0 {
 		b = append(b, optEOL) // RFC 9293 MUST-69: zero padding after the EOL
 	}
-	b = append(b, s.Payload...)
-	sum := pseudoHeaderSum(src, dst, len(b)-start)
-	binary.BigEndian.PutUint16(b[start+16:], ip.Checksum(b[start:], sum))
 	return b
+}
+
+// putHeaderBefore writes s's header into tcpSeg, whose payload, from
+// s.headerLen() on, is already in place, and its checksum: complete, or
+// when partial only the folded pseudo-header sum, which a link with
+// checksum offload completes (ip.Offload.ChecksumPartial).
+func putHeaderBefore(tcpSeg []byte, s *Segment, src, dst netip.Addr, partial bool) {
+	appendHeader(tcpSeg[:0], s)
+	sum := pseudoHeaderSum(src, dst, len(tcpSeg))
+	if partial {
+		binary.BigEndian.PutUint16(tcpSeg[16:], ^ip.Fold(sum))
+		return
+	}
+	binary.BigEndian.PutUint16(tcpSeg[16:], ip.Checksum(tcpSeg, sum))
 }
 
 // appendOptions writes o in the layout optionsLayout measures.

@@ -39,6 +39,7 @@ type host struct {
 	due      []*tcb        // handleTimeout's scratch
 	tsEpoch  time.Time     // the origin of every TCB's timestamp clock: the first now seen
 	scratch  []byte        // the payload of the segment a TCB is emitting, shared by all
+	tsoMax   int           // the most payload per emitted segment on an offload link; 0 on a plain one
 	seg      Segment       // the segment a TCB is emitting, shared by all
 	mem      memAccount    // the memory of every TCB
 
@@ -498,6 +499,7 @@ func (h *host) newTCB(now time.Time, id FourTuple, iss Seq) *tcb {
 	}
 	t := newTCB(h.cfg, id, iss)
 	t.scratch, t.seg = &h.scratch, &h.seg
+	t.tsoMax = h.tsoMax
 	t.snd.buf.acct, t.rcv.buf.acct = &h.mem, &h.mem
 	t.ooo.budget = &h.budget
 	h.pmtuApply(now, t)

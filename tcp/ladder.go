@@ -206,6 +206,9 @@ func (c *ladderConn) describe(s *Segment, seqBase, ackBase Seq, haveAck bool, ws
 		win <<= ws
 	}
 	fmt.Fprintf(&b, " Win=%d Len=%d", win, len(s.Payload))
+	if g := int(s.GSOSize); g > 0 {
+		fmt.Fprintf(&b, " TSO=%d×%d", (len(s.Payload)+g-1)/g, g) // one packet for this many segments on the wire
+	}
 	o := &s.Options
 	if o.MSS != 0 {
 		fmt.Fprintf(&b, " MSS=%d", o.MSS)

@@ -50,6 +50,11 @@ type Segment struct {
 	// of the IPv4 TOS octet), which is not part of the TCP header: the
 	// Stack copies it from and into the IP header.
 	ECN uint8
+	// GSOSize, on output, is non-zero when the segment is sent as one packet
+	// that the link cuts into segments of GSOSize payload octets (TCP
+	// segmentation offload): each carries this header, the last one the FIN
+	// and PSH. Zero for an ordinary segment.
+	GSOSize uint16
 }
 
 // Len is SEG.LEN: payload octets plus one for SYN and one for FIN (RFC 9293 §3.4).

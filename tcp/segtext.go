@@ -435,6 +435,10 @@ func appendText(b []byte, s *Segment, seqBase, ackBase Seq, f textFields) []byte
 	b = append(b, '(')
 	b = strconv.AppendUint(b, uint64(n), 10)
 	b = append(b, ')')
+	if s.GSOSize > 0 {
+		b = append(b, " tso "...) // sent as one packet the link cuts into pieces of this size
+		b = strconv.AppendUint(b, uint64(s.GSOSize), 10)
+	}
 	if f.ack {
 		b = append(b, " ack "...)
 		b = strconv.AppendUint(b, uint64(uint32(s.Ack-ackBase)), 10)

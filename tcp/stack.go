@@ -59,7 +59,9 @@ type Stack struct {
 	timer     *time.Timer
 	timerAt   time.Time // when timer fires; zero when stopped
 	idle      chan struct{}
-	pkt       []byte                           // the outgoing packet buffer, reused
+	pkt       []byte                           // the outgoing packet buffer for segments without payload in place, reused
+	out       []byte                           // the outgoing packet buffer whose payload area TCBs fill (outHeadroom)
+	offload   OffloadLink                      // the link, when it takes large segments with offload metadata
 	reply     []byte                           // ICMP echo reply buffer, reused
 	seg       Segment                          // the segment being processed, reused
 	emitFn    func(FourTuple, *Segment)        // writeSegment, bound once so flush does not allocate
@@ -176,6 +178,7 @@ func NewStack(link Link, cfg Config) (*Stack, error) {
 	s.bufSz = max(s.cfg.MTU, link.MTU())
 	s.setupOffloadRx(link)
 	s.pkt = make([]byte, 0, s.cfg.MTU+ip.HeaderLen+HeaderLen+MaxOptionsLen)
+	s.setupOutput(link)
 	s.emitFn = s.writeSegment
 	s.wakeFn = s.wake
 	go s.readLink()
@@ -498,11 +501,42 @@ func (s *Stack) schedule(now, t time.Time) {
 	s.timer.Reset(t.Sub(now))
 }
 
+// outHeadroom is the room in front of a payload in the output buffer for
+// the largest IPv4 and TCP headers.
+const outHeadroom = ip.HeaderLen + HeaderLen + MaxOptionsLen
+
+// setupOutput makes the output buffer, and on an offload link lets TCBs
+// emit segments of up to 64 KiB (TSO). The host's shared payload scratch
+// is the output buffer past outHeadroom, so a TCB copies its payload from
+// the send buffer straight into the packet.
+func (s *Stack) setupOutput(link Link) {
+	maxPayload := s.cfg.MTU - ip.HeaderLen - HeaderLen
+	if ol, ok := link.(OffloadLink); ok && ol.OffloadSize() > s.cfg.MTU {
+		s.offload = ol
+		maxPayload = min(ol.OffloadSize(), 0xffff) - outHeadroom
+		s.host.tsoMax = maxPayload
+	}
+	s.out = make([]byte, outHeadroom+maxPayload)
+	s.host.scratch = s.out[outHeadroom:outHeadroom]
+}
+
 // writeSegment sends seg as an IPv4 packet from id.Local to id.Remote. The
-// packet buffer is reused, so this does not allocate.
+// packet buffers are reused, so this does not allocate.
 func (s *Stack) writeSegment(id FourTuple, seg *Segment) {
-	b := s.pkt[:ip.HeaderLen] // room for the IP header, written last
-	b = AppendSegment(b, seg, id.Local.Addr(), id.Remote.Addr())
+	var b []byte
+	src, dst := id.Local.Addr(), id.Remote.Addr()
+	partial := false // the link completes the TCP checksum
+	if n := len(seg.Payload); n > 0 && &seg.Payload[0] == &s.out[outHeadroom] {
+		// The payload is in place: the headers go in front of it.
+		off := outHeadroom - seg.headerLen() - ip.HeaderLen
+		b = s.out[off : outHeadroom+n]
+		partial = s.offload != nil
+		putHeaderBefore(b[ip.HeaderLen:], seg, src, dst, partial)
+	} else {
+		b = s.pkt[:ip.HeaderLen] // room for the IP header, written last
+		b = AppendSegment(b, seg, src, dst)
+		s.pkt = b[:0]
+	}
 	h := ip.Header{
 		TOS:          seg.ECN & ecnMask, // RFC 3168 §5
 		TotalLen:     uint16(len(b)),
@@ -514,8 +548,17 @@ func (s *Stack) writeSegment(id FourTuple, seg *Segment) {
 		Dst:          id.Remote.Addr(),
 	}
 	ip.PutHeader(b, &h)
-	s.pkt = b[:0]
 	s.stats.segsOut.Add(1)
+	if s.offload != nil {
+		o := ip.Offload{ChecksumPartial: partial}
+		if g := int(seg.GSOSize); g > 0 && len(seg.Payload) > g {
+			o.GSOSize = seg.GSOSize
+		}
+		if err := s.offload.WriteOffload(b, o); err != nil {
+			s.stats.linkWriteErrors.Add(1)
+		}
+		return
+	}
 	s.write(b)
 }
 

@@ -55,8 +55,11 @@ type tcb struct {
 	scratch   *[]byte         // payload of the segment being emitted: the host shares one among its TCBs
 	sackBuf   [maxSACKBlocks]SACKBlock
 	seg       *Segment // the segment being emitted: the host shares one among its TCBs
-	events    tcbEvents
-	err       error // why the connection ended abnormally (ECONNREFUSED, ECONNRESET, ETIMEDOUT)
+	// tsoMax is the most payload one emitted segment may carry when the
+	// link cuts large segments up (TSO); 0 when it does not.
+	tsoMax int
+	events tcbEvents
+	err    error // why the connection ended abnormally (ECONNREFUSED, ECONNRESET, ETIMEDOUT)
 	// finTimedOut records that FIN-WAIT-2 timed out (armFinWait2), for the host's counter.
 	finTimedOut bool
 	stats       ConnStats

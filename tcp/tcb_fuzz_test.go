@@ -38,6 +38,9 @@ func FuzzTCB(f *testing.F) {
 			c.OutOfOrderRanges = 4       // small, so that inputs reach the bound
 			c.ECN = ECN(data[8] / 2 % 3) // accept, on, off
 		}, iss, irs)
+		if data[8]&0x80 != 0 {
+			h.c.tsoMax = 4000 // an offload link: segments of several MSS
+		}
 		if data[8]%2 == 0 {
 			h.c.openPassive(h.now)
 		} else {
@@ -147,11 +150,18 @@ func FuzzTCB(f *testing.F) {
 				if s.Flags.Has(FlagSYN) && h.c.snd.synAcked {
 					t.Fatalf("a SYN after our SYN was acknowledged: %v", s)
 				}
-				if n := 20 + s.headerLen() + len(s.Payload); n > h.c.pathMTU() {
+				piece := len(s.Payload) // what one packet on the wire carries
+				if g := int(s.GSOSize); g > 0 {
+					if h.c.tsoMax == 0 || len(s.Payload) > h.c.tsoMax || len(s.Payload) <= g {
+						t.Fatalf("a TSO segment of %d octets in pieces of %d (TSO max %d)", len(s.Payload), g, h.c.tsoMax)
+					}
+					piece = g
+				}
+				if n := 20 + s.headerLen() + piece; n > h.c.pathMTU() {
 					t.Fatalf("a packet of %d octets exceeds the path MTU %d: %v", n, h.c.pathMTU(), s)
 				}
-				if len(s.Payload) > h.c.snd.mss {
-					t.Fatalf("a segment of %d octets exceeds the send MSS %d", len(s.Payload), h.c.snd.mss)
+				if piece > h.c.snd.mss {
+					t.Fatalf("a segment of %d octets exceeds the send MSS %d", piece, h.c.snd.mss)
 				}
 			})
 			h.c.takeEvents()

@@ -102,17 +102,26 @@ func (c *tcb) sendData(now time.Time, emit func(FourTuple, *Segment)) {
 		usable := int64(snd.una.Add(snd.wnd).Sub(snd.nxt))
 		room := int64(c.cc.cwnd()) - int64(snd.pipe())
 		size := c.segSize()
-		want := min(int64(avail), int64(size), max(usable, 0))
+		limit := size
+		if c.tsoMax > size {
+			limit = c.tsoMax / size * size // TSO: several whole segments in one
+		}
+		want := min(int64(avail), int64(limit), max(usable, 0))
 		if want > 0 && room < want {
 			snd.roundLimited = true // RFC 7661: cwnd, not the application or the peer, limits sending
 		}
 		n := int(min(want, max(room, 0)))
+		if tail := n % size; n > size && tail != 0 && (n < avail || !c.noDelay && !snd.finQueued) {
+			// TSO: the short last piece goes only where it could go as a
+			// segment of its own with full ones in flight (Nagle, SWS).
+			n -= tail
+		}
 		fin := snd.finQueued && snd.nxt.Add(uint32(n)) == snd.finSeq
 		if snd.zeroWindowProbeDue && n == 0 && avail > 0 && usable <= 0 {
 			// RFC 9293 §3.8.6.1 (MUST-35/36): probe a zero window with one octet.
 			snd.zeroWindowProbeDue = false
 			c.stats.ZeroWindowProbes++
-			c.sendNew(now, 1, false, emit)
+			c.sendNew(now, 1, false, 0, emit)
 			continue
 		}
 		if n == 0 && !fin {
@@ -121,7 +130,7 @@ func (c *tcb) sendData(now time.Time, emit func(FourTuple, *Segment)) {
 		if n < size && !c.maySendSmall(n, avail) {
 			break
 		}
-		c.sendNew(now, n, fin, emit)
+		c.sendNew(now, n, fin, size, emit)
 		sentNew = true
 	}
 	if sentNew {
@@ -173,10 +182,58 @@ func (c *tcb) retransmitLost(now time.Time, emit func(FourTuple, *Segment)) {
 			break // past the peer's window
 		}
 		snd.rtxNow = false
+		if k := c.lostRun(i); k > 1 {
+			c.resendRun(now, i, k, emit)
+			i += k - 1
+			continue
+		}
 		c.resend(now, r, c.recordData(r), r.fin, emit)
 		q.setLost(r, false)
 	}
 	snd.rtxNow = false
+}
+
+// lostRun counts the lost records from the i-th on that can go again as one
+// TSO segment: adjacent, each but the last a whole segment, together
+// within the link's limit, cwnd and the peer's window.
+func (c *tcb) lostRun(i int) int {
+	snd, q := &c.snd, &c.snd.recs
+	size := c.segSize()
+	r := q.at(i)
+	if c.tsoMax <= size || r.fin || c.recordData(r) != size {
+		return 1
+	}
+	total, k := size, 1
+	for j := i + 1; j < q.len(); j++ {
+		nx := q.at(j)
+		n := c.recordData(nx)
+		if !nx.lost || nx.sacked || nx.start != q.at(j-1).end || n > size ||
+			total+n > c.tsoMax || int64(snd.pipe())+int64(total+n) > int64(c.cc.cwnd()) ||
+			nx.end.GreaterThan(snd.una.Add(snd.wnd)) {
+			break
+		}
+		total, k = total+n, k+1
+		if n < size || nx.fin {
+			break // only the last piece may be short or carry the FIN
+		}
+	}
+	return k
+}
+
+// resendRun sends the k lost records from the i-th again as one TSO segment.
+func (c *tcb) resendRun(now time.Time, i, k int, emit func(FourTuple, *Segment)) {
+	q := &c.snd.recs
+	first, last := q.at(i), q.at(i+k-1)
+	n := int(last.end.Sub(first.start))
+	if last.fin {
+		n--
+	}
+	for j := i; j < i+k; j++ {
+		r := q.at(j)
+		c.noteResend(now, r, c.recordData(r))
+		q.setLost(r, false)
+	}
+	c.transmit(now, first.start, n, last.fin, c.segSize(), emit)
 }
 
 // coalesceLost joins the lost records after the i-th into it while the
@@ -220,18 +277,31 @@ func (c *tcb) maySendSmall(n, avail int) bool {
 }
 
 // sendNew sends n new data octets at SND.NXT, plus the FIN if fin, and
-// records the segment.
-func (c *tcb) sendNew(now time.Time, n int, fin bool, emit func(FourTuple, *Segment)) {
+// records the segment. When n exceeds size (TSO), it goes as one segment
+// the link cuts into pieces of size octets, recorded as those pieces, so
+// that loss recovery and congestion control count MSS-sized segments.
+func (c *tcb) sendNew(now time.Time, n int, fin bool, size int, emit func(FourTuple, *Segment)) {
 	snd := &c.snd
 	start := snd.nxt
-	end := c.transmit(now, start, n, fin, emit)
+	gso := 0
+	if n > size && size > 0 {
+		gso = size
+	}
+	end := c.transmit(now, start, n, fin, gso, emit)
 	dt := snd.deliveredTime
 	if dt.IsZero() || snd.una == snd.nxt {
 		dt = now // nothing in flight: the rate interval starts with this segment
 		snd.deliveredTime = now
 	}
-	snd.recs.push(sendRecord{start: start, end: end, sentAt: now, fin: fin,
-		deliveredAtSend: snd.delivered, deliveredTime: dt})
+	rec := sendRecord{start: start, sentAt: now, deliveredAtSend: snd.delivered, deliveredTime: dt}
+	dataEnd := start.Add(uint32(n))
+	for gso > 0 && int(dataEnd.Sub(rec.start)) > gso {
+		rec.end = rec.start.Add(uint32(gso))
+		snd.recs.push(rec)
+		rec.start = rec.end
+	}
+	rec.end, rec.fin = end, fin
+	snd.recs.push(rec)
 	snd.nxt = end
 	snd.lastDataSent = now
 	snd.roundMaxFlight = max(snd.roundMaxFlight, snd.flightSize())
@@ -247,7 +317,7 @@ func (c *tcb) sendProbe(now time.Time, emit func(FourTuple, *Segment)) {
 	usable := int64(snd.una.Add(snd.wnd).Sub(snd.nxt))
 	switch n := int(min(avail, int64(snd.mss), usable)); {
 	case n > 0:
-		c.sendNew(now, n, snd.finQueued && snd.nxt.Add(uint32(n)) == snd.finSeq, emit)
+		c.sendNew(now, n, snd.finQueued && snd.nxt.Add(uint32(n)) == snd.finSeq, 0, emit)
 		k.tlpIsRetrans = false
 	case snd.recs.len() > 0:
 		r := snd.recs.at(snd.recs.len() - 1)
@@ -267,6 +337,17 @@ func (c *tcb) sendProbe(now time.Time, emit func(FourTuple, *Segment)) {
 
 // resend sends n data octets of record r again (and the FIN if fin).
 func (c *tcb) resend(now time.Time, r *sendRecord, n int, fin bool, emit func(FourTuple, *Segment)) {
+	c.noteResend(now, r, n)
+	seq := r.start
+	for n > c.snd.mss { // a record sent before the MSS went down (lowerMSS)
+		c.transmit(now, seq, c.snd.mss, false, 0, emit)
+		seq, n = seq.Add(uint32(c.snd.mss)), n-c.snd.mss
+	}
+	c.transmit(now, seq, n, fin, 0, emit)
+}
+
+// noteResend records that n octets of r go again now.
+func (c *tcb) noteResend(now time.Time, r *sendRecord, n int) {
 	r.retransmitted, r.sentAt = true, now
 	if c.rec.inRecovery && !c.rec.rtxTSSet && c.opt.ts {
 		c.rec.rtxTS, c.rec.rtxTSSet = c.tsNow(now), true // RFC 3522 §2: RetransmitTS
@@ -276,25 +357,22 @@ func (c *tcb) resend(now time.Time, r *sendRecord, n int, fin bool, emit func(Fo
 	}
 	c.stats.Retransmits++
 	c.stats.BytesRetransmitted += uint64(n)
-	seq := r.start
-	for n > c.snd.mss { // a record sent before the MSS went down (lowerMSS)
-		c.transmit(now, seq, c.snd.mss, false, emit)
-		seq, n = seq.Add(uint32(c.snd.mss)), n-c.snd.mss
-	}
-	c.transmit(now, seq, n, fin, emit)
 }
 
 // transmit emits n data octets from seq, plus the FIN if fin, and returns
-// the sequence number after the segment.
-func (c *tcb) transmit(now time.Time, seq Seq, n int, fin bool, emit func(FourTuple, *Segment)) Seq {
+// the sequence number after the segment. A non-zero gso sends it as one
+// segment the link cuts into pieces of gso octets.
+func (c *tcb) transmit(now time.Time, seq Seq, n int, fin bool, gso int, emit func(FourTuple, *Segment)) Seq {
 	snd := &c.snd
-	if cap(*c.scratch) < snd.mss {
-		*c.scratch = make([]byte, snd.mss)
+	if cap(*c.scratch) < n {
+		*c.scratch = make([]byte, max(n, snd.mss))
 	}
+	// The host's scratch is, on a Stack, the payload area of the packet
+	// buffer: this is the one copy between the send buffer and the link.
 	p := (*c.scratch)[:n]
 	snd.buf.Peek(int(seq.Sub(snd.bufStart())), p)
 	s := c.newSegment()
-	s.Seq, s.Payload = seq, p
+	s.Seq, s.Payload, s.GSOSize = seq, p, uint16(gso)
 	end := seq.Add(uint32(n))
 	if n > 0 && end == snd.dataEnd() {
 		// RFC 9293 §3.9.1.2 (MUST-61): PSH on the last segment of what is queued.
@@ -342,6 +420,9 @@ func (c *tcb) emit(now time.Time, s *Segment, emit func(FourTuple, *Segment)) {
 		c.addSACK(s) // in the room the other options and the payload leave
 	}
 	c.stats.SegsOut++
+	if g := int(s.GSOSize); g > 0 {
+		c.stats.SegsOut += uint64((len(s.Payload) - 1) / g) // the pieces the link makes
+	}
 	if tr := c.cfg.Tracer; tr != nil {
 		tr.SegmentOut(now, c.id, s)
 	}
