@@ -146,6 +146,9 @@ func (d *Device) ReadOffload(b []byte, o *ip.Offload) (int, error) {
 		if d.closed.Load() {
 			return 0, errDeviceClosed
 		}
+		if err == nil && n == 0 {
+			err = io.EOF
+		}
 		if err != nil {
 			return 0, fmt.Errorf("tun: read %s: %w", d.cfg.Name, err)
 		}
@@ -179,6 +182,15 @@ func (d *Device) parse(hdr, b []byte, n int) (ip.Offload, int, error) {
 	h := decodeVnetHeader(hdr)
 	if err := h.check(pkt); err != nil {
 		return ip.Offload{}, 0, err
+	}
+	if h.Flags&VnetFlagNeedsCsum != 0 && h.GSOType == VnetGSONone && len(pkt) >= ip.HeaderLen && pkt[0]>>4 == 4 && pkt[9] != ip.ProtoTCP {
+		// TUN_F_CSUM also covers the kernel's UDP: complete it here, so
+		// that only TCP, the one the stack reads, carries the flag on.
+		completeChecksum(pkt, int(h.CsumStart), int(h.CsumOffset))
+		if at := int(h.CsumStart) + int(h.CsumOffset); pkt[9] == protoUDP && pkt[at] == 0 && pkt[at+1] == 0 {
+			pkt[at], pkt[at+1] = 0xff, 0xff // RFC 768: a computed zero is sent as all ones
+		}
+		h.Flags &^= VnetFlagNeedsCsum
 	}
 	o, err := h.Offload(pkt) // refuses what the stack cannot take, IPv6 GSO included
 	if err != nil {

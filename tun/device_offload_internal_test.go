@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
@@ -229,4 +231,29 @@ func TestDeviceOffload_KernelTakesGSOWrite(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, data, got, "the kernel delivers the GSO packet's payload")
 	assert.Equal(t, uint64(1), d.Stats().GSOOut)
+}
+
+// TUN_F_CSUM lets the kernel hand over UDP with a partial checksum too:
+// the device completes it and passes the packet plain.
+func TestDeviceOffload_UDPPartialChecksumCompleted(t *testing.T) {
+	d, peer := fakeOffloadDevice(t)
+	ipl := &layers.IPv4{Version: 4, IHL: 5, TTL: 64, Protocol: layers.IPProtocolUDP,
+		SrcIP: net.IP(vnetSrc.AsSlice()), DstIP: net.IP(vnetDst.AsSlice())}
+	udp := &layers.UDP{SrcPort: 53, DstPort: 4000}
+	require.NoError(t, udp.SetNetworkLayerForChecksum(ipl))
+	buf := gopacket.NewSerializeBuffer()
+	require.NoError(t, gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true},
+		ipl, udp, gopacket.Payload(payloadOf(33))))
+	want := append([]byte(nil), buf.Bytes()...)
+	partial := append([]byte(nil), want...)
+	binary.BigEndian.PutUint16(partial[26:], ^ip.Fold(ip.PseudoHeaderSum(vnetSrc, vnetDst, protoUDP, len(want)-20)))
+	peerWrite(t, peer, withVnet(VnetHeader{Flags: VnetFlagNeedsCsum, CsumStart: 20, CsumOffset: 6}, partial))
+
+	b := make([]byte, MaxOffloadSize)
+	var o ip.Offload
+	n, err := d.ReadOffload(b, &o)
+	require.NoError(t, err)
+	assert.Equal(t, want, b[:n])
+	assert.Equal(t, ip.Offload{}, o)
+	assert.Zero(t, d.Stats().VnetHeaderErrors)
 }

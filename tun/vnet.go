@@ -98,7 +98,7 @@ func (h *VnetHeader) check(pkt []byte) error {
 	case VnetGSOTCPv6:
 		version, proto = 6, ip.ProtoTCP
 	case VnetGSOUDP:
-		version, proto = 0, 17 // either version
+		version, proto = 0, protoUDP // either version
 	default:
 		return fmt.Errorf("%w: unknown GSO type %d", ErrVnetHeader, h.GSOType)
 	}
@@ -141,6 +141,9 @@ func (h *VnetHeader) Put(b []byte) {
 	binary.LittleEndian.PutUint16(b[6:], h.CsumStart)
 	binary.LittleEndian.PutUint16(b[8:], h.CsumOffset)
 }
+
+// protoUDP is UDP's IP protocol number (RFC 768).
+const protoUDP = 17
 
 // tcpCsumOffset is where the checksum sits in a TCP header (RFC 9293 §3.1).
 const tcpCsumOffset = 16

@@ -88,6 +88,7 @@ type session struct {
 
 	link      tcp.Link // the device, or the impairment and sniffer around it
 	impaired  *netsim.Wrapped
+	offload   *tun.Device // the device, when opened with --offload
 	pcapFile  *os.File
 	pcapBuf   *bufio.Writer
 	sniffer   *tun.Sniffer
@@ -121,6 +122,9 @@ func (s *session) setup(openLink linkOpener) error {
 		return linkError(o.tun, err)
 	}
 	s.link = link
+	if d, ok := link.(*tun.Device); ok && d.OffloadSize() > 0 {
+		s.offload = d
+	}
 	if !o.impairOut.IsZero() || !o.impairIn.IsZero() {
 		// Between the device and the sniffer: the capture shows what the
 		// stack sent and what reached it.
@@ -242,6 +246,9 @@ func (s *session) teardown() error {
 		printStats(s.stderr, s.stack.Stats())
 		if s.impaired != nil {
 			fmt.Fprintf(s.stderr, "impair out: %s\nimpair in: %s\n", counters(s.impaired.OutStats()), counters(s.impaired.InStats()))
+		}
+		if s.offload != nil {
+			fmt.Fprintf(s.stderr, "offload: %s\n", counters(s.offload.Stats()))
 		}
 	}
 	return errors.Join(errs...)

@@ -4,9 +4,13 @@ import (
 	"crypto/sha256"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
+	"regexp"
 	"testing"
 	"time"
 
+	"github.com/gopacket/gopacket/pcapgo"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -152,4 +156,52 @@ func TestOffload_PartialChecksumSegmentsAccepted(t *testing.T) {
 	t.Logf("device: %+v", ds)
 	assert.NotZero(t, ds.PartialIn, "the kernel marked its segments NEEDS_CSUM")
 	assert.Zero(t, ss.BadChecksum, "a partial checksum is not verified")
+}
+
+// utcp listen --offload -v --pcap: the kernel's large segments reach the
+// command's stdout intact, -v counts them, and the capture holds them
+// whole, larger than the MTU.
+func TestOffload_ListenCommand_CountsAndCapturesLargeSegments(t *testing.T) {
+	pcap := filepath.Join(t.TempDir(), "offload.pcap")
+	u := startUtcp(t, "utcpo4", "listen", "4104", "--offload", "-v", "--pcap", pcap, "--msl", "100ms")
+	u.waitStderr(t, "listening on 10.9.0.2:4104\n")
+	data := make([]byte, 2<<20)
+	_, err := io.ReadFull(newPattern(104), data)
+	require.NoError(t, err)
+
+	kc := dialKernel(t, utcpAt(4104), 0)
+	defer kc.Close()
+	require.NoError(t, kc.SetDeadline(time.Now().Add(waitTimeout)))
+	_, err = kc.Write(data)
+	require.NoError(t, err)
+	require.NoError(t, kc.CloseWrite())
+	u.waitStdoutBytes(t, int64(len(data)))
+	u.closeStdin(t)
+	_, err = io.Copy(io.Discard, kc) // until utcp's FIN
+	require.NoError(t, err)
+	require.Equal(t, 0, u.wait(t))
+	assert.Equal(t, sha256.Sum256(data), sha256.Sum256([]byte(u.stdout.String())))
+
+	m := regexp.MustCompile(`(?m)^offload: .*\bgso_in=(\d+)`).FindStringSubmatch(u.stderr.String())
+	require.NotNil(t, m, "-v prints the device's offload counters; stderr:\n%s", u.stderr.String())
+	assert.NotEqual(t, "0", m[1], "GSO packets arrived")
+
+	f, err := os.Open(pcap)
+	require.NoError(t, err)
+	defer f.Close()
+	r, err := pcapgo.NewReader(f)
+	require.NoError(t, err)
+	large := 0
+	for {
+		_, ci, err := r.ReadPacketData()
+		if err == io.EOF {
+			break
+		}
+		require.NoError(t, err)
+		if ci.Length > 1500 {
+			large++
+		}
+	}
+	t.Logf("%d records larger than the MTU", large)
+	assert.NotZero(t, large, "the capture holds the large segments whole")
 }
