@@ -415,7 +415,7 @@ func (s *Stack) handlePacket(now time.Time, pkt []byte, csumOK bool) {
 	// RFC 9293 MUST-3: verify the checksum; drop the segment if it fails.
 	// A packet the kernel marked DATA_VALID (verified) or NEEDS_CSUM (made
 	// on this host and never on a wire, its field only the pseudo-header
-	// sum) is not verified: Virtio 1.2 §5.1.6.4.
+	// sum) is not verified: Virtio 1.1 §5.1.6.4.
 	if !csumOK && !VerifyChecksum(tcpSeg, h.Src, h.Dst) {
 		s.stats.badChecksum.Add(1)
 		return

@@ -98,7 +98,9 @@ func (c Config) withDefaults() (Config, error) {
 }
 
 // Device is a TUN device in IFF_NO_PI mode: each read or write is one bare
-// IP packet. It implements Link. Reads, writes and Close may run concurrently.
+// IP packet. It implements Link; opened with Config.Offload it also
+// implements OffloadLink (device_offload.go), each packet then travelling
+// behind a virtio-net header. Reads, writes and Close may run concurrently.
 type Device struct {
 	cfg    Config
 	file   *os.File // water opens the fd O_NONBLOCK, so it sits in Go's poller and Close wakes a blocked Read
@@ -109,6 +111,7 @@ type Device struct {
 	raw      syscall.RawConn // file's, for readv and writev
 	offload  uint            // the TUN_F_* flags the kernel accepted
 	rd       offloadReader   // ReadPacket's state
+	rio, wio vnetIO          // readv and writev state
 	counters deviceCounters
 
 	closeOnce sync.Once
@@ -215,7 +218,8 @@ var errDeviceClosed = fmt.Errorf("tun: device closed: %w", net.ErrClosed)
 // ReadPacket blocks until the kernel sends a packet on the device and copies
 // it into b, which should hold MTU bytes (the kernel truncates longer packets).
 // Packets that are not IPv4 (the kernel may emit IPv6 control traffic) are
-// skipped. After Close it returns an error wrapping net.ErrClosed.
+// skipped. After Close it returns an error wrapping net.ErrClosed. On an
+// offload device a GSO packet comes out as MTU-sized packets, one per call.
 func (d *Device) ReadPacket(b []byte) (int, error) {
 	if d.raw != nil {
 		return d.readPacketOffload(b)

@@ -1,12 +1,13 @@
 package tun
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -140,9 +141,11 @@ func (d *Device) ReadOffload(b []byte, o *ip.Offload) (int, error) {
 		*o = ip.Offload{}
 		return d.ReadPacket(b)
 	}
+	d.rio.mu.Lock()
+	defer d.rio.mu.Unlock()
 	for {
-		var hdr [VnetHdrLen]byte
-		n, err := d.readv(hdr[:], b)
+		n, err := d.rio.run(d.raw, false, b)
+		hdr := d.rio.hdr[:]
 		if d.closed.Load() {
 			return 0, errDeviceClosed
 		}
@@ -152,7 +155,7 @@ func (d *Device) ReadOffload(b []byte, o *ip.Offload) (int, error) {
 		if err != nil {
 			return 0, fmt.Errorf("tun: read %s: %w", d.cfg.Name, err)
 		}
-		off, n, err := d.parse(hdr[:], b, n)
+		off, n, err := d.parse(hdr, b, n)
 		if err != nil {
 			d.counters.vnetErrors.Add(1)
 			return 0, err
@@ -203,19 +206,64 @@ func (d *Device) parse(hdr, b []byte, n int) (ip.Offload, int, error) {
 	return o, len(pkt), nil
 }
 
-// readv reads one packet: the virtio-net header into hdr, the rest into b.
-func (d *Device) readv(hdr, b []byte) (int, error) {
-	iov := [][]byte{hdr, b}
-	var n int
-	var errno error
-	err := d.raw.Read(func(fd uintptr) bool {
-		n, errno = unix.Readv(int(fd), iov)
-		return !errors.Is(errno, unix.EAGAIN)
-	})
-	if err == nil {
-		err = errno
+// vnetIO is the reusable state of one direction's readv or writev of a
+// virtio-net header and a packet, so that neither allocates; mu serialises
+// its users.
+type vnetIO struct {
+	mu    sync.Mutex
+	hdr   [VnetHdrLen]byte
+	iov   [2]unix.Iovec
+	trap  uintptr // SYS_READV or SYS_WRITEV
+	fn    func(fd uintptr) bool
+	n     int
+	errno unix.Errno
+}
+
+// syscall is fn: one readv or writev, or false to wait for the poller.
+func (v *vnetIO) syscall(fd uintptr) bool {
+	for {
+		r, _, e := unix.Syscall(v.trap, fd, uintptr(unsafe.Pointer(&v.iov[0])), uintptr(len(v.iov)))
+		switch e {
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false
+		}
+		v.n, v.errno = int(r), e
+		return true
 	}
-	return n, err
+}
+
+// run does one readv (write false) or writev of v.hdr and b on raw, in
+// Go's poller. v.mu is held.
+func (v *vnetIO) run(raw syscall.RawConn, write bool, b []byte) (int, error) {
+	if v.fn == nil {
+		v.trap, v.fn = unix.SYS_READV, v.syscall
+		if write {
+			v.trap = unix.SYS_WRITEV
+		}
+	}
+	v.iov[0].Base = &v.hdr[0]
+	v.iov[0].SetLen(VnetHdrLen)
+	v.iov[1].Base = nil
+	if len(b) > 0 {
+		v.iov[1].Base = &b[0]
+	}
+	v.iov[1].SetLen(len(b))
+	var err error
+	if write {
+		err = raw.Write(v.fn)
+	} else {
+		err = raw.Read(v.fn)
+	}
+	v.iov[1].Base = nil // do not keep b alive
+	if err != nil {
+		return 0, err
+	}
+	if v.errno != 0 {
+		return 0, v.errno
+	}
+	return v.n, nil
 }
 
 // WriteOffload hands the packet b to the kernel with a virtio-net header
@@ -254,18 +302,10 @@ func (d *Device) writeOffload(b []byte, h VnetHeader) error {
 	if d.closed.Load() {
 		return errDeviceClosed
 	}
-	var hdr [VnetHdrLen]byte
-	h.Put(hdr[:])
-	iov := [][]byte{hdr[:], b}
-	var n int
-	var errno error
-	err := d.raw.Write(func(fd uintptr) bool {
-		n, errno = unix.Writev(int(fd), iov)
-		return !errors.Is(errno, unix.EAGAIN)
-	})
-	if err == nil {
-		err = errno
-	}
+	d.wio.mu.Lock()
+	h.Put(d.wio.hdr[:])
+	n, err := d.wio.run(d.raw, true, b)
+	d.wio.mu.Unlock()
 	if d.closed.Load() {
 		return errDeviceClosed
 	}

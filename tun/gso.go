@@ -96,7 +96,7 @@ func putTCPChecksum(pkt []byte, ipLen int) {
 
 // completeChecksum finishes the partial checksum of a NEEDS_CSUM packet in
 // place: the field at start+offset holds the pseudo-header sum, so the
-// checksum of pkt[start:] with it is the complete one (Virtio 1.2 §5.1.6.2).
+// checksum of pkt[start:] with it is the complete one (Virtio 1.1 §5.1.6.2).
 // The header has been checked to put the field inside pkt.
 func completeChecksum(pkt []byte, start, offset int) {
 	at := start + offset

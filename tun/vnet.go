@@ -13,7 +13,7 @@ import (
 // default).
 const VnetHdrLen = 10
 
-// The flags and GSO types of struct virtio_net_hdr (Virtio 1.2 §5.1.6,
+// The flags and GSO types of struct virtio_net_hdr (Virtio 1.1 §5.1.6,
 // linux/virtio_net.h).
 const (
 	VnetFlagNeedsCsum = 1 // VIRTIO_NET_HDR_F_NEEDS_CSUM: the checksum at CsumStart+CsumOffset is partial
@@ -213,7 +213,7 @@ func vnetHeaderFor(pkt []byte, o ip.Offload) (VnetHeader, error) {
 	if !ok {
 		return VnetHeader{}, errOffloadPacket
 	}
-	// Virtio 1.2 §5.1.6.2: NEEDS_CSUM with csum_start at the TCP header and
+	// Virtio 1.1 §5.1.6.2: NEEDS_CSUM with csum_start at the TCP header and
 	// csum_offset at its checksum field.
 	h := VnetHeader{Flags: VnetFlagNeedsCsum, CsumStart: uint16(ipLen), CsumOffset: tcpCsumOffset}
 	if o.GSOSize > 0 && len(pkt)-hdrLen > int(o.GSOSize) {
