@@ -186,7 +186,14 @@ func (d *Device) parse(hdr, b []byte, n int) (ip.Offload, int, error) {
 	if err := h.check(pkt); err != nil {
 		return ip.Offload{}, 0, err
 	}
-	if h.Flags&VnetFlagNeedsCsum != 0 && h.GSOType == VnetGSONone && len(pkt) >= ip.HeaderLen && pkt[0]>>4 == 4 && pkt[9] != ip.ProtoTCP {
+	// RFC 791: the version field is the high nibble of the first byte.
+	if len(pkt) == 0 || pkt[0]>>4 != 4 {
+		if h.GSOType != VnetGSONone {
+			return ip.Offload{}, 0, fmt.Errorf("%w: GSO type %d not handled", ErrVnetHeader, h.GSOType)
+		}
+		return ip.Offload{}, 0, nil // skipped, as on a plain device
+	}
+	if h.Flags&VnetFlagNeedsCsum != 0 && h.GSOType == VnetGSONone && len(pkt) >= ip.HeaderLen && pkt[9] != ip.ProtoTCP {
 		// TUN_F_CSUM also covers the kernel's UDP: complete it here, so
 		// that only TCP, the one the stack reads, carries the flag on.
 		completeChecksum(pkt, int(h.CsumStart), int(h.CsumOffset))
@@ -195,13 +202,9 @@ func (d *Device) parse(hdr, b []byte, n int) (ip.Offload, int, error) {
 		}
 		h.Flags &^= VnetFlagNeedsCsum
 	}
-	o, err := h.Offload(pkt) // refuses what the stack cannot take, IPv6 GSO included
+	o, err := h.Offload(pkt)
 	if err != nil {
 		return ip.Offload{}, 0, err
-	}
-	// RFC 791: the version field is the high nibble of the first byte.
-	if len(pkt) == 0 || pkt[0]>>4 != 4 {
-		return ip.Offload{}, 0, nil
 	}
 	return o, len(pkt), nil
 }
