@@ -80,7 +80,7 @@ func TestDeviceOffload_BadHeadersDroppedAndCounted(t *testing.T) {
 	for _, b := range bad {
 		peerWrite(t, peer, b)
 	}
-	peerWrite(t, peer, withVnet(VnetHeader{}, v6[:40])) // plain IPv6: skipped, not counted
+	peerWrite(t, peer, withVnet(VnetHeader{}, v6[:40]))                                                  // plain IPv6: skipped, not counted
 	peerWrite(t, peer, withVnet(VnetHeader{Flags: VnetFlagNeedsCsum, CsumStart: 40, CsumOffset: 2}, v6)) // IPv6 with a partial checksum: skipped too
 	peerWrite(t, peer, withVnet(VnetHeader{Flags: VnetFlagDataValid}, good))
 
