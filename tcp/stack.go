@@ -49,8 +49,10 @@ type Stack struct {
 	done  chan struct{} // closed when the loop has finished
 	once  sync.Once
 
-	stats  stackCounters
-	rxLink OffloadLink // the link, when the reader uses ReadOffload (stack_offload.go)
+	stats   stackCounters
+	rxLink  OffloadLink // the link, when the reader uses ReadOffload (stack_offload.go)
+	bigFree chan []byte // the reader's spare big buffers on an offload link
+	rxBig   []byte      // the big buffer the reader reads into; the reader's own
 
 	// Owned by the loop.
 	host      *host                // set once; Stats reads its atomic counters from any goroutine
@@ -393,7 +395,7 @@ func (s *Stack) shutdown(now time.Time) {
 // input processes one packet from the link and recycles its buffer.
 func (s *Stack) input(now time.Time, p inPacket) {
 	s.handlePacket(now, p.b, p.csumOK)
-	s.putBuf(p.b)
+	s.recycle(p)
 }
 
 // handlePacket is the receive path: IPv4, checksum, decoding, then the
