@@ -1,7 +1,9 @@
 # utcp: a user-space TCP stack over a TUN device.
 #
 #   make build   build ./utcp
-#   make test    make lint, then every test with the race detector (what CI runs).
+#   make test    make lint, then every test with the race detector (what CI runs),
+#                then the kernel tests (cmd/utcp/e2e) again with UTCP_E2E_OFFLOAD=1:
+#                every TUN device opened with offload (virtio-net header, TSO).
 #                As root, tests that need a TUN device run in a private network
 #                namespace made by the test binary itself (tun/tuntest); as
 #                another user they are skipped, or fail when CI=true.
@@ -38,6 +40,8 @@ test: lint
 		echo "      'go test -v' names each skipped test; under CI=true they fail instead."; \
 	fi
 	$(GO) test -race -count=1 ./...
+	@# The kernel tests again over TUN devices with checksum and segmentation offload.
+	UTCP_E2E_OFFLOAD=1 $(GO) test -race -count=1 ./cmd/utcp/e2e
 
 # Discover the fuzz targets of each package, so new ones are picked up.
 # go test -fuzz takes one package and one target at a time.

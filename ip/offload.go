@@ -1,5 +1,7 @@
 package ip
 
+import "errors"
+
 // Offload is the offload metadata that travels with one packet on a link
 // that passes TCP segments larger than its MTU: a TUN device opened with a
 // virtio-net header (IFF_VNET_HDR), or an in-memory pipe in tests. The zero
@@ -12,10 +14,17 @@ type Offload struct {
 	GSOSize uint16
 	// ChecksumPartial means the TCP checksum field holds only the folded
 	// pseudo-header sum (source, destination, protocol and the TCP length
-	// of the whole packet), not complemented: the link completes it on send,
-	// and a receiver must not verify it (virtio NEEDS_CSUM).
+	// of the whole packet), not complemented, ^Fold(PseudoHeaderSum(...)),
+	// as Linux's tcp_v4_send_check leaves it: the link completes it on
+	// send, and a receiver must not verify it (virtio NEEDS_CSUM).
 	ChecksumPartial bool
 	// ChecksumValid, on receive, means the kernel has verified the
 	// checksums already (virtio DATA_VALID).
 	ChecksumValid bool
 }
+
+// ErrBadOffload is wrapped by the error a link returns for a packet it
+// dropped because its offload metadata (a virtio-net header) was malformed
+// or asked for an offload the link does not handle. The link goes on
+// working; the reader counts the packet and reads the next.
+var ErrBadOffload = errors.New("packet dropped: bad offload metadata")

@@ -44,7 +44,7 @@ func BenchmarkStackReceive(b *testing.B) {
 			seg.Seq = Seq(1001 + uint32(i)*1460)
 			pkt := ip.AppendPacket(pktBuf[:0], &ip.Header{TTL: 64, Protocol: ip.ProtoTCP, Src: src.Addr(), Dst: dst.Addr()},
 				AppendSegment(tcpBuf[:0], &seg, src.Addr(), dst.Addr()))
-			s.handlePacket(now, pkt)
+			s.handlePacket(now, pkt, false)
 			if i%2 == 1 {
 				s.flush(now)
 				c.tcb.receive(rbuf)

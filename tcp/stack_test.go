@@ -572,7 +572,7 @@ func TestStack_HotPathDoesNotAllocate(t *testing.T) {
 		require.NoError(t, s.runOnLoop(func(now time.Time) {
 			s.link = counter // the pipe copies each packet; count the stack's allocations only
 			allocs = testing.AllocsPerRun(100, func() {
-				s.handlePacket(now, pkt)
+				s.handlePacket(now, pkt, false)
 				s.flush(now)
 			})
 			s.link = counter.Link

@@ -62,6 +62,10 @@ type Config struct {
 	KernelAddr netip.Addr // the kernel's address on the link, default 10.9.0.1
 	PeerAddr   netip.Addr // utcp's own address, default 10.9.0.2
 	MTU        int        // default 1500
+	// Offload opens the device with a virtio-net header (IFF_VNET_HDR) and
+	// checksum and TCP segmentation offload (TUNSETOFFLOAD), so that TCP
+	// segments of up to 64 KiB pass whole (ReadOffload, WriteOffload).
+	Offload bool
 }
 
 // withDefaults fills zero fields and validates the result.
@@ -94,12 +98,21 @@ func (c Config) withDefaults() (Config, error) {
 }
 
 // Device is a TUN device in IFF_NO_PI mode: each read or write is one bare
-// IP packet. It implements Link. Reads, writes and Close may run concurrently.
+// IP packet. It implements Link; opened with Config.Offload it also
+// implements OffloadLink (device_offload.go), each packet then travelling
+// behind a virtio-net header. Reads, writes and Close may run concurrently.
 type Device struct {
 	cfg    Config
 	file   *os.File // water opens the fd O_NONBLOCK, so it sits in Go's poller and Close wakes a blocked Read
 	index  int      // interface index, ours for as long as file is open
 	closed atomic.Bool
+
+	// With Config.Offload (device_offload.go).
+	raw      syscall.RawConn // file's, for readv and writev
+	offload  uint            // the TUN_F_* flags the kernel accepted
+	rd       offloadReader   // ReadPacket's state
+	rio, wio vnetIO          // readv and writev state
+	counters deviceCounters
 
 	closeOnce sync.Once
 	closeErr  error
@@ -122,6 +135,9 @@ func Open(cfg Config) (*Device, error) {
 		return nil, fmt.Errorf("tun: look up %s: %w", cfg.Name, classify(err))
 	}
 
+	if cfg.Offload {
+		return openOffload(cfg)
+	}
 	ifce, err := water.New(water.Config{
 		DeviceType:             water.TUN,
 		PlatformSpecificParams: water.PlatformSpecificParams{Name: cfg.Name}, // IFF_NO_PI is water's default on linux
@@ -202,8 +218,12 @@ var errDeviceClosed = fmt.Errorf("tun: device closed: %w", net.ErrClosed)
 // ReadPacket blocks until the kernel sends a packet on the device and copies
 // it into b, which should hold MTU bytes (the kernel truncates longer packets).
 // Packets that are not IPv4 (the kernel may emit IPv6 control traffic) are
-// skipped. After Close it returns an error wrapping net.ErrClosed.
+// skipped. After Close it returns an error wrapping net.ErrClosed. On an
+// offload device a GSO packet comes out as MTU-sized packets, one per call.
 func (d *Device) ReadPacket(b []byte) (int, error) {
+	if d.raw != nil {
+		return d.readPacketOffload(b)
+	}
 	for {
 		n, err := d.file.Read(b)
 		if d.closed.Load() {
@@ -226,6 +246,9 @@ func (d *Device) WritePacket(b []byte) error {
 	}
 	if len(b) > d.cfg.MTU {
 		return fmt.Errorf("%w: %d > %d", ErrTooBig, len(b), d.cfg.MTU)
+	}
+	if d.raw != nil {
+		return d.writeOffload(b, VnetHeader{})
 	}
 	n, err := d.file.Write(b)
 	if d.closed.Load() {

@@ -10,6 +10,8 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
+
+	"github.com/utcp/utcp/ip"
 )
 
 // PcapSnaplen is the snapshot length of the pcap files Sniff writes: the
@@ -19,7 +21,9 @@ const PcapSnaplen = 65535
 // Sniffer is a Link that passes every call through to another Link and
 // records each packet read and written, as pcap with LINKTYPE_RAW (101: each
 // record is a bare IP packet), so a test's traffic can be opened in
-// Wireshark. It is safe for concurrent ReadPacket and WritePacket.
+// Wireshark. It is safe for concurrent ReadPacket and WritePacket. Around
+// an OffloadLink it passes the offload methods through (OffloadSize is 0
+// around a plain Link).
 type Sniffer struct {
 	l   Link
 	out io.Writer
@@ -65,6 +69,50 @@ func (s *Sniffer) WritePacket(b []byte) error {
 
 // MTU returns the wrapped link's MTU.
 func (s *Sniffer) MTU() int { return s.l.MTU() }
+
+// OffloadSize returns the wrapped link's OffloadSize if it is an
+// OffloadLink, else 0.
+func (s *Sniffer) OffloadSize() int {
+	if ol, ok := s.l.(OffloadLink); ok {
+		return ol.OffloadSize()
+	}
+	return 0
+}
+
+// ReadOffload reads from the wrapped link's ReadOffload, or its ReadPacket
+// with zero metadata, and records the packet as it is: a GSO packet as one
+// large record, a partial checksum unfinished.
+func (s *Sniffer) ReadOffload(b []byte, o *ip.Offload) (int, error) {
+	ol, ok := s.l.(OffloadLink)
+	if !ok {
+		*o = ip.Offload{}
+		return s.ReadPacket(b)
+	}
+	n, err := ol.ReadOffload(b, o)
+	if err == nil {
+		s.record(b[:n])
+	}
+	return n, err
+}
+
+// WriteOffload records b as it is and writes it with o to the wrapped
+// link's WriteOffload, or its WritePacket if o is zero.
+func (s *Sniffer) WriteOffload(b []byte, o ip.Offload) error {
+	ol, ok := s.l.(OffloadLink)
+	if !ok {
+		if o != (ip.Offload{}) {
+			return fmt.Errorf("tun: sniffer: offload metadata on a link without offload")
+		}
+		return s.WritePacket(b)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := ol.WriteOffload(b, o); err != nil {
+		return err
+	}
+	s.recordLocked(b)
+	return nil
+}
 
 // record appends one packet record with the current time.
 func (s *Sniffer) record(pkt []byte) {

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/utcp/utcp/ip"
 	"github.com/utcp/utcp/tun/internal/timeq"
 )
 
@@ -50,6 +51,11 @@ type PipeEnd struct {
 	rx   chan []byte   // packets waiting for this end to read
 	done chan struct{} // closed by Close
 	peer *PipeEnd
+
+	// offload marks an end of OffloadPipe: each queued packet starts with
+	// its metadata (pipe_offload.go).
+	offload bool
+	rd      offloadReader // ReadPacket's state on an offload end
 
 	closeOnce sync.Once
 	wg        sync.WaitGroup // the delay goroutine of this end
@@ -112,18 +118,30 @@ func (e *PipeEnd) MTU() int { return e.mtu }
 // into b. If b is too short the packet is truncated and the error wraps
 // io.ErrShortBuffer. After Close it returns an error wrapping net.ErrClosed.
 func (e *PipeEnd) ReadPacket(b []byte) (int, error) {
+	if e.offload {
+		return e.readPacketOffload(b)
+	}
+	p, err := e.pop()
+	if err != nil {
+		return 0, err
+	}
+	n := copy(b, p)
+	if n < len(p) {
+		return n, fmt.Errorf("tun: pipe read: %d-byte packet into %d-byte buffer: %w", len(p), len(b), io.ErrShortBuffer)
+	}
+	return n, nil
+}
+
+// pop blocks until a packet arrives from the other end and returns it.
+func (e *PipeEnd) pop() ([]byte, error) {
 	if e.isClosed() { // a closed end reports closed even with packets queued
-		return 0, errPipeClosed
+		return nil, errPipeClosed
 	}
 	select {
 	case p := <-e.rx:
-		n := copy(b, p)
-		if n < len(p) {
-			return n, fmt.Errorf("tun: pipe read: %d-byte packet into %d-byte buffer: %w", len(p), len(b), io.ErrShortBuffer)
-		}
-		return n, nil
+		return p, nil
 	case <-e.done:
-		return 0, errPipeClosed
+		return nil, errPipeClosed
 	}
 }
 
@@ -137,6 +155,11 @@ func (e *PipeEnd) WritePacket(b []byte) error {
 	if len(b) > e.mtu {
 		return fmt.Errorf("%w: %d > %d", ErrTooBig, len(b), e.mtu)
 	}
+	return e.write(b, ip.Offload{})
+}
+
+// write is WritePacket and WriteOffload after their size checks.
+func (e *PipeEnd) write(b []byte, o ip.Offload) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.isClosed() { // checked again under the lock, see Close
@@ -152,10 +175,10 @@ func (e *PipeEnd) WritePacket(b []byte) error {
 		e.stats.Lost++
 		return nil
 	}
-	p := append([]byte(nil), b...)
-	if f.Corrupt > 0 && e.rng.Float64() < f.Corrupt && len(p) > 0 {
-		bit := e.rng.IntN(len(p) * 8)
-		p[bit/8] ^= 1 << (bit % 8)
+	p, pkt := e.copyPacket(b, o)
+	if f.Corrupt > 0 && e.rng.Float64() < f.Corrupt && len(pkt) > 0 {
+		bit := e.rng.IntN(len(pkt) * 8)
+		pkt[bit/8] ^= 1 << (bit % 8)
 		e.stats.Corrupted++
 	}
 	copies := 1

@@ -43,6 +43,7 @@ type options struct {
 	mtu     int
 	trace   bool
 	pcap    string
+	offload bool
 	msl     time.Duration
 	verbose bool
 
@@ -146,6 +147,7 @@ func flagSet(cmd string, o *options) *pflag.FlagSet {
 	fs.IntVar(&o.mtu, "mtu", defaultMTU, "the MTU: no packet in or out is larger than `N` bytes (68-65535)")
 	fs.BoolVar(&o.trace, "trace", false, "draw the conversation as a ladder diagram on stderr")
 	fs.StringVar(&o.pcap, "pcap", "", "write every IP packet in and out to `FILE` (pcap, LINKTYPE_RAW)")
+	fs.BoolVar(&o.offload, "offload", false, "open the TUN device with checksum and segmentation offload (virtio-net header, TSO): the kernel and utcp pass TCP segments of up to 64 KiB, which --trace and --pcap then show whole")
 	fs.DurationVar(&o.msl, "msl", defaultMSL, "maximum segment lifetime `D`; TIME-WAIT lasts 2×D")
 	fs.BoolVarP(&o.verbose, "verbose", "v", false, "print the stack's counters on stderr at exit")
 	fs.IntVar(&o.maxConns, "max-conns", 0, "refuse new connections (a SYN is dropped) while the stack holds `N` (0: no bound)")

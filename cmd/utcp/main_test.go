@@ -227,8 +227,8 @@ func TestParseArgs_FlagsBeforeAndAfterPositionals(t *testing.T) {
 			options{cmd: "listen", port: 4567, msl: 10 * time.Millisecond, verbose: true, trace: true}},
 		{"flags after", []string{"listen", "4567", "--msl=10ms", "-v", "--trace"},
 			options{cmd: "listen", port: 4567, msl: 10 * time.Millisecond, verbose: true, trace: true}},
-		{"flags between", []string{"dial", "-w", "1s", "10.9.0.1", "--pcap", "x.pcap", "80"},
-			options{cmd: "dial", port: 80, host: kernelAddr, timeout: time.Second, pcap: "x.pcap"}},
+		{"flags between", []string{"dial", "-w", "1s", "10.9.0.1", "--pcap", "x.pcap", "--offload", "80"},
+			options{cmd: "dial", port: 80, host: kernelAddr, timeout: time.Second, pcap: "x.pcap", offload: true}},
 		{"keep-open", []string{"listen", "-k", "1"}, options{cmd: "listen", port: 1, keepOpen: true}},
 		{"keep-open long", []string{"listen", "65535", "--keep-open"}, options{cmd: "listen", port: 65535, keepOpen: true}},
 		{"http dir", []string{"http", "8080", "--dir", "/srv"}, options{cmd: "http", port: 8080, dir: "/srv"}},
@@ -317,7 +317,7 @@ func TestRun_UsageErrorsAreOneLineExit2(t *testing.T) {
 }
 
 func TestRun_Help(t *testing.T) {
-	allFlags := []string{"--tun", "--addr", "--peer", "--mtu", "--trace", "--pcap", "--msl", "-v, --verbose",
+	allFlags := []string{"--tun", "--addr", "--peer", "--mtu", "--trace", "--pcap", "--offload", "--msl", "-v, --verbose",
 		"-k, --keep-open", "-w, --timeout", "--dir", "--impair SPEC", "--impair-out", "--impair-in", "--impair-seed", "loss gemodel"}
 	tests := []struct {
 		args []string

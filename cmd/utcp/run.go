@@ -27,6 +27,9 @@ type linkConfig struct {
 	Addr netip.Addr // utcp's own address
 	Peer netip.Addr // the kernel's address on the link
 	MTU  int
+	// Offload opens the TUN device with checksum and segmentation offload
+	// (--offload, tun.Config.Offload).
+	Offload bool
 }
 
 // linkOpener makes the link the stack runs on: openTUN for real use, an
@@ -85,6 +88,7 @@ type session struct {
 
 	link      tcp.Link // the device, or the impairment and sniffer around it
 	impaired  *netsim.Wrapped
+	offload   *tun.Device // the device, when opened with --offload
 	pcapFile  *os.File
 	pcapBuf   *bufio.Writer
 	sniffer   *tun.Sniffer
@@ -113,11 +117,14 @@ func (s *session) setup(openLink linkOpener) error {
 		}
 		s.pcapFile = f
 	}
-	link, err := openLink(linkConfig{Name: o.tun, Addr: o.addr, Peer: o.peer, MTU: o.mtu})
+	link, err := openLink(linkConfig{Name: o.tun, Addr: o.addr, Peer: o.peer, MTU: o.mtu, Offload: o.offload})
 	if err != nil {
 		return linkError(o.tun, err)
 	}
 	s.link = link
+	if d, ok := link.(*tun.Device); ok && d.OffloadSize() > 0 {
+		s.offload = d
+	}
 	if !o.impairOut.IsZero() || !o.impairIn.IsZero() {
 		// Between the device and the sniffer: the capture shows what the
 		// stack sent and what reached it.
@@ -239,6 +246,9 @@ func (s *session) teardown() error {
 		printStats(s.stderr, s.stack.Stats())
 		if s.impaired != nil {
 			fmt.Fprintf(s.stderr, "impair out: %s\nimpair in: %s\n", counters(s.impaired.OutStats()), counters(s.impaired.InStats()))
+		}
+		if s.offload != nil {
+			fmt.Fprintf(s.stderr, "offload: %s\n", counters(s.offload.Stats()))
 		}
 	}
 	return errors.Join(errs...)

@@ -204,7 +204,7 @@ func openIdle(b *testing.B, n int, cfg tcp.Config) *idleSet {
 	b.Helper()
 	cfg.Backlog = 1024 // the helpers connect faster than one Accept at a time takes them
 	tuntest.RequireNetns(b)
-	dev, err := tun.Open(tun.Config{Name: "utcpidle", KernelAddr: kernelIP, PeerAddr: utcpIP, MTU: 1500})
+	dev, err := openTUN(tun.Config{Name: "utcpidle", KernelAddr: kernelIP, PeerAddr: utcpIP, MTU: 1500})
 	require.NoError(b, err)
 	cfg.Addr = utcpIP
 	st, err := tcp.NewStack(dev, cfg)

@@ -103,7 +103,7 @@ func BenchmarkImpairedGoodput(b *testing.B) {
 func impairedStackOnTUN(b *testing.B, name string, kernel, addr netip.Addr, out, in netsim.Impairment) *tcp.Stack {
 	b.Helper()
 	tuntest.RequireNetns(b)
-	dev, err := tun.Open(tun.Config{Name: name, KernelAddr: kernel, PeerAddr: addr, MTU: 1500})
+	dev, err := openTUN(tun.Config{Name: name, KernelAddr: kernel, PeerAddr: addr, MTU: 1500})
 	require.NoError(b, err)
 	link, err := netsim.Wrap(dev, out, in)
 	if err != nil {

@@ -213,7 +213,11 @@ func startProcFor(t *testing.T, limit time.Duration, path string, args ...string
 func startUtcp(t *testing.T, tunName string, args ...string) *proc {
 	t.Helper()
 	bin := utcpBinary(t)
-	return startProc(t, bin, append(args, "--tun", tunName)...)
+	args = append(args, "--tun", tunName)
+	if offloadAll {
+		args = append(args, "--offload")
+	}
+	return startProc(t, bin, args...)
 }
 
 // startTool runs a kernel-side program (nc, curl, ...), skipping t (failing
@@ -376,9 +380,16 @@ func requireNoLink(t *testing.T, name string) {
 // (Addr defaults to utcp's address). Both are closed at cleanup.
 func stackOnTUN(t testing.TB, name string, cfg tcp.Config) *tcp.Stack {
 	t.Helper()
+	st, _ := stackOnDevice(t, tun.Config{Name: name, KernelAddr: kernelIP, PeerAddr: utcpIP, MTU: 1500}, cfg)
+	return st
+}
+
+// stackOnDevice is stackOnTUN with the device's Config, returning the device too.
+func stackOnDevice(t testing.TB, dc tun.Config, cfg tcp.Config) (*tcp.Stack, *tun.Device) {
+	t.Helper()
 	tuntest.RequireNetns(t)
-	dev, err := tun.Open(tun.Config{Name: name, KernelAddr: kernelIP, PeerAddr: utcpIP, MTU: 1500})
-	require.NoError(t, err, "the private namespace has no device %s yet", name)
+	dev, err := openTUN(dc)
+	require.NoError(t, err, "the private namespace has no device %s yet", dc.Name)
 	if !cfg.Addr.IsValid() {
 		cfg.Addr = utcpIP
 	}
@@ -391,5 +402,5 @@ func stackOnTUN(t testing.TB, name string, cfg tcp.Config) *tcp.Stack {
 		assert.NoError(t, st.Close())
 		assert.NoError(t, dev.Close())
 	})
-	return st
+	return st, dev
 }

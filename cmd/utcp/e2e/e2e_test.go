@@ -312,6 +312,7 @@ func selfSigned(t *testing.T) tls.Certificate {
 // handshake, the data, the four-way close with each FIN acknowledged, and
 // not one bad checksum or malformed packet.
 func TestPcapOfNcSession_TsharkSeesHandshakeAndCloseWithGoodChecksums_MUST2(t *testing.T) {
+	skipUnderOffload(t, "with offload both sides leave the TCP checksum partial for the other to trust (NEEDS_CSUM), so a capture shows it incomplete")
 	tshark := tuntest.RequireTool(t, "tshark")
 	pcap := filepath.Join(t.TempDir(), "session.pcap")
 	// --trace only to see when the kernel's FIN has arrived, so that nc

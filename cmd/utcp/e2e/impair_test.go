@@ -178,7 +178,7 @@ func newKernelPath(t testing.TB, n int, ab, ba netsim.Impairment) *kernelPath {
 	tuntest.RequireNetns(t)
 	near, far := pairAddrs(n)
 	p := &kernelPath{near: near, far: far, ns: -1}
-	devA, err := tun.Open(tun.Config{Name: fmt.Sprintf("utcpka%d", n), KernelAddr: near, PeerAddr: far, MTU: 1500})
+	devA, err := openTUN(tun.Config{Name: fmt.Sprintf("utcpka%d", n), KernelAddr: near, PeerAddr: far, MTU: 1500})
 	require.NoError(t, err)
 	var devB *tun.Device
 	err = onNewThread(func() error {
@@ -196,7 +196,7 @@ func newKernelPath(t testing.TB, n int, ab, ba netsim.Impairment) *kernelPath {
 		if err != nil {
 			return fmt.Errorf("lo up in the second namespace: %w", err)
 		}
-		devB, err = tun.Open(tun.Config{Name: fmt.Sprintf("utcpkb%d", n), KernelAddr: far, PeerAddr: near, MTU: 1500})
+		devB, err = openTUN(tun.Config{Name: fmt.Sprintf("utcpkb%d", n), KernelAddr: far, PeerAddr: near, MTU: 1500})
 		return err
 	})
 	if err != nil {

@@ -75,7 +75,7 @@ func TestPMTU_KernelRouterFragNeeded_RFC1191(t *testing.T) {
 // the transfer completes intact.
 func TestPMTU_BlackHoleToKernel_RFC4821(t *testing.T) {
 	tuntest.RequireNetns(t)
-	dev, err := tun.Open(tun.Config{Name: "utcpb0", KernelAddr: kernelIP, PeerAddr: utcpIP, MTU: 1500})
+	dev, err := openTUN(tun.Config{Name: "utcpb0", KernelAddr: kernelIP, PeerAddr: utcpIP, MTU: 1500})
 	require.NoError(t, err)
 	link, err := netsim.Wrap(dev, netsim.Impairment{MTU: pmtuHopMTU}, netsim.Impairment{})
 	if err != nil {
