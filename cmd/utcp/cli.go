@@ -187,6 +187,12 @@ func parseArgs(args []string) (*options, error) {
 		}
 		return o, errHelp
 	}
+	if strings.HasPrefix(name, "-") {
+		// Flags may come before the command too (utcp --offload echo 7):
+		// move the command to the front.
+		args = commandFirst(args)
+		name = args[0]
+	}
 	cmd := lookupCommand(name)
 	if cmd == nil {
 		if strings.HasPrefix(name, "-") {
@@ -251,6 +257,20 @@ func parseArgs(args []string) (*options, error) {
 		return o, err
 	}
 	return o, nil
+}
+
+// commandFirst returns args with the first argument after the leading
+// flags (the command) moved to the front, or args itself when the leading
+// flags do not parse or no command follows them.
+func commandFirst(args []string) []string {
+	fs := flagSet("", &options{})
+	fs.SetInterspersed(false)
+	if err := fs.Parse(args); err != nil || fs.NArg() == 0 || lookupCommand(fs.Arg(0)) == nil {
+		return args
+	}
+	rest := fs.Args()
+	lead := args[:len(args)-len(rest)]
+	return append(append([]string{rest[0]}, lead...), rest[1:]...)
 }
 
 // parseImpair reads --impair, --impair-out, --impair-in and --impair-seed.

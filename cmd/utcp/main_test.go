@@ -229,6 +229,8 @@ func TestParseArgs_FlagsBeforeAndAfterPositionals(t *testing.T) {
 			options{cmd: "listen", port: 4567, msl: 10 * time.Millisecond, verbose: true, trace: true}},
 		{"flags between", []string{"dial", "-w", "1s", "10.9.0.1", "--pcap", "x.pcap", "--offload", "80"},
 			options{cmd: "dial", port: 80, host: kernelAddr, timeout: time.Second, pcap: "x.pcap", offload: true}},
+		{"flags before the command", []string{"--offload", "--tun", "echo", "--mtu", "9000", "listen", "4567"},
+			options{cmd: "listen", port: 4567, offload: true, tun: "echo", mtu: 9000}},
 		{"keep-open", []string{"listen", "-k", "1"}, options{cmd: "listen", port: 1, keepOpen: true}},
 		{"keep-open long", []string{"listen", "65535", "--keep-open"}, options{cmd: "listen", port: 65535, keepOpen: true}},
 		{"http dir", []string{"http", "8080", "--dir", "/srv"}, options{cmd: "http", port: 8080, dir: "/srv"}},
@@ -281,7 +283,8 @@ func TestRun_UsageErrorsAreOneLineExit2(t *testing.T) {
 	}{
 		{nil, "missing command: want listen, dial, echo or http (see utcp --help)"},
 		{[]string{"serve", "80"}, `unknown command "serve": want listen, dial, echo or http (see utcp --help)`},
-		{[]string{"--trace", "listen", "80"}, "the command comes first: utcp listen|dial|echo|http [flags] ... (see utcp --help)"},
+		{[]string{"--trace", "80"}, "the command comes first: utcp listen|dial|echo|http [flags] ... (see utcp --help)"},
+		{[]string{"--trace"}, "the command comes first: utcp listen|dial|echo|http [flags] ... (see utcp --help)"},
 		{[]string{"listen", "x"}, `bad port "x": want 1-65535`},
 		{[]string{"listen", "0"}, `bad port "0": want 1-65535`},
 		{[]string{"listen", "65536"}, `bad port "65536": want 1-65535`},
