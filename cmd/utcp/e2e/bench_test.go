@@ -15,6 +15,7 @@ import (
 	"golang.org/x/net/ipv4"
 
 	"github.com/utcp/utcp/tcp"
+	"github.com/utcp/utcp/tun"
 )
 
 // The benchmarks run the stack in-process on a TUN device (MTU 1500) with
@@ -41,6 +42,20 @@ func BenchmarkThroughput(b *testing.B) {
 	b.Run("utcp_to_kernel", func(b *testing.B) {
 		st := stackOnTUN(b, "utcpb2", tcp.Config{})
 		k, c := utcpPair(b, st, benchPort+2)
+		benchStream(b, chunk, c, k)
+	})
+	// The same over a device with offload (--offload): 64 KiB segments both ways.
+	offloaded := tun.Config{KernelAddr: kernelIP, PeerAddr: utcpIP, MTU: 1500, Offload: true}
+	b.Run("kernel_to_utcp_offload", func(b *testing.B) {
+		offloaded.Name = "utcpb8"
+		st, _ := stackOnDevice(b, offloaded, tcp.Config{})
+		k, c := utcpPair(b, st, benchPort+8)
+		benchStream(b, chunk, k, c)
+	})
+	b.Run("utcp_to_kernel_offload", func(b *testing.B) {
+		offloaded.Name = "utcpb9"
+		st, _ := stackOnDevice(b, offloaded, tcp.Config{})
+		k, c := utcpPair(b, st, benchPort+9)
 		benchStream(b, chunk, c, k)
 	})
 	b.Run("ref_kernel_loopback", func(b *testing.B) {
