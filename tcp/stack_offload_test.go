@@ -27,26 +27,7 @@ func newOffloadRawPeer(t testing.TB, cfg Config, link func(*tun.PipeEnd) Link) (
 	}
 	s, err := NewStack(l, cfg)
 	require.NoError(t, err, "the stack must start")
-	r := &rawPeer{end: ea, pkts: make(chan []byte, 1024)}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			b := make([]byte, 2000)
-			n, err := ea.ReadPacket(b) // GSO packets arrive cut into MSS-sized ones
-			if err != nil {
-				return
-			}
-			r.pkts <- b[:n]
-		}
-	}()
-	t.Cleanup(func() {
-		s.Close()
-		ea.Close()
-		eb.Close()
-		<-done
-	})
-	return s, r
+	return s, startRawPeer(t, s, ea, eb)
 }
 
 // offloadPacket builds seg from src to dst as an IPv4 packet; with

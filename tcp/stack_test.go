@@ -157,13 +157,19 @@ func newRawPeer(t testing.TB, cfg Config) (*Stack, *rawPeer) {
 	ea, eb := tun.Pipe(1500)
 	s, err := NewStack(eb, cfg)
 	require.NoError(t, err, "the stack must start")
+	return s, startRawPeer(t, s, ea, eb)
+}
+
+// startRawPeer reads what s sends through ea, its peer's end of the pipe
+// ending at eb; the test's cleanup closes s and both ends.
+func startRawPeer(t testing.TB, s *Stack, ea, eb *tun.PipeEnd) *rawPeer {
 	r := &rawPeer{end: ea, pkts: make(chan []byte, 1024)}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		for {
 			b := make([]byte, 2000)
-			n, err := ea.ReadPacket(b)
+			n, err := ea.ReadPacket(b) // on an offload pipe, GSO packets arrive cut into MSS-sized ones
 			if err != nil {
 				return
 			}
@@ -176,7 +182,7 @@ func newRawPeer(t testing.TB, cfg Config) (*Stack, *rawPeer) {
 		eb.Close()
 		<-done
 	})
-	return s, r
+	return r
 }
 
 // send writes seg from src to dst as an IPv4 packet.

@@ -30,6 +30,25 @@ func stackOnOffloadTUN(t *testing.T, name string) (*tcp.Stack, *tun.Device) {
 	return st, dev
 }
 
+// hashAccepted accepts one connection on ln and sends the SHA-256 of what
+// it reads to EOF; the channel closes without a value if Accept fails.
+func hashAccepted(ln net.Listener) <-chan [32]byte {
+	got := make(chan [32]byte, 1)
+	go func() {
+		defer close(got)
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(waitTimeout))
+		h := sha256.New()
+		io.Copy(h, c)
+		got <- [32]byte(h.Sum(nil))
+	}()
+	return got
+}
+
 // The kernel sends 8 MiB to a utcp listener over an offload device: it
 // passes segments larger than the MTU (GSO), the stack takes each whole,
 // and the data arrives intact.
@@ -43,19 +62,7 @@ func TestOffload_KernelSends8MiB_GSOSegmentsArrive(t *testing.T) {
 	_, err = io.ReadFull(newPattern(101), data)
 	require.NoError(t, err)
 
-	got := make(chan [32]byte, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			close(got)
-			return
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(waitTimeout))
-		h := sha256.New()
-		io.Copy(h, c)
-		got <- [32]byte(h.Sum(nil))
-	}()
+	got := hashAccepted(ln)
 
 	kc := dialKernel(t, utcpAt(4101), 0)
 	require.NoError(t, kc.SetDeadline(time.Now().Add(waitTimeout)))
@@ -90,20 +97,8 @@ func TestOffload_UtcpSends8MiB_GSOSegmentsLeave(t *testing.T) {
 	_, err = io.ReadFull(newPattern(102), data)
 	require.NoError(t, err)
 
-	got := make(chan [32]byte, 1)
-	go func() {
-		defer close(got)
-		kl.SetDeadline(time.Now().Add(waitTimeout))
-		c, err := kl.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(waitTimeout))
-		h := sha256.New()
-		io.Copy(h, c)
-		got <- [32]byte(h.Sum(nil))
-	}()
+	require.NoError(t, kl.SetDeadline(time.Now().Add(waitTimeout)))
+	got := hashAccepted(kl)
 
 	c, err := st.Dial(kernelAt(4102))
 	require.NoError(t, err)
