@@ -619,8 +619,10 @@ func (tr scriptTracer) SegmentOut(time.Time, FourTuple, *Segment) {}
 func (tr scriptTracer) StateChange(_ time.Time, id FourTuple, from, to State) {
 	tr.r.tracef("state%s %s -> %s", tr.r.fmtPort(id.Remote.Port()), from, to)
 }
-func (tr scriptTracer) UserEvent(_ time.Time, _ FourTuple, ev UserEvent) { tr.r.tracef("user: %s", ev) }
-func (tr scriptTracer) Flush()                                           {}
+func (tr scriptTracer) UserEvent(_ time.Time, _ FourTuple, ev UserEvent)      { tr.r.tracef("user: %s", ev) }
+func (tr scriptTracer) SegmentDropped(time.Time, FourTuple, *Segment, Reason) {}
+func (tr scriptTracer) Sender(time.Time, FourTuple, SenderState)              {}
+func (tr scriptTracer) Flush()                                                {}
 
 // checkInvariants fails the script if any TCB of the host breaks its invariants.
 func (r *scriptRunner) checkInvariants() {
