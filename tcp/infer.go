@@ -52,6 +52,9 @@ type PeerTracker struct {
 	synSeen bool
 	synSeq  Seq
 	synWS   int
+
+	lastAckIn bool // the last segment received carried an ACK, lastAck
+	lastAck   Seq
 }
 
 // NewPeerTracker returns a tracker that starts in initial: StateListen if
@@ -105,10 +108,15 @@ func (p *PeerTracker) sent(s *Segment) {
 	end := s.Seq.Add(s.Len())
 	switch {
 	case f.Has(FlagRST):
-		// RFC 9293 §3.10.7: a reset that answers an unacceptable segment
-		// carries that segment's ACK as its SEQ; one at SND.NXT ends the
-		// side's own connection (ABORT, §3.10.5, or a closed socket).
-		if p.state != StateListen && p.state != StateClosed && (!p.haveISS || s.Seq == p.sndNxt) {
+		// RFC 9293 §3.10.7.3, §3.10.7.4: LISTEN, SYN-SENT and SYN-RECEIVED
+		// answer an unacceptable ACK with <SEQ=SEG.ACK><CTL=RST> and stay;
+		// in a synchronized state a RST is the side's own end (ABORT,
+		// §3.10.5), as is one at SND.NXT in SYN-SENT.
+		switch {
+		case p.state == StateListen || p.state == StateClosed:
+		case p.state == StateSynSent && p.haveISS && s.Seq != p.sndNxt:
+		case p.state == StateSynReceived && !f.Has(FlagACK) && p.lastAckIn && s.Seq == p.lastAck:
+		default:
 			p.set(StateClosed)
 		}
 		return
@@ -204,6 +212,7 @@ func (p *PeerTracker) window(s *Segment) {
 // received applies a segment the other side sent.
 func (p *PeerTracker) received(s *Segment) {
 	f := s.Flags
+	p.lastAckIn, p.lastAck = f.Has(FlagACK), s.Ack
 	if f.Has(FlagRST) {
 		p.reset(s)
 		return
@@ -303,8 +312,8 @@ func (p *PeerTracker) received(s *Segment) {
 			p.rcvNxt = lim
 		}
 	}
-	if f.Has(FlagFIN) && !p.finRcvd {
-		p.finRcvd, p.peerFin = true, end.Add(^uint32(0))
+	if fin := end.Add(^uint32(0)); f.Has(FlagFIN) && !p.finTaken && p.finInWindow(fin) {
+		p.finRcvd, p.peerFin = true, fin
 	}
 	p.fin()
 }
@@ -337,6 +346,17 @@ func (p *PeerTracker) fin() {
 	case StateFinWait2:
 		p.set(StateTimeWait)
 	}
+}
+
+// finInWindow reports whether a FIN at fin can be kept: text beyond the
+// window is refused, and a FIN behind it with it (RFC 9293 §3.10.7.4: a
+// segment is trimmed to the window, its FIN with the trimmed part). A bare
+// FIN at RCV.NXT fits even a zero window.
+func (p *PeerTracker) finInWindow(fin Seq) bool {
+	if !p.haveIRS || !p.haveWnd {
+		return true
+	}
+	return fin.GreaterThanEq(p.rcvNxt) && fin.Sub(p.rcvNxt) <= int32(min(p.rcvWnd, 1<<30))
 }
 
 // acceptable is RFC 9293 §3.10.7.4's first check (Table 6): the segment
