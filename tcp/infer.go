@@ -128,10 +128,17 @@ func (p *PeerTracker) sent(s *Segment) {
 		}
 		switch p.state {
 		case StateClosed, StateListen, StateTimeWait, StateSynSent:
+			syn, synSeq, synWS := p.synSeen && p.state != StateSynSent, p.synSeq, p.synWS
 			p.resetSpaces()
 			p.haveISS, p.iss, p.sndUna, p.sndNxt = true, s.Seq, s.Seq, end
 			p.wsOwn = scaleOf(s)
 			p.set(StateSynSent)
+			if syn {
+				// The other side's SYN, seen first, crossed this one: it
+				// arrives in SYN-SENT (RFC 9293 Figure 7, simultaneous open).
+				p.haveIRS, p.irs, p.rcvNxt, p.wsOther = true, synSeq, synSeq.Add(1), synWS
+				p.set(StateSynReceived)
+			}
 		}
 		return
 	case f.Has(FlagSYN):
@@ -193,6 +200,12 @@ func (p *PeerTracker) sent(s *Segment) {
 		case StateCloseWait:
 			p.finSent, p.finSeq = true, fin
 			p.set(StateLastAck)
+			if f.Has(FlagACK) && s.Ack.LessThanEq(p.peerFin) {
+				// Its FIN does not acknowledge the other's: the two FINs
+				// crossed (RFC 9293 Figure 13, simultaneous close), so it
+				// went to FIN-WAIT-1 and then, with the other FIN, CLOSING.
+				p.set(StateClosing)
+			}
 		}
 	}
 	p.fin()
@@ -219,7 +232,12 @@ func (p *PeerTracker) received(s *Segment) {
 	}
 	switch p.state {
 	case StateClosed:
-		return // RFC 9293 §3.10.7.1: a closed port answers, its state stays
+		// RFC 9293 §3.10.7.1: a closed port answers, its state stays; an
+		// unknown side may be listening, which its SYN-ACK will show.
+		if f.Has(FlagSYN) && !f.Has(FlagACK) {
+			p.pendingSYN(s)
+		}
+		return
 	case StateListen:
 		if f.Has(FlagSYN) && !f.Has(FlagACK) {
 			p.pendingSYN(s) // SYN-RECEIVED once its SYN-ACK shows it took the SYN
