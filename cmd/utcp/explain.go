@@ -309,8 +309,8 @@ type explainNoter interface {
 // from its left side: SegmentOut for what that side sent, SegmentIn for
 // what it received, then the left side's inferred StateChange, then Flush.
 // The tracer infers the right side's state itself (a tcp.PeerTracker fed
-// with the segments, as tcp.Ladder does). It returns the left side's tracker
-// and the remarks' counter.
+// with the segments, as tcp.Ladder does). It returns both sides' trackers,
+// for the state each was left in.
 func explainDrive(c *conversation, tr tcp.Tracer) (left, right *tcp.PeerTracker) {
 	left, right = tcp.NewPeerTracker(tcp.StateClosed), tcp.NewPeerTracker(tcp.StateClosed)
 	noter, _ := tr.(explainNoter)
@@ -494,10 +494,27 @@ func explainMain(o *explainOptions, stdout, stderr io.Writer) int {
 		return exitRuntime
 	}
 	if o.html {
-		fmt.Fprintln(stderr, "explain: --html is not available in this build")
-		return exitUsage
+		if explainHTML == nil {
+			fmt.Fprintln(stderr, "explain: --html is not available in this build")
+			return exitUsage
+		}
+		if err := explainHTML(c, o, stdout); err != nil {
+			fmt.Fprintf(stderr, "explain: %v\n", err)
+			return exitRuntime
+		}
+		return exitOK
 	}
 	return explainLadders(c, o, stdout, stderr)
+}
+
+// explainHTML writes the web page of the picked conversations, driving the
+// page's recorder (a tcp.Tracer) with explainDrive; nil where the page is
+// not built in.
+var explainHTML func(c *capture, o *explainOptions, w io.Writer) error
+
+// picked reports whether conversation n (from 1) is one o asks for.
+func (o *explainOptions) picked(n int, conv *conversation) bool {
+	return (o.conn == 0 || o.conn == n) && (o.port == 0 || conv.id.Local.Port() == o.port || conv.id.Remote.Port() == o.port)
 }
 
 // explainLadders writes the ladder of each picked conversation, then the
@@ -507,7 +524,7 @@ func explainLadders(c *capture, o *explainOptions, stdout, stderr io.Writer) int
 	defer w.Flush()
 	shown := 0
 	for i, conv := range c.convs {
-		if (o.conn != 0 && o.conn != i+1) || (o.port != 0 && conv.id.Local.Port() != o.port && conv.id.Remote.Port() != o.port) {
+		if !o.picked(i+1, conv) {
 			continue
 		}
 		if shown > 0 {
@@ -516,7 +533,11 @@ func explainLadders(c *capture, o *explainOptions, stdout, stderr io.Writer) int
 		shown++
 		explainOne(w, c, i+1, conv)
 	}
-	fmt.Fprintf(w, "\n%s: %d conversations (%d shown), %s\n", "capture", len(c.convs), shown, c.stats)
+	plural := "s"
+	if len(c.convs) == 1 {
+		plural = ""
+	}
+	fmt.Fprintf(w, "\ncapture: %d TCP conversation%s (%d shown), %s\n", len(c.convs), plural, shown, c.stats)
 	if shown == 0 && (o.conn != 0 || o.port != 0) {
 		w.Flush()
 		fmt.Fprintln(stderr, "explain: no conversation matches --conn/--port")

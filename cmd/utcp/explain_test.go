@@ -215,7 +215,7 @@ func TestExplainPicks(t *testing.T) {
 	assert.Equal(t, exitOK, code)
 	assert.NotContains(t, stdout, "conversation 1:")
 	assert.Contains(t, stdout, "conversation 2:")
-	assert.Contains(t, stdout, "2 conversations (1 shown)")
+	assert.Contains(t, stdout, "2 TCP conversations (1 shown)")
 
 	code, stdout, _ = runSync(t, noLink(t), "explain", path, "--port", "1000")
 	assert.Equal(t, exitOK, code)
