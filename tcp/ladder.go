@@ -19,12 +19,14 @@ import (
 // The stack calls Flush after each batch of work, so a line is complete
 // (transitions included) as soon as the segment has been processed.
 type Ladder struct {
-	mu      sync.Mutex
-	w       io.Writer
-	start   time.Time
-	conns   map[FourTuple]*ladderConn
-	pending strings.Builder // the last line, still collecting transitions
-	header  bool
+	mu        sync.Mutex
+	w         io.Writer
+	start     time.Time
+	conns     map[FourTuple]*ladderConn
+	pending   strings.Builder // the last line, still collecting transitions
+	header    bool
+	why       bool     // NewLadderWhy: reasons, drops and socket calls too (ladder_why.go)
+	pendingIn ladderIn // the arriving segment of the pending line
 }
 
 type ladderConn struct {
@@ -70,6 +72,7 @@ func (l *Ladder) SegmentIn(now time.Time, id FourTuple, seg *Segment) { l.segmen
 // SegmentOut draws a segment the stack sends: an arrow from the stack to the peer.
 func (l *Ladder) SegmentOut(now time.Time, id FourTuple, seg *Segment) {
 	l.segment(now, id, seg, true)
+	l.appendWhy(seg.Why)
 	l.Flush() // what we send causes no transition of its own
 }
 
@@ -94,6 +97,7 @@ func (l *Ladder) segment(now time.Time, id FourTuple, seg *Segment, out bool) {
 	}
 	label := c.label(seg, out)
 	l.line(now, id, dir, c.describe(seg, *isn, ackBase, haveAck, *ws), label)
+	l.pendingIn = ladderInOf(id, seg)
 }
 
 // StateChange adds a transition to the line of the segment that caused it,
@@ -129,13 +133,22 @@ func (l *Ladder) UserEvent(now time.Time, id FourTuple, ev UserEvent) {
 	case EventReadEOF:
 		why = "Read returns EOF: the peer sent FIN, it will send no more"
 	default:
-		why = ev.String()
+		why = l.userEventText(ev)
+		if why == "" {
+			if l.why || ev.Kind <= EventReset {
+				why = ev.String()
+			} else {
+				return // socket-call markers are drawn with NewLadderWhy only
+			}
+		}
 	}
 	fmt.Fprintf(l.w, "%9.6f  ==> %s\n", l.elapsed(now), why)
 }
 
-// SegmentDropped is not drawn.
-func (l *Ladder) SegmentDropped(time.Time, FourTuple, *Segment, Reason) {}
+// SegmentDropped marks a segment dropped, with NewLadderWhy.
+func (l *Ladder) SegmentDropped(now time.Time, id FourTuple, seg *Segment, why Reason) {
+	l.dropped(now, id, seg, why)
+}
 
 // Sender is not drawn.
 func (l *Ladder) Sender(time.Time, FourTuple, SenderState) {}
