@@ -118,7 +118,8 @@ func (l *Ladder) segment(now time.Time, id FourTuple, seg *Segment, out bool) {
 	}
 	label := c.label(seg, out)
 	l.line(now, id, dir, c.describe(seg, *isn, ackBase, haveAck, *ws), label)
-	if st, changed := c.peer.Observe(seg, !out); changed {
+	c.peer.Observe(seg, !out)
+	for _, st := range c.peer.Steps() {
 		fmt.Fprintf(&l.pending, "  %s→ %v~", l.name(true), st)
 	}
 	l.pendingIn = ladderInOf(id, seg)

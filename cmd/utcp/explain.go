@@ -326,8 +326,10 @@ func explainDrive(c *conversation, tr tcp.Tracer) (left, right *tcp.PeerTracker)
 			noter.Note(s.at, c.id, note)
 		}
 		from := left.State()
-		if to, changed := left.Observe(&s.seg, s.out); changed {
+		left.Observe(&s.seg, s.out)
+		for _, to := range left.Steps() {
 			tr.StateChange(s.at, c.id, from, to)
+			from = to
 		}
 		right.Observe(&s.seg, !s.out)
 		tr.Flush()
