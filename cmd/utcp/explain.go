@@ -20,7 +20,7 @@ import (
 
 // Bounds of what explain reads, so that a hostile file costs bounded memory.
 const (
-	explainMaxSegments = 1 << 20 // segments kept, over all conversations
+	explainMaxSegments = 1 << 18 // segments kept, over all conversations
 	explainMaxConvs    = 1 << 14 // conversations kept
 )
 

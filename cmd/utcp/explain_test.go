@@ -78,7 +78,7 @@ func TestExplainCaptures(t *testing.T) {
 			for _, w := range tt.want {
 				assert.Contains(t, stdout, w)
 			}
-			for _, never := range []string{"RTO", "fast retransmit", "delayed"} {
+			for _, never := range []string{"RTO", "fast retransmit", "delayed", "why:", "DROPPED"} {
 				assert.NotContains(t, stdout, never, "no reason the capture cannot show")
 			}
 		})
