@@ -70,6 +70,9 @@ func TestExplainCaptures(t *testing.T) {
 		{"zero-window.pcap", []string{"(~ zero window)", "(~ window probe: SEQ = SND.NXT−1, into a zero window)", "(~ window update)", "(~ the ACK a probe asks for"}},
 		{"keepalive.pcapng", []string{"(~ keep-alive probe: SEQ = SND.NXT−1)", "(~ the ACK a probe asks for)"}},
 		{"ipv6-request-response.pcap", []string{"client [::1]:", "server→ ESTABLISHED~"}},
+		{"loss-utcp.pcap", []string{"(~ out of order: a gap before it", "(~ out of order: fills a gap)", "(~ duplicate ACK #1)",
+			"(~ retransmission: this sequence range was seen before)", "(~ retransmission: part of this sequence range was seen before)",
+			"client TIME-WAIT~", "server CLOSED~"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {

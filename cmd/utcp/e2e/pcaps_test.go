@@ -69,6 +69,56 @@ func TestMakePcaps(t *testing.T) {
 			writeCapture(t, filepath.Join(pcapDir, s.file), frames)
 		})
 	}
+	// The kernel's TCP cannot be made to lose a segment here (no netem, no
+	// nftables); utcp's --impair can, on its side of a session with the kernel.
+	t.Run("loss-utcp.pcap", sessionUtcpLoss)
+}
+
+// sessionUtcpLoss: the kernel sends 16 KiB to `utcp listen`, whose
+// --impair loses 15% of the packets each way, and utcp's own --pcap records
+// them (LINKTYPE_RAW) where the stack sees them: a segment utcp sent that
+// was lost is in the capture, one the kernel sent that was lost is not.
+func sessionUtcpLoss(t *testing.T) {
+	raw := filepath.Join(t.TempDir(), "raw.pcap")
+	u := startUtcp(t, "utcpmk1", "listen", "4801", "--pcap", raw, "--impair", "loss 15%", "--impair-seed", "7", "--msl", "100ms")
+	u.waitStderr(t, "listening on 10.9.0.2:4801\n")
+	c, err := net.DialTimeout("tcp4", "10.9.0.2:4801", waitTimeout)
+	require.NoError(t, err)
+	const n = 16 << 10
+	_, err = c.Write(make([]byte, n))
+	require.NoError(t, err)
+	require.NoError(t, c.(*net.TCPConn).CloseWrite())
+	u.waitStdoutBytes(t, n)
+	u.write(t, "thanks\n")
+	u.closeStdin(t)
+	require.NoError(t, c.SetReadDeadline(time.Now().Add(waitTimeout)))
+	got, err := io.ReadAll(c)
+	require.NoError(t, err)
+	require.Equal(t, "thanks\n", string(got))
+	require.NoError(t, c.Close())
+	require.Equal(t, 0, u.wait(t))
+
+	f, err := os.Open(raw)
+	require.NoError(t, err)
+	defer f.Close()
+	r, err := pcapgo.NewReader(f)
+	require.NoError(t, err)
+	var buf bytes.Buffer
+	w := pcapgo.NewWriter(&buf)
+	require.NoError(t, w.WriteFileHeader(pcapSnaplen, layers.LinkTypeRaw))
+	for {
+		data, ci, err := r.ReadPacketData()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		require.NoError(t, err)
+		data = data[:min(len(data), pcapSnaplen)]
+		ci.CaptureLength = len(data)
+		require.NoError(t, w.WritePacket(ci, data))
+	}
+	path := filepath.Join(pcapDir, "loss-utcp.pcap")
+	require.NoError(t, os.WriteFile(path, buf.Bytes(), 0o644))
+	t.Logf("%s: %d octets", path, buf.Len())
 }
 
 // serveOne accepts one connection on ln and runs handle on it, then closes
