@@ -35,9 +35,14 @@ func (w *lockedBuffer) String() string {
 // ladderPair is a pair of stacks whose A draws its ladder into out.
 func ladderPair(t *testing.T, newLadder func(io.Writer) *Ladder) (*pair, *lockedBuffer) {
 	out := new(lockedBuffer)
+	return tracedPair(t, newLadder(out)), out
+}
+
+// tracedPair is a pair of stacks whose A has the tracer tr.
+func tracedPair(t *testing.T, tr Tracer) *pair {
 	cfgA := fastConfig(addrA)
-	cfgA.Tracer = newLadder(out)
-	return newPair(t, cfgA, fastConfig(addrB)), out
+	cfgA.Tracer = tr
+	return newPair(t, cfgA, fastConfig(addrB))
 }
 
 // TestLadderWhy runs a connection between two stacks with NewLadderWhy on
