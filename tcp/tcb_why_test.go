@@ -62,3 +62,22 @@ func TestTracer_SenderOncePerBatch(t *testing.T) {
 		}
 	})
 }
+
+// whyChecker is a Tracer that fails the test for a segment sent without a
+// reason to send, or dropped without a reason to drop.
+type whyChecker struct {
+	NopTracer
+	t testing.TB
+}
+
+func (w whyChecker) SegmentOut(_ time.Time, _ FourTuple, seg *Segment) {
+	if seg.Why == ReasonNone || seg.Why.Drop() {
+		w.t.Fatalf("%v sent with no reason to send (Why %s)", seg, seg.Why.Name())
+	}
+}
+
+func (w whyChecker) SegmentDropped(_ time.Time, _ FourTuple, seg *Segment, why Reason) {
+	if !why.Drop() {
+		w.t.Fatalf("%v dropped with no reason to drop (%s)", seg, why.Name())
+	}
+}
