@@ -323,7 +323,7 @@ func (c *Conn) writeOnLoop(now time.Time, b []byte) (int, error) {
 // Pending and later calls return an error wrapping net.ErrClosed.
 func (c *Conn) Close() error {
 	return c.closeWith("close", func(now time.Time) {
-		c.userEvent(now, EventClose, c.unread())
+		c.closeEvent(now, EventClose, c.unread())
 		if !c.tcb.closeRead(now) {
 			c.tcb.close(now) // an error means it is closing or closed already
 		}
@@ -363,7 +363,7 @@ func (c *Conn) closeWith(op string, f func(now time.Time)) error {
 // with SHUT_WR); reading goes on until the peer's FIN.
 func (c *Conn) CloseWrite() error {
 	return c.onLoop("close", func(now time.Time) error {
-		c.userEvent(now, EventCloseWrite, 0)
+		c.closeEvent(now, EventCloseWrite, 0)
 		if err := c.tcb.close(now); err != nil {
 			return c.userError(now, writeError(err))
 		}

@@ -72,13 +72,14 @@ func (l *Ladder) userEventText(ev UserEvent) string {
 		return fmt.Sprintf("Write: %d octets queued", ev.N)
 	case EventRead:
 		return fmt.Sprintf("Read returns %d octets", ev.N)
-	case EventClose:
-		if ev.N > 0 {
-			return fmt.Sprintf("Close with %d octets unread: RST (%s)", ev.N, ReasonRstUnreadData.Rule())
+	case EventClose, EventCloseWrite:
+		switch {
+		case ev.N > 0:
+			return fmt.Sprintf("%s with %d octets unread: RST (%s)", ev.Kind, ev.N, ReasonRstUnreadData.Rule())
+		case ev.FIN:
+			return ev.Kind.String() + ": FIN queued"
 		}
-		return "Close: FIN queued"
-	case EventCloseWrite:
-		return "CloseWrite: FIN queued"
+		return ev.Kind.String() + ": no FIN to queue"
 	case EventCloseRead:
 		return "CloseRead: Read returns EOF; what arrives is acknowledged and dropped"
 	case EventAbort:

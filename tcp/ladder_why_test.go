@@ -32,15 +32,25 @@ func (w *lockedBuffer) String() string {
 	return w.b.String()
 }
 
+// ladderPair is a pair of stacks whose A draws its ladder into out.
+func ladderPair(t *testing.T, newLadder func(io.Writer) *Ladder) (*pair, *lockedBuffer) {
+	out := new(lockedBuffer)
+	return tracedPair(t, newLadder(out)), out
+}
+
+// tracedPair is a pair of stacks whose A has the tracer tr.
+func tracedPair(t *testing.T, tr Tracer) *pair {
+	cfgA := fastConfig(addrA)
+	cfgA.Tracer = tr
+	return newPair(t, cfgA, fastConfig(addrB))
+}
+
 // TestLadderWhy runs a connection between two stacks with NewLadderWhy on
 // A: each segment A sends carries its reason and rule, a segment A drops is
 // marked, and A's socket calls and the error it sees have lines.
 func TestLadderWhy(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		var out lockedBuffer
-		cfgA := fastConfig(addrA)
-		cfgA.Tracer = NewLadderWhy(&out)
-		p := newPair(t, cfgA, fastConfig(addrB))
+		p, out := ladderPair(t, NewLadderWhy)
 		ca, cb := p.connect(t, 80)
 		_, err := ca.Write([]byte("hello"))
 		require.NoError(t, err)
@@ -86,10 +96,7 @@ func TestLadderWhy(t *testing.T) {
 // reasons, no drops, no socket-call markers.
 func TestLadder_PlainHasNoReasons(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		var out lockedBuffer
-		cfgA := fastConfig(addrA)
-		cfgA.Tracer = NewLadder(&out)
-		p := newPair(t, cfgA, fastConfig(addrB))
+		p, out := ladderPair(t, NewLadder)
 		ca, _ := p.connect(t, 80)
 		_, err := ca.Write([]byte("hello"))
 		require.NoError(t, err)

@@ -90,10 +90,6 @@ const scriptDir = "../testdata/scripts"
 //	abort            ABORT
 //	nagle            turn Nagle's algorithm on for the connection (Conn.SetNoDelay(false))
 //	drop NAME|none   the reason an arriving segment was dropped (script_why_test.go)
-//
-// A '>' line may end in why=NAME, the Reason the segment must carry; a '<'
-// line in badcsum or badhdr (see script_why_test.go).
-//
 //	state NAME       the connection is in state NAME (as RFC 9293 spells it); with no
 //	                 connection from the port it is LISTEN if a listener waits, else CLOSED
 //	peer NAME        the peer's state, as a PeerTracker infers it from the segments
@@ -111,6 +107,9 @@ const scriptDir = "../testdata/scripts"
 //	                 counter StackStats calls NAME (stack.RefusedMaxConns, ...), or its
 //	                 out-of-order budget: stack.OutOfOrderRanges, ...Bytes, ...Dropped,
 //	                 ...Reneged, ...Reclaimed
+//
+// A '>' line may end in why=NAME, the Reason the segment must carry; a '<'
+// line in badcsum or badhdr (see script_why_test.go).
 //
 // The connection of a port is the last TCB a segment from it reached, or
 // that connect or accept returned; it stays after the host has dropped it,

@@ -383,9 +383,9 @@ func (c *tcb) unacceptable(now time.Time, seg *Segment, ack Reason) Reason {
 	}
 	if n := uint32(len(seg.Payload)); n > 0 && seg.Seq.Add(n).LessThanEq(c.rcv.nxt) {
 		c.rcv.duplicateArrived(seg.Seq, seg.Seq.Add(n)) // RFC 2883 §4: a duplicate segment
-		if ack == ReasonAckUnacceptable {
-			ack, drop = ReasonAckDuplicate, ReasonDropDuplicate
-		}
+	}
+	if seg.Len() > 0 && seg.End().LessThanEq(c.rcv.nxt) && ack == ReasonAckUnacceptable {
+		ack, drop = ReasonAckDuplicate, ReasonDropDuplicate // all of it arrived before
 	}
 	c.ackFor(ack)
 	return drop

@@ -42,6 +42,7 @@ type options struct {
 	peer    netip.Addr // the kernel's address on the TUN
 	mtu     int
 	trace   bool
+	why     bool // --trace=why: the ladder says why each segment went or was dropped
 	pcap    string
 	offload bool
 	msl     time.Duration
@@ -151,6 +152,36 @@ func lookupCommand(name string) *command {
 	return nil
 }
 
+// traceFlag is --trace: "on" (the bare flag) draws the ladder, "why" adds
+// the reasons, "off" draws none.
+type traceFlag struct{ o *options }
+
+func (f *traceFlag) Set(v string) error {
+	switch v {
+	case "on", "true":
+		f.o.trace, f.o.why = true, false
+	case "why":
+		f.o.trace, f.o.why = true, true
+	case "off", "false":
+		f.o.trace, f.o.why = false, false
+	default:
+		return fmt.Errorf("want --trace, --trace=why or --trace=off, not --trace=%s", v)
+	}
+	return nil
+}
+
+func (f *traceFlag) String() string {
+	switch {
+	case f.o == nil || !f.o.trace:
+		return "" // off, the default
+	case f.o.why:
+		return "why"
+	}
+	return "on"
+}
+
+func (f *traceFlag) Type() string { return "" }
+
 // flagSet defines the flags of cmd on o, with their defaults.
 func flagSet(cmd string, o *options) *pflag.FlagSet {
 	fs := pflag.NewFlagSet("utcp "+cmd, pflag.ContinueOnError)
@@ -169,7 +200,7 @@ func flagSet(cmd string, o *options) *pflag.FlagSet {
 	fs.String("addr", defaultAddr, "utcp's own address: the kernel reaches utcp at this `IP`")
 	fs.String("peer", defaultPeer, "the kernel side's address on the TUN: utcp reaches the kernel at this `IP`")
 	fs.IntVar(&o.mtu, "mtu", defaultMTU, "the MTU: no packet in or out is larger than `N` bytes (68-65535)")
-	fs.BoolVar(&o.trace, "trace", false, "draw the conversation as a ladder diagram on stderr")
+	fs.VarPF(&traceFlag{o}, "trace", "", "draw the conversation as a ladder diagram on stderr; --trace=why also gives the reason and RFC rule of each segment sent or dropped, and marks the application's calls").NoOptDefVal = "on"
 	fs.StringVar(&o.pcap, "pcap", "", "write every IP packet in and out to `FILE` (pcap, LINKTYPE_RAW)")
 	fs.BoolVar(&o.offload, "offload", false, "open the TUN device with checksum and segmentation offload (virtio-net header, TSO): the kernel and utcp pass TCP segments of up to 64 KiB, which --trace and --pcap then show whole")
 	fs.DurationVar(&o.msl, "msl", defaultMSL, "maximum segment lifetime `D`; TIME-WAIT lasts 2×D")
@@ -398,6 +429,7 @@ Examples:
   sudo utcp listen 4567              then in another terminal: nc 10.9.0.2 4567
   nc -l 4567 & sudo utcp dial 10.9.0.1 4567
   sudo utcp echo 7 --trace           then: echo hi | nc -N 10.9.0.2 7
+  sudo utcp listen 4567 --trace=why  the ladder with why each segment went or was dropped
   sudo utcp http 8080 --dir .        then: curl http://10.9.0.2:8080/  (also /status.json, /files/)
   sudo utcp listen 4567 --pcap utcp.pcap -v
   utcp explain utcp.pcap             the capture's conversations as ladders

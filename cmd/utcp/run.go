@@ -150,7 +150,10 @@ func (s *session) setup(openLink linkOpener) error {
 		go s.flushPcap()
 	}
 	cfg := tcp.Config{Addr: o.addr, MTU: o.mtu, MSL: o.msl, MaxConns: o.maxConns, MemoryLimit: o.memLimit << 20, FinTimeout: o.finTimeout}
-	if o.trace {
+	switch {
+	case o.why:
+		cfg.Tracer = tcp.NewLadderWhy(s.stderr)
+	case o.trace:
 		cfg.Tracer = tcp.NewLadder(s.stderr)
 	}
 	st, err := tcp.NewStack(s.link, cfg)
