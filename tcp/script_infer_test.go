@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -107,4 +108,18 @@ func TestScriptWireInvisibleNeeded(t *testing.T) {
 		_, ok := scriptWireInvisibleUsed.Load(k)
 		assert.True(t, ok, "no script needs the exception inferred %v, real %v (%s)", k[0], k[1], why)
 	}
+}
+
+// "peer NAME" passes when the peer's inferred state is NAME and names the
+// line and both states when it is not.
+func TestScriptPeerLine(t *testing.T) {
+	const open = "0 listen\n+0 < S 0:0(0) win 65535\n+0 > S. 0:0(0) ack 1\n"
+	require.NoError(t, scriptRun("t.pkt", strings.NewReader(open+"+0 peer ESTABLISHED\n+.1 < . 1:1(0) ack 1\n+0 accept\n")))
+	err := scriptRun("t.pkt", strings.NewReader(open+"+0 peer SYN-SENT\n"))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "t.pkt:4: `+0 peer SYN-SENT`")
+	assert.Contains(t, err.Error(), "got the peer's inferred state ESTABLISHED, want SYN-SENT")
+	err = scriptRun("t.pkt", strings.NewReader("0 peer OPEN\n"))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `unknown state "OPEN"`)
 }
