@@ -160,7 +160,7 @@ var reasons = [reasonCount]reasonInfo{
 	ReasonRstDataAfterClose:    {"rst-data-after-close", "RST: data arrived after Close", "RFC 9293 §3.6.1 (SHLD-3)"},
 	ReasonRstUserTimeout:       {"rst-user-timeout", "RST: user timeout (R2), giving up", "RFC 9293 §3.8.3"},
 	ReasonRstKeepAlive:         {"rst-keepalive", "RST: keep-alive probes unanswered", "RFC 9293 §3.8.4"},
-	ReasonRstFinWait2:          {"rst-finwait2-timeout", "RST: FIN-WAIT-2 timed out", "RFC 9293 §3.10.4 (as Linux tcp_fin_timeout)"},
+	ReasonRstFinWait2:          {"rst-finwait2-timeout", "RST: FIN-WAIT-2 timed out", "Config.FinTimeout, as Linux tcp_fin_timeout (RFC 9293 §3.6 sets no bound)"},
 
 	ReasonDropBadChecksum:      {"drop-bad-checksum", "bad checksum", "RFC 9293 §3.1 (MUST-3)"},
 	ReasonDropMalformed:        {"drop-malformed", "malformed header or options", "RFC 9293 §3.1, §3.2 (MUST-7)"},
