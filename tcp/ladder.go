@@ -34,14 +34,15 @@ type Ladder struct {
 	// Start is the instant times count from; if zero, the first call's.
 	Start time.Time
 
-	mu        sync.Mutex
-	w         io.Writer
-	start     time.Time
-	conns     map[FourTuple]*ladderConn
-	pending   strings.Builder // the last line, still collecting transitions
-	header    bool
-	why       bool     // NewLadderWhy: reasons, drops and socket calls too (ladder_why.go)
-	pendingIn ladderIn // the arriving segment of the pending line
+	mu          sync.Mutex
+	w           io.Writer
+	start       time.Time
+	conns       map[FourTuple]*ladderConn
+	pending     strings.Builder // the last line, still collecting transitions
+	header      bool
+	why         bool     // NewLadderWhy: reasons, drops and socket calls too (ladder_why.go)
+	pendingIn   ladderIn // the arriving segment of the pending line
+	pendingPeer string   // the peer's transitions, to end the pending line
 }
 
 type ladderConn struct {
@@ -118,9 +119,18 @@ func (l *Ladder) segment(now time.Time, id FourTuple, seg *Segment, out bool) {
 	}
 	label := c.label(seg, out)
 	l.line(now, id, dir, c.describe(seg, *isn, ackBase, haveAck, *ws), label)
+	// The peer's transitions follow what its own segment made it do, and
+	// end the line of a segment it received, after its reason and the
+	// sender's transitions: each line reads sender first.
 	c.peer.Observe(seg, !out)
+	var peer strings.Builder
 	for _, st := range c.peer.Steps() {
-		fmt.Fprintf(&l.pending, "  %s→ %v~", l.name(true), st)
+		fmt.Fprintf(&peer, "  %s→ %v~", l.name(true), st)
+	}
+	if out {
+		l.pendingPeer = peer.String()
+	} else {
+		l.pending.WriteString(peer.String())
 	}
 	l.pendingIn = ladderInOf(id, seg)
 }
@@ -216,6 +226,8 @@ func (l *Ladder) flushLocked() {
 	if l.pending.Len() == 0 {
 		return
 	}
+	l.pending.WriteString(l.pendingPeer)
+	l.pendingPeer = ""
 	l.pending.WriteByte('\n')
 	io.WriteString(l.w, l.pending.String())
 	l.pending.Reset()
