@@ -13,7 +13,9 @@ import (
 )
 
 // The plain data path allocates nothing per call or per segment once a
-// connection is running (tracer off): Conn.Read and Conn.Write run their
+// connection is running, with no tracer or with one that does nothing
+// (NopTracer: the reasons, drops, socket-call markers and congestion state
+// it is given cost no allocation either): Conn.Read and Conn.Write run their
 // work under the stack's lock on the caller's goroutine, the loop reuses its
 // packet buffers, and the core reuses its rings. These tests count every
 // heap allocation of the process (runtime.MemStats.Mallocs: both stacks'
@@ -87,11 +89,11 @@ type allocPair struct {
 	ca, cb *Conn
 }
 
-func newAllocPair(t *testing.T, mtu int) *allocPair {
+func newAllocPair(t *testing.T, mtu int, tr Tracer) *allocPair {
 	la, lb := newPoolLinks(mtu)
-	a, err := NewStack(la, Config{Addr: addrA})
+	a, err := NewStack(la, Config{Addr: addrA, Tracer: tr})
 	require.NoError(t, err)
-	b, err := NewStack(lb, Config{Addr: addrB})
+	b, err := NewStack(lb, Config{Addr: addrB, Tracer: tr})
 	require.NoError(t, err)
 	ln, err := b.Listen(80)
 	require.NoError(t, err)
@@ -133,7 +135,19 @@ func mallocs() uint64 {
 // (with their ACKs) both ways. None of it allocates: the bound is per call,
 // with the segments the calls cause counted in.
 func TestAlloc_ReadWriteRoundTrip(t *testing.T) {
-	p := newAllocPair(t, 1500)
+	for _, tr := range allocTracers {
+		t.Run(tr.name, func(t *testing.T) { allocRoundTrip(t, tr.tr) })
+	}
+}
+
+// allocTracers are the tracers the allocation tests run with.
+var allocTracers = []struct {
+	name string
+	tr   Tracer
+}{{"untraced", nil}, {"NopTracer", NopTracer{}}}
+
+func allocRoundTrip(t *testing.T, tr Tracer) {
+	p := newAllocPair(t, 1500, tr)
 	req, resp := make([]byte, 100), make([]byte, 100)
 	roundTrip := func() {
 		_, err := p.ca.Write(req)
@@ -164,39 +178,43 @@ func TestAlloc_ReadWriteRoundTrip(t *testing.T) {
 // allocates.
 func TestAlloc_BulkTransfer(t *testing.T) {
 	for _, mtu := range []int{1500, 9000} {
-		t.Run(fmt.Sprintf("mtu%d", mtu), func(t *testing.T) {
-			p := newAllocPair(t, mtu)
-			const chunk = 64 << 10
-			wbuf, rbuf := make([]byte, chunk), make([]byte, chunk)
-			todo := make(chan int)
-			read := make(chan error)
-			go func() {
-				for n := range todo {
-					var err error
-					for got := 0; got < n && err == nil; {
-						var k int
-						k, err = p.cb.Read(rbuf)
-						got += k
-					}
-					read <- err
-				}
-			}()
-			defer close(todo)
-			transfer := func(n int) {
-				todo <- n
-				for sent := 0; sent < n; sent += chunk {
-					_, err := p.ca.Write(wbuf)
-					require.NoError(t, err)
-				}
-				require.NoError(t, <-read)
-			}
-			transfer(16 << 20) // warm up: congestion window, buffer autotuning, the packet buffer pools
-			m0, s0 := mallocs(), p.segments()
-			transfer(32 << 20)
-			allocs, segs := mallocs()-m0, p.segments()-s0
-			t.Logf("MTU %d: 32 MiB in %d segments (both ways): %d allocations", mtu, segs, allocs)
-			require.Greater(t, segs, uint64(32<<20/mtu), "full-sized segments at most")
-			require.Less(t, float64(allocs)/float64(segs), maxAllocsPerOp, "allocations per segment")
-		})
+		for _, tr := range allocTracers {
+			t.Run(fmt.Sprintf("mtu%d/%s", mtu, tr.name), func(t *testing.T) { allocBulk(t, mtu, tr.tr) })
+		}
 	}
+}
+
+func allocBulk(t *testing.T, mtu int, tr Tracer) {
+	p := newAllocPair(t, mtu, tr)
+	const chunk = 64 << 10
+	wbuf, rbuf := make([]byte, chunk), make([]byte, chunk)
+	todo := make(chan int)
+	read := make(chan error)
+	go func() {
+		for n := range todo {
+			var err error
+			for got := 0; got < n && err == nil; {
+				var k int
+				k, err = p.cb.Read(rbuf)
+				got += k
+			}
+			read <- err
+		}
+	}()
+	defer close(todo)
+	transfer := func(n int) {
+		todo <- n
+		for sent := 0; sent < n; sent += chunk {
+			_, err := p.ca.Write(wbuf)
+			require.NoError(t, err)
+		}
+		require.NoError(t, <-read)
+	}
+	transfer(16 << 20) // warm up: congestion window, buffer autotuning, the packet buffer pools
+	m0, s0 := mallocs(), p.segments()
+	transfer(32 << 20)
+	allocs, segs := mallocs()-m0, p.segments()-s0
+	t.Logf("MTU %d: 32 MiB in %d segments (both ways): %d allocations", mtu, segs, allocs)
+	require.Greater(t, segs, uint64(32<<20/mtu), "full-sized segments at most")
+	require.Less(t, float64(allocs)/float64(segs), maxAllocsPerOp, "allocations per segment")
 }

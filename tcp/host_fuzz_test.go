@@ -74,6 +74,7 @@ func FuzzHost(f *testing.F) {
 				return Seq(uint32(id.Remote.Port())*7919 + uint32(id.Local.Port())*31 + uint32(now.UnixNano()/4000))
 			},
 		}
+		cfg.Tracer = whyChecker{t: t}
 		cfg = cfg.withDefaults()
 		h := newHost(&cfg)
 		h.eph = &portAlloc{first: 50000, last: 50003} // zero secrets: a run repeats
@@ -269,6 +270,9 @@ func FuzzHost(f *testing.F) {
 				}
 				if s.SrcPort != id.Local.Port() || s.DstPort != id.Remote.Port() {
 					t.Fatalf("step %d: %v from port %d to %d emitted for %v", step, s, s.SrcPort, s.DstPort, id)
+				}
+				if s.Why == ReasonNone || s.Why.Drop() {
+					t.Fatalf("step %d: %v sent with no reason to send (Why %s)", step, s, s.Why.Name())
 				}
 				if s.Flags.Has(FlagSYN) && (!validUnicast(id.Remote.Addr()) || id.Remote.Port() == 0) {
 					t.Fatalf("step %d: MUST-57: a SYN to %v", step, id.Remote)

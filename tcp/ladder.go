@@ -16,15 +16,33 @@ import (
 // segment caused. It marks the handshake and close segments and the moments
 // Dial and Accept return and Read sees EOF.
 //
+// The peer's state, which the stack cannot know, is inferred from the
+// segments by a PeerTracker and drawn as "peer→ ESTABLISHED~" on the line
+// of the segment that moved it: "~" marks an inferred state.
+//
 // The stack calls Flush after each batch of work, so a line is complete
 // (transitions included) as soon as the segment has been processed.
 type Ladder struct {
-	mu      sync.Mutex
-	w       io.Writer
-	start   time.Time
-	conns   map[FourTuple]*ladderConn
-	pending strings.Builder // the last line, still collecting transitions
-	header  bool
+	// LocalName and PeerName head the columns and name the sides'
+	// transitions: "utcp" and "peer" if empty.
+	LocalName, PeerName string
+	// LocalInferred says the local side's StateChange calls are inferred
+	// too (a capture, as `utcp explain` draws it): they are marked "~" and
+	// drawn on the line of the segment before them, so SegmentOut leaves
+	// the line open until Flush.
+	LocalInferred bool
+	// Start is the instant times count from; if zero, the first call's.
+	Start time.Time
+
+	mu          sync.Mutex
+	w           io.Writer
+	start       time.Time
+	conns       map[FourTuple]*ladderConn
+	pending     strings.Builder // the last line, still collecting transitions
+	header      bool
+	why         bool     // NewLadderWhy: reasons, drops and socket calls too (ladder_why.go)
+	pendingIn   ladderIn // the arriving segment of the pending line
+	pendingPeer string   // the peer's transitions, to end the pending line
 }
 
 type ladderConn struct {
@@ -39,6 +57,7 @@ type ladderConn struct {
 	synAckSeen            bool
 	handshakeDone         bool
 	localWS, remoteWS     int // window scale each side offered on its SYN; -1 if none
+	peer                  *PeerTracker
 }
 
 // NewLadder returns a Ladder that writes to w.
@@ -51,7 +70,7 @@ const ladderArrow = 66 // width of the arrow column
 func (l *Ladder) conn(id FourTuple) *ladderConn {
 	c := l.conns[id]
 	if c == nil {
-		c = &ladderConn{localWS: -1, remoteWS: -1}
+		c = &ladderConn{localWS: -1, remoteWS: -1, peer: NewPeerTracker(StateClosed)}
 		l.conns[id] = c
 	}
 	return c
@@ -60,6 +79,9 @@ func (l *Ladder) conn(id FourTuple) *ladderConn {
 func (l *Ladder) elapsed(now time.Time) float64 {
 	if l.start.IsZero() {
 		l.start = now
+		if !l.Start.IsZero() {
+			l.start = l.Start
+		}
 	}
 	return now.Sub(l.start).Seconds()
 }
@@ -70,7 +92,10 @@ func (l *Ladder) SegmentIn(now time.Time, id FourTuple, seg *Segment) { l.segmen
 // SegmentOut draws a segment the stack sends: an arrow from the stack to the peer.
 func (l *Ladder) SegmentOut(now time.Time, id FourTuple, seg *Segment) {
 	l.segment(now, id, seg, true)
-	l.Flush() // what we send causes no transition of its own
+	l.appendWhy(seg.Why)
+	if !l.LocalInferred {
+		l.Flush() // what the stack sends causes no transition of its own
+	}
 }
 
 func (l *Ladder) segment(now time.Time, id FourTuple, seg *Segment, out bool) {
@@ -94,6 +119,43 @@ func (l *Ladder) segment(now time.Time, id FourTuple, seg *Segment, out bool) {
 	}
 	label := c.label(seg, out)
 	l.line(now, id, dir, c.describe(seg, *isn, ackBase, haveAck, *ws), label)
+	// The peer's transitions follow what its own segment made it do, and
+	// end the line of a segment it received, after its reason and the
+	// sender's transitions: each line reads sender first.
+	c.peer.Observe(seg, !out)
+	var peer strings.Builder
+	for _, st := range c.peer.Steps() {
+		fmt.Fprintf(&peer, "  %s→ %v~", l.name(true), st)
+	}
+	if out {
+		l.pendingPeer = peer.String()
+	} else {
+		l.pending.WriteString(peer.String())
+	}
+	l.pendingIn = ladderInOf(id, seg)
+}
+
+// Note adds a remark to the line of the segment just drawn, marked "~"
+// as inferred: what a capture shows of it, such as "duplicate ACK".
+func (l *Ladder) Note(_ time.Time, _ FourTuple, text string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.pending.Len() > 0 {
+		fmt.Fprintf(&l.pending, "  (~ %s)", text)
+	}
+}
+
+// name is the name of the peer's side or the local one.
+func (l *Ladder) name(peer bool) string {
+	switch {
+	case peer && l.PeerName != "":
+		return l.PeerName
+	case peer:
+		return "peer"
+	case l.LocalName != "":
+		return l.LocalName
+	}
+	return "utcp"
 }
 
 // StateChange adds a transition to the line of the segment that caused it,
@@ -104,13 +166,17 @@ func (l *Ladder) StateChange(now time.Time, id FourTuple, from, to State) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	change := fmt.Sprintf("%v → %v", from, to)
+	if l.LocalInferred {
+		change = fmt.Sprintf("%s→ %v~", l.name(false), to)
+	}
 	if l.pending.Len() > 0 {
-		fmt.Fprintf(&l.pending, "  %v → %v", from, to)
+		fmt.Fprintf(&l.pending, "  %s", change)
 		return
 	}
 	l.head(id)
-	fmt.Fprintf(l.w, "%9.6f  %s  %v → %v\n", l.elapsed(now), strings.Repeat(" ", ladderArrow+2), from, to)
-	if to == StateClosed {
+	fmt.Fprintf(l.w, "%9.6f  %s  %s\n", l.elapsed(now), strings.Repeat(" ", ladderArrow+2), change)
+	if to == StateClosed && !l.LocalInferred {
 		delete(l.conns, id)
 	}
 }
@@ -121,7 +187,7 @@ func (l *Ladder) UserEvent(now time.Time, id FourTuple, ev UserEvent) {
 	defer l.mu.Unlock()
 	l.flushLocked()
 	var why string
-	switch ev {
+	switch ev.Kind {
 	case EventDialReturned:
 		why = "Dial (connect) returns: the SYN-ACK arrived and was ACKed (handshake segment 2 of 3)"
 	case EventAcceptReturned:
@@ -129,10 +195,25 @@ func (l *Ladder) UserEvent(now time.Time, id FourTuple, ev UserEvent) {
 	case EventReadEOF:
 		why = "Read returns EOF: the peer sent FIN, it will send no more"
 	default:
-		why = ev.String()
+		why = l.userEventText(ev)
+		if why == "" {
+			if l.why || ev.Kind <= EventReset {
+				why = ev.String()
+			} else {
+				return // socket-call markers are drawn with NewLadderWhy only
+			}
+		}
 	}
 	fmt.Fprintf(l.w, "%9.6f  ==> %s\n", l.elapsed(now), why)
 }
+
+// SegmentDropped marks a segment dropped, with NewLadderWhy.
+func (l *Ladder) SegmentDropped(now time.Time, id FourTuple, seg *Segment, why Reason) {
+	l.dropped(now, id, seg, why)
+}
+
+// Sender is not drawn.
+func (l *Ladder) Sender(time.Time, FourTuple, SenderState) {}
 
 // Flush completes the pending line.
 func (l *Ladder) Flush() {
@@ -145,6 +226,8 @@ func (l *Ladder) flushLocked() {
 	if l.pending.Len() == 0 {
 		return
 	}
+	l.pending.WriteString(l.pendingPeer)
+	l.pendingPeer = ""
 	l.pending.WriteByte('\n')
 	io.WriteString(l.w, l.pending.String())
 	l.pending.Reset()
@@ -155,9 +238,12 @@ func (l *Ladder) head(id FourTuple) {
 		return
 	}
 	l.header = true
-	left := "utcp " + id.Local.String()
-	right := "peer " + id.Remote.String()
-	fmt.Fprintf(l.w, "%9s  %-*s%s\n", "time", ladderArrow+2-len(right), left, right)
+	left := l.name(false) + " " + id.Local.String()
+	if l.LocalInferred {
+		left += " (~ inferred)"
+	}
+	right := l.name(true) + " " + id.Remote.String() + " (~ inferred)"
+	fmt.Fprintf(l.w, "%9s  %-*s%s\n", "time", max(ladderArrow+2-len(right), len(left)+2), left, right)
 }
 
 // line starts a pending line: time, the arrow with the segment, a label.

@@ -70,6 +70,9 @@ func (h *core) flush() []string {
 	var out []string
 	h.c.output(h.now, func(_ FourTuple, s *Segment) {
 		out = append(out, s.format(h.iss, h.irs))
+		if s.Why == ReasonNone || s.Why.Drop() {
+			h.t.Errorf("%s sent with no reason to send (Why %s)", s.format(h.iss, h.irs), s.Why.Name())
+		}
 	})
 	h.events |= h.c.takeEvents()
 	return out

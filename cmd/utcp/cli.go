@@ -45,6 +45,7 @@ type options struct {
 	addr6, peer6 netip.Addr
 	mtu          int
 	trace        bool
+	why          bool // --trace=why: the ladder says why each segment went or was dropped
 	pcap         string
 	offload      bool
 	msl          time.Duration
@@ -64,6 +65,8 @@ type options struct {
 
 	host netip.Addr // dial
 	port uint16
+
+	explain explainOptions // explain FILE (explain.go)
 }
 
 // usageError is a mistake on the command line: exit 2, one line.
@@ -125,6 +128,22 @@ bytes have been echoed. Connections are served concurrently.`,
   /files/       the files under --dir, if given (http.FileServer)`,
 		positional: []string{"PORT"},
 	},
+	{
+		name: "explain", args: "[flags] FILE.pcap",
+		short: "draw each TCP conversation of a capture as a ladder, with both sides' states",
+		long: `Read a capture (pcap or pcapng, as tcpdump or Wireshark write it; link types
+Ethernet, Linux cooked SLL/SLL2, raw IP, loopback) and draw each TCP conversation
+(IPv4 or IPv6) as the --trace ladder: the side that sent the first SYN (else the
+first segment) on the left, times from the capture's first packet. Both sides'
+states are inferred from the segments (marked ~, RFC 9293 Figure 5); a state the
+wire cannot show (TIME-WAIT's end, a silent timeout) stays as the last segment
+left it. Remarks in (~ ...) are what the capture shows of a segment (a range seen
+before, a duplicate ACK, a window update, a probe), never the sender's internal
+reasons. Packets that are not TCP, IP fragments and malformed ones are skipped
+and counted on the last line, as are segments past the first 262144. explain
+needs no TUN device and takes only the flags below.`,
+		positional: []string{"FILE"},
+	},
 }
 
 func lookupCommand(name string) *command {
@@ -136,6 +155,36 @@ func lookupCommand(name string) *command {
 	return nil
 }
 
+// traceFlag is --trace: "on" (the bare flag) draws the ladder, "why" adds
+// the reasons, "off" draws none.
+type traceFlag struct{ o *options }
+
+func (f *traceFlag) Set(v string) error {
+	switch v {
+	case "on", "true":
+		f.o.trace, f.o.why = true, false
+	case "why":
+		f.o.trace, f.o.why = true, true
+	case "off", "false":
+		f.o.trace, f.o.why = false, false
+	default:
+		return fmt.Errorf("want --trace, --trace=why or --trace=off, not --trace=%s", v)
+	}
+	return nil
+}
+
+func (f *traceFlag) String() string {
+	switch {
+	case f.o == nil || !f.o.trace:
+		return "" // off, the default
+	case f.o.why:
+		return "why"
+	}
+	return "on"
+}
+
+func (f *traceFlag) Type() string { return "" }
+
 // flagSet defines the flags of cmd on o, with their defaults.
 func flagSet(cmd string, o *options) *pflag.FlagSet {
 	fs := pflag.NewFlagSet("utcp "+cmd, pflag.ContinueOnError)
@@ -143,6 +192,12 @@ func flagSet(cmd string, o *options) *pflag.FlagSet {
 	fs.Usage = func() {}
 	fs.SetInterspersed(true) // flags may follow the positional arguments
 	fs.SortFlags = false
+	if cmd == "explain" {
+		fs.IntVar(&o.explain.conn, "conn", 0, "draw only conversation `N` (numbered from 1 in the order of their first packet)")
+		fs.Uint16Var(&o.explain.port, "port", 0, "draw only the conversations with port `P` on either side")
+		fs.BoolVar(&o.explain.html, "html", false, "write the web page instead of the ladder")
+		return fs
+	}
 
 	fs.StringVar(&o.tun, "tun", defaultTUN, "create the TUN device `NAME` (removed on exit)")
 	fs.String("addr", defaultAddr, "utcp's own address: the kernel reaches utcp at this `IP`")
@@ -151,7 +206,7 @@ func flagSet(cmd string, o *options) *pflag.FlagSet {
 	fs.String("addr6", "", "utcp's own IPv6 address `IP` (implies --ipv6)")
 	fs.String("peer6", "", "the kernel side's IPv6 address `IP` on the TUN (implies --ipv6)")
 	fs.IntVar(&o.mtu, "mtu", defaultMTU, "the MTU: no packet in or out is larger than `N` bytes (68-65535)")
-	fs.BoolVar(&o.trace, "trace", false, "draw the conversation as a ladder diagram on stderr")
+	fs.VarPF(&traceFlag{o}, "trace", "", "draw the conversation as a ladder diagram on stderr; --trace=why also gives the reason and RFC rule of each segment sent or dropped, and marks the application's calls").NoOptDefVal = "on"
 	fs.StringVar(&o.pcap, "pcap", "", "write every IP packet in and out to `FILE` (pcap, LINKTYPE_RAW)")
 	fs.BoolVar(&o.offload, "offload", false, "open the TUN device with checksum and segmentation offload (virtio-net header, TSO): the kernel and utcp pass TCP segments of up to 64 KiB, which --trace and --pcap then show whole")
 	fs.DurationVar(&o.msl, "msl", defaultMSL, "maximum segment lifetime `D`; TIME-WAIT lasts 2×D")
@@ -214,6 +269,9 @@ func parseArgs(args []string) (*options, error) {
 		}
 		return o, usagef("%v (see utcp %s --help)", oneLine(err.Error()), name)
 	}
+	if name == "explain" {
+		return o, parseExplain(o, fs.Args())
+	}
 	var err error
 	if o.addr, err = parseIPv4(fs, "addr"); err != nil {
 		return o, err
@@ -272,6 +330,20 @@ func parseArgs(args []string) (*options, error) {
 		return o, err
 	}
 	return o, nil
+}
+
+// parseExplain checks explain's arguments.
+func parseExplain(o *options, pos []string) error {
+	switch {
+	case len(pos) == 0:
+		return usagef("missing FILE: usage: utcp explain [flags] FILE.pcap")
+	case len(pos) > 1:
+		return usagef("unexpected argument %q: usage: utcp explain [flags] FILE.pcap", pos[1])
+	case o.explain.conn < 0:
+		return usagef("bad --conn %d: want a conversation number from 1", o.explain.conn)
+	}
+	o.explain.file = pos[0]
+	return nil
 }
 
 // commandFirst returns args with the first argument after the leading
@@ -375,6 +447,10 @@ func oneLine(s string) string {
 
 // printHelp writes the overview (cmd "") or the help of one command.
 func printHelp(w io.Writer, cmd string) {
+	if c := lookupCommand(cmd); c != nil && c.name == "explain" {
+		fmt.Fprintf(w, "Usage: utcp %s %s\n\n%s\n\nFlags:\n%s", c.name, c.args, c.long, flagSet(c.name, &options{}).FlagUsages())
+		return
+	}
 	if c := lookupCommand(cmd); c != nil {
 		fmt.Fprintf(w, "Usage: utcp %s %s\n\n%s\n\n", c.name, c.args, c.long)
 		fmt.Fprint(w, addressNote)
@@ -388,18 +464,20 @@ func printHelp(w io.Writer, cmd string) {
 	fmt.Fprint(w, addressNote)
 	fmt.Fprint(w, "\nUsage:\n")
 	for _, c := range commands {
-		fmt.Fprintf(w, "  utcp %-6s %-18s %s\n", c.name, c.args, c.short)
+		fmt.Fprintf(w, "  utcp %-7s %-18s %s\n", c.name, c.args, c.short)
 	}
-	fmt.Fprintf(w, "  utcp %-25s %s\n", "help [COMMAND]", "this text, or a command's")
+	fmt.Fprintf(w, "  utcp %-26s %s\n", "help [COMMAND]", "this text, or a command's")
 	fmt.Fprint(w, `
 Examples:
   sudo utcp listen 4567              then in another terminal: nc 10.9.0.2 4567
   nc -l 4567 & sudo utcp dial 10.9.0.1 4567
   sudo utcp echo 7 --trace           then: echo hi | nc -N 10.9.0.2 7
+  sudo utcp listen 4567 --trace=why  the ladder with why each segment went or was dropped
   sudo utcp http 8080 --dir .        then: curl http://10.9.0.2:8080/  (also /status.json, /files/)
   sudo utcp listen 4567 --pcap utcp.pcap -v
+  utcp explain utcp.pcap             the capture's conversations as ladders
 
-Flags of every command (before or after the arguments):
+Flags of every command but explain (before or after the arguments):
 `)
 	common := flagSet("", &options{})
 	fmt.Fprint(w, common.FlagUsages())

@@ -255,19 +255,38 @@ func TestListen_StdoutGoneResetsConnection(t *testing.T) {
 	assert.Contains(t, stderr.String(), "\nstdout: broken pipe; connection with "+conn.LocalAddr().String()+" reset\n")
 }
 
-func TestListen_TraceLadder(t *testing.T) {
+// traceListen runs utcp listen with the trace flag, sends it "hi" and
+// returns its stderr.
+func traceListen(t *testing.T, flag string) string {
 	n := newTestNet(t, netOpts{})
-	c := start(t, n.open, nil, "listen", "4567", "--trace", "--msl", "20ms")
+	c := start(t, n.open, nil, "listen", "4567", flag, "--msl", "20ms")
 	c.stderr.waitFor(t, "listening on")
 	conn := n.dial(t, 4567)
 	writeString(t, conn, "hi")
 	requireEOF(t, conn) // stdin is empty: utcp closes first
 	require.NoError(t, conn.Close())
 	assert.Equal(t, exitOK, c.wait(t))
-	stderr := c.stderr.String()
+	return c.stderr.String()
+}
+
+func TestListen_TraceLadder(t *testing.T) {
+	stderr := traceListen(t, "--trace")
 	for _, want := range []string{"handshake 1/3", "handshake 2/3", "handshake 3/3", "SYN-RECEIVED", "ESTABLISHED",
 		"Accept returns", "FIN-WAIT-1", "TIME-WAIT → CLOSED", "[SYN]", "[SYN, ACK]"} {
 		assert.Contains(t, stderr, want)
+	}
+	assert.NotContains(t, stderr, "why:", "plain --trace gives no reasons")
+}
+
+func TestListen_TraceWhy(t *testing.T) {
+	stderr := traceListen(t, "--trace=why")
+	for _, want := range []string{
+		"(handshake 2/3)  why: SYN-ACK: SYN arrived in LISTEN (RFC 9293 §3.10.7.2)",
+		"==> Read returns 2 octets",
+		"FIN queued",
+		"why: FIN: the application called",
+	} {
+		assert.Contains(t, stderr, want, "--trace=why says why")
 	}
 }
 

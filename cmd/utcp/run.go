@@ -61,6 +61,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintln(stderr, err)
 		return exitUsage
 	}
+	if o.cmd == "explain" { // a capture, no TUN device
+		return explainMain(&o.explain, stdout, stderr)
+	}
 	if stdin == nil {
 		stdin = eofReader{}
 	}
@@ -149,7 +152,10 @@ func (s *session) setup(openLink linkOpener) error {
 		go s.flushPcap()
 	}
 	cfg := tcp.Config{Addr: o.addr, Addrs: addrs6(o.addr6), MTU: o.mtu, MSL: o.msl, MaxConns: o.maxConns, MemoryLimit: o.memLimit << 20, FinTimeout: o.finTimeout}
-	if o.trace {
+	switch {
+	case o.why:
+		cfg.Tracer = tcp.NewLadderWhy(s.stderr)
+	case o.trace:
 		cfg.Tracer = tcp.NewLadder(s.stderr)
 	}
 	st, err := tcp.NewStack(s.link, cfg)
