@@ -1,0 +1,473 @@
+// The utcp trace page: plain JavaScript, no libraries. Events come from the
+// recorder as server-sent events (/events), or from the JSON inlined in a
+// file written by --trace-html. Every view draws the selected connection
+// as it was at one moment, the step chosen with the controls.
+"use strict";
+
+const SVGNS = "http://www.w3.org/2000/svg";
+const $ = (id) => document.getElementById(id);
+
+const conns = new Map(); // number -> connection
+let current = null; // the connection shown
+let pos = -1; // index of the step shown
+let live = true; // follow new events
+let pickedByUser = false;
+let pending = false;
+
+function esc(s) {
+  return String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+}
+
+function newConn(n, local, remote) {
+  return { n, local: local || "?", remote: remote || "?", steps: [], byId: new Map(), sender: [], tmax: 0 };
+}
+
+// add takes one event into the model. Events with a ref annotate an
+// earlier step (a transition it caused, a drop); sender events feed the
+// graph; the others are steps of their own.
+function add(ev) {
+  if (ev.kind === "gone") {
+    conns.delete(ev.conn);
+    if (current && current.n === ev.conn) current = null;
+    return;
+  }
+  let c = conns.get(ev.conn);
+  if (!c) {
+    c = newConn(ev.conn, ev.local, ev.remote);
+    conns.set(ev.conn, c);
+    if (!current || (live && !pickedByUser)) current = c;
+  }
+  if (ev.kind === "conn") return;
+  c.tmax = Math.max(c.tmax, ev.t);
+  if (ev.kind === "sender") {
+    c.sender.push(ev);
+    return;
+  }
+  ev.notes = [];
+  const target = ev.ref ? c.byId.get(ev.ref) : null;
+  if (target) {
+    target.notes.push(ev);
+    return;
+  }
+  c.byId.set(ev.id, ev);
+  c.steps.push(ev);
+}
+
+function reset() {
+  conns.clear();
+  current = null;
+  pos = -1;
+}
+
+// ---- states ----
+
+// statesAt replays the steps up to i: utcp's state, the peer's, and the
+// last transition of each.
+function statesAt(c, i) {
+  let local = null, peer = null, localFrom = null, peerFrom = null;
+  for (const s of c.steps) {
+    const st = [s, ...s.notes].find((e) => e.kind === "state");
+    if (st) {
+      local = st.from; // the state before the first transition
+      break;
+    }
+  }
+  for (let k = 0; k <= i && k < c.steps.length; k++) {
+    const s = c.steps[k];
+    for (const e of [s, ...s.notes]) {
+      if (e.kind === "state") {
+        if (k === i) localFrom = e.from;
+        local = e.to;
+      }
+    }
+    if (s.peer) {
+      if (k === i && s.peer !== peer) peerFrom = peer;
+      peer = s.peer;
+    }
+  }
+  return { local: local || "?", peer: peer || "?", localFrom, peerFrom };
+}
+
+// ---- the ladder ----
+
+const FLAG_NAMES = { S: "SYN", F: "FIN", R: "RST", P: "PSH", A: "ACK", U: "URG", E: "ECE", C: "CWR" };
+
+function flagText(letters) {
+  return "[" + [...letters].map((l) => FLAG_NAMES[l] || l).join(", ") + "]";
+}
+
+function segText(e) {
+  let s = flagText(e.flags) + " Seq=" + e.seq;
+  if (e.flags.includes("A")) s += " Ack=" + e.ack;
+  s += " Win=" + e.win + " Len=" + e.len;
+  return s;
+}
+
+function userText(e) {
+  let s = e.user;
+  if (e.n) s += " (" + e.n + " octets)";
+  if (e.err) s += ": " + e.err;
+  return s;
+}
+
+function dropOf(e) {
+  if (e.kind === "drop") return e;
+  return e.notes.find((n) => n.kind === "drop") || null;
+}
+
+const L = { w: 860, row: 36, top: 40, time: 4, localX: 230, peerX: 610 };
+
+function drawLadder(c) {
+  const svg = $("ladder");
+  const h = L.top + L.row * (c.steps.length + 1);
+  svg.setAttribute("width", L.w);
+  svg.setAttribute("height", h);
+  const out = [];
+  out.push(`<text class="col-head" x="${L.localX}" y="14" text-anchor="middle">utcp ${esc(c.local)}</text>`);
+  out.push(`<text class="col-head" x="${L.peerX}" y="14" text-anchor="middle">peer ${esc(c.remote)}</text>`);
+  out.push(`<text class="time" x="${L.time}" y="30">time (s)</text>`);
+  out.push(`<line class="col" x1="${L.localX}" y1="20" x2="${L.localX}" y2="${h}"/>`);
+  out.push(`<line class="col" x1="${L.peerX}" y1="20" x2="${L.peerX}" y2="${h}"/>`);
+  let peer = null;
+  c.steps.forEach((e, i) => {
+    const y = L.top + i * L.row;
+    const cls = ["row"];
+    if (i === pos) cls.push("current");
+    if (i > pos) cls.push("future");
+    const body = [];
+    body.push(`<rect class="hl" x="0" y="${y - 4}" width="${L.w}" height="${L.row}"/>`);
+    body.push(`<text class="time" x="${L.time}" y="${y + 12}">${e.t.toFixed(6)}</text>`);
+    let attrs = "";
+    if (e.kind === "in" || e.kind === "out" || e.kind === "drop") {
+      const outgoing = e.kind === "out";
+      const drop = dropOf(e);
+      if (e.retrans) cls.push("retrans");
+      if (drop) cls.push("dropped");
+      const x1 = outgoing ? L.localX : L.peerX, x2 = outgoing ? L.peerX : L.localX;
+      // A dropped segment's arrow stops short of utcp's column.
+      const xe = drop ? x2 + (x1 - x2) * 0.18 : x2;
+      const y2 = y + 20;
+      const ye = drop ? y + 20 * 0.82 : y2;
+      const dx = outgoing ? -7 : 7;
+      body.push(`<line class="arrow" x1="${x1}" y1="${y}" x2="${xe}" y2="${ye}"/>`);
+      if (drop) {
+        body.push(`<text class="drop-mark" x="${xe - 4}" y="${ye + 4}">✕</text>`);
+      } else {
+        body.push(`<polyline class="arrow-head" points="${xe + dx},${ye - 4} ${xe},${ye} ${xe + dx},${ye + 4}" fill="none" stroke="currentColor"/>`);
+      }
+      let label = segText(e);
+      if (e.retrans) label += " (retransmission)";
+      body.push(`<text class="seg-label" x="${(L.localX + L.peerX) / 2}" y="${y + 6}" text-anchor="middle"><title>${esc(label + " " + (e.opts || ""))}</title>${esc(label)}</text>`);
+      const why = drop ? "dropped: " + (drop.why || drop.reason || "") + (drop.rule ? " (" + drop.rule + ")" : "") : e.why ? e.why + (e.rule ? " (" + e.rule + ")" : "") : e.opts;
+      if (why) body.push(`<text class="why" x="${(L.localX + L.peerX) / 2}" y="${y + 30}" text-anchor="middle">${esc(why.length > 70 ? why.slice(0, 69) + "…" : why)}<title>${esc(why)}</title></text>`);
+      if (e.step) body.push(`<text class="step-label" x="${L.peerX + 8}" y="${y + 12}">${esc(e.step)}</text>`);
+      attrs = ` data-kind="segment" data-dir="${outgoing ? "out" : "in"}" data-flags="${esc(e.flags)}" data-step="${esc(e.step || "")}"` + (drop ? ` data-dropped="${esc(drop.reason || "yes")}"` : "");
+    } else if (e.kind === "user") {
+      body.push(`<path d="M${L.localX} ${y + 4} l6 6 l-6 6 l-6 -6 z" fill="#1b7f3b"/>`);
+      body.push(`<text class="user-label" x="${L.localX + 12}" y="${y + 14}">==&gt; ${esc(userText(e))}</text>`);
+      attrs = ` data-kind="user" data-user="${esc(e.user)}"`;
+    } else if (e.kind === "truncated") {
+      body.push(`<text class="why" x="${L.localX + 12}" y="${y + 14}">the record of this connection stops here (the recorder's bound)</text>`);
+      attrs = ` data-kind="truncated"`;
+    } else if (e.kind === "state") {
+      attrs = ` data-kind="state"`;
+    }
+    // utcp's transitions to the left of its column, the peer's to the right.
+    const tr = [e, ...e.notes].filter((n) => n.kind === "state");
+    tr.forEach((n, k) => body.push(`<text class="transition" data-kind="transition" x="${L.localX - 6}" y="${y + 12 + 12 * k}" text-anchor="end">${esc(n.from)} → ${esc(n.to)}</text>`));
+    if (e.peer && e.peer !== peer) {
+      body.push(`<text class="peer-transition" x="${L.peerX + 8}" y="${y + 26}">${esc((peer || "?") + " → " + e.peer)} (inferred)</text>`);
+      peer = e.peer;
+    }
+    out.push(`<g class="${cls.join(" ")}" data-index="${i}"${attrs}>${body.join("")}</g>`);
+  });
+  svg.innerHTML = out.join("");
+}
+
+// ---- RFC 9293 Figure 5 ----
+
+const NODES = {
+  CLOSED: [235, 22], LISTEN: [235, 76],
+  "SYN-RECEIVED": [80, 134], "SYN-SENT": [390, 134],
+  ESTABLISHED: [235, 190],
+  "FIN-WAIT-1": [80, 246], "CLOSE-WAIT": [390, 246],
+  "FIN-WAIT-2": [80, 310], CLOSING: [235, 310], "LAST-ACK": [390, 310],
+  "TIME-WAIT": [235, 370],
+};
+
+const EDGES = [
+  ["CLOSED", "LISTEN", "passive OPEN"],
+  ["CLOSED", "SYN-SENT", "active OPEN / snd SYN"],
+  ["LISTEN", "SYN-RECEIVED", "rcv SYN / snd SYN,ACK"],
+  ["LISTEN", "SYN-SENT", "SEND / snd SYN"],
+  ["SYN-SENT", "SYN-RECEIVED", "rcv SYN / snd ACK"],
+  ["SYN-RECEIVED", "ESTABLISHED", "rcv ACK of SYN"],
+  ["SYN-SENT", "ESTABLISHED", "rcv SYN,ACK / snd ACK"],
+  ["SYN-RECEIVED", "FIN-WAIT-1", "CLOSE / snd FIN"],
+  ["ESTABLISHED", "FIN-WAIT-1", "CLOSE / snd FIN"],
+  ["ESTABLISHED", "CLOSE-WAIT", "rcv FIN / snd ACK"],
+  ["FIN-WAIT-1", "FIN-WAIT-2", "rcv ACK of FIN"],
+  ["FIN-WAIT-1", "CLOSING", "rcv FIN / snd ACK"],
+  ["FIN-WAIT-2", "TIME-WAIT", "rcv FIN / snd ACK"],
+  ["CLOSING", "TIME-WAIT", "rcv ACK of FIN"],
+  ["CLOSE-WAIT", "LAST-ACK", "CLOSE / snd FIN"],
+  ["LAST-ACK", "CLOSED", "rcv ACK of FIN"],
+  ["TIME-WAIT", "CLOSED", "timeout = 2MSL"],
+  ["LISTEN", "CLOSED", "CLOSE"],
+  ["SYN-SENT", "CLOSED", "CLOSE"],
+];
+
+const NW = 104, NH = 24;
+
+// edgePath joins two boxes; the edges back to CLOSED go round the sides.
+function edgePath(a, b) {
+  const [x1, y1] = NODES[a], [x2, y2] = NODES[b];
+  if (b === "CLOSED" && a === "LAST-ACK") return `M${x1 + NW / 2} ${y1} C 470 ${y1}, 470 ${y2}, ${x2 + NW / 2} ${y2}`;
+  if (b === "CLOSED" && a === "TIME-WAIT") return `M${x1 - NW / 2} ${y1} C 0 ${y1}, 0 ${y2}, ${x2 - NW / 2} ${y2}`;
+  if (b === "CLOSED" && a === "LISTEN") return `M${x1 + 20} ${y1 - NH / 2} L${x2 + 20} ${y2 + NH / 2}`;
+  if (a === "CLOSED" && b === "LISTEN") return `M${x1 - 20} ${y1 + NH / 2} L${x2 - 20} ${y2 - NH / 2}`;
+  if (b === "CLOSED" && a === "SYN-SENT") return `M${x1 + 20} ${y1 - NH / 2} L${x2 + NW / 2} ${y2 + 4}`;
+  if (a === "CLOSED" && b === "SYN-SENT") return `M${x1 + NW / 2} ${y1 - 4} Q ${x2} ${y1}, ${x2} ${y2 - NH / 2}`;
+  // Leave and enter through the sides facing each other.
+  const dx = x2 - x1, dy = y2 - y1;
+  let sx = x1, sy = y1, ex = x2, ey = y2;
+  if (Math.abs(dy) * NW > Math.abs(dx) * NH) {
+    sy += Math.sign(dy) * NH / 2;
+    ey -= Math.sign(dy) * NH / 2;
+  } else {
+    sx += Math.sign(dx) * NW / 2;
+    ex -= Math.sign(dx) * NW / 2;
+  }
+  return `M${sx} ${sy} L${ex} ${ey}`;
+}
+
+function drawDiagram(st) {
+  const out = [`<defs><marker id="sd-arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6" markerHeight="6" orient="auto-start-reverse"><path d="M0 0 L10 5 L0 10 z" fill="#888"/></marker></defs>`];
+  for (const [a, b, label] of EDGES) {
+    const cls = ["edge"];
+    if (st.localFrom === a && st.local === b) cls.push("taken-local");
+    if (st.peerFrom === a && st.peer === b) cls.push("taken-peer");
+    const [x1, y1] = NODES[a], [x2, y2] = NODES[b];
+    let lx = (x1 + x2) / 2, ly = (y1 + y2) / 2;
+    if (b === "CLOSED" && a === "LAST-ACK") lx = 445;
+    if (b === "CLOSED" && a === "TIME-WAIT") lx = 25;
+    out.push(`<path class="${cls.join(" ")}" data-from="${a}" data-to="${b}" d="${edgePath(a, b)}"><title>${esc(a + " → " + b + ": " + label)}</title></path>`);
+    out.push(`<text class="edge-label" x="${lx + 3}" y="${ly - 2}">${esc(label)}</text>`);
+  }
+  for (const [name, [x, y]] of Object.entries(NODES)) {
+    const cls = ["node"];
+    if (st.local === name) cls.push("is-local");
+    if (st.peer === name) cls.push("is-peer");
+    let badges = "";
+    if (st.local === name) badges += `<text class="badge local" x="${x - NW / 2}" y="${y - NH / 2 - 2}">utcp</text>`;
+    if (st.peer === name) badges += `<text class="badge peer" x="${x + NW / 2}" y="${y - NH / 2 - 2}" text-anchor="end">peer</text>`;
+    out.push(`<g class="${cls.join(" ")}" id="sd-${name}" data-state="${name}"><rect x="${x - NW / 2}" y="${y - NH / 2}" width="${NW}" height="${NH}"/><text x="${x}" y="${y + 4}">${name}</text>${badges}</g>`);
+  }
+  $("state-diagram").innerHTML = out.join("");
+}
+
+// ---- the time-sequence graph ----
+
+const G = { w: 520, h: 300, left: 62, right: 12, top: 12, bottom: 34 };
+
+function drawGraph(c) {
+  const dir = $("tsg-dir").value; // whose sending direction
+  const sendKind = dir === "local" ? "out" : "in";
+  const ackKind = dir === "local" ? "in" : "out";
+  const fit = $("tsg-fit").checked;
+  const data = [], acks = [], wins = [], cwnd = [], ssth = [];
+  let tNow = 0;
+  c.steps.forEach((e, i) => {
+    if (i > pos) return;
+    tNow = e.t;
+    if (e.kind === sendKind && e.len > 0) data.push(e);
+    if (e.kind === ackKind && e.flags && e.flags.includes("A") && !e.flags.includes("S")) {
+      acks.push([e.t, e.ack]);
+      wins.push([e.t, e.ack + e.win]);
+    }
+  });
+  if (dir === "local") {
+    for (const s of c.sender) {
+      if (s.t > tNow && pos < c.steps.length - 1) continue;
+      cwnd.push([s.t, s.sender.sndUna + s.sender.cwnd]);
+      if (s.sender.ssthresh >= 0) ssth.push([s.t, s.sender.sndUna + s.sender.ssthresh]);
+    }
+  }
+  // The scales cover the whole connection, so that stepping does not move them.
+  let ymax = 1;
+  for (const e of c.steps) {
+    if (e.kind === sendKind && e.len > 0) ymax = Math.max(ymax, e.seq + e.len);
+    if (e.kind === ackKind && e.flags && e.flags.includes("A")) {
+      ymax = Math.max(ymax, e.ack);
+      if (fit) ymax = Math.max(ymax, e.ack + e.win);
+    }
+  }
+  if (fit && dir === "local") for (const s of c.sender) ymax = Math.max(ymax, s.sender.sndUna + s.sender.cwnd);
+  ymax = Math.ceil(ymax * 1.15) + 1;
+  const tmax = Math.max(c.tmax, 1e-6) * 1.02;
+  const pw = G.w - G.left - G.right, ph = G.h - G.top - G.bottom;
+  const X = (t) => (G.left + (t / tmax) * pw).toFixed(1);
+  // Values above the scale are drawn on its top edge.
+  const Y = (v) => (G.top + ph - (Math.min(v, ymax) / ymax) * ph).toFixed(1);
+  const out = [];
+  for (let k = 0; k <= 4; k++) {
+    const v = Math.round((ymax * k) / 4), t = (tmax * k) / 4;
+    out.push(`<line class="grid" x1="${G.left}" y1="${Y(v)}" x2="${G.w - G.right}" y2="${Y(v)}"/>`);
+    out.push(`<text x="${G.left - 4}" y="${+Y(v) + 4}" text-anchor="end">${v}</text>`);
+    out.push(`<text x="${X(t)}" y="${G.h - G.bottom + 14}" text-anchor="middle">${t.toPrecision(3)}</text>`);
+  }
+  out.push(`<text x="${G.left + pw / 2}" y="${G.h - 4}" text-anchor="middle">time (s)</text>`);
+  out.push(`<text x="12" y="${G.top + ph / 2}" transform="rotate(-90 12 ${G.top + ph / 2})" text-anchor="middle">relative sequence number</text>`);
+  out.push(`<line class="axis" x1="${G.left}" y1="${G.top + ph}" x2="${G.w - G.right}" y2="${G.top + ph}"/>`);
+  out.push(`<line class="axis" x1="${G.left}" y1="${G.top}" x2="${G.left}" y2="${G.top + ph}"/>`);
+  const bars = (list) => list.map((e) => `<line x1="${X(e.t)}" y1="${Y(e.seq)}" x2="${X(e.t)}" y2="${Y(e.seq + e.len)}"><title>${esc(segText(e))}</title></line>`).join("");
+  const fresh = data.filter((e) => !e.retrans), again = data.filter((e) => e.retrans);
+  out.push(`<g class="series-data" data-count="${fresh.length}">${bars(fresh)}</g>`);
+  out.push(`<g class="series-retrans" data-count="${again.length}">${bars(again)}</g>`);
+  // The ACK, window, cwnd and ssthresh lines hold their value until the next one.
+  const steps = (pts) => {
+    const p = [];
+    pts.forEach(([t, v], k) => {
+      if (k > 0) p.push(`${X(t)},${Y(pts[k - 1][1])}`);
+      p.push(`${X(t)},${Y(v)}`);
+    });
+    if (pts.length) p.push(`${X(tNow)},${Y(pts[pts.length - 1][1])}`);
+    return p.join(" ");
+  };
+  out.push(`<polyline class="series-ack" data-count="${acks.length}" points="${steps(acks)}"/>`);
+  out.push(`<polyline class="series-window" data-count="${wins.length}" points="${steps(wins)}"/>`);
+  out.push(`<polyline class="series-cwnd" data-count="${cwnd.length}" points="${steps(cwnd)}"/>`);
+  out.push(`<polyline class="series-ssthresh" data-count="${ssth.length}" points="${steps(ssth)}"/>`);
+  out.push(`<line class="cursor" id="tsg-cursor" x1="${X(tNow)}" y1="${G.top}" x2="${X(tNow)}" y2="${G.top + ph}"/>`);
+  $("tsg").innerHTML = out.join("");
+  const who = dir === "local" ? "utcp" : "the peer";
+  const other = dir === "local" ? "the peer" : "utcp";
+  $("tsg-legend").innerHTML =
+    `<span class="l-data">data ${esc(who)} sent (bar: seq to seq+len)</span>` +
+    `<span class="l-retrans">retransmission</span>` +
+    `<span class="l-ack">ACK from ${esc(other)}</span>` +
+    `<span class="l-window">window edge ACK+WIN</span>` +
+    (dir === "local" ? `<span class="l-cwnd">SND.UNA+cwnd</span><span class="l-ssthresh">SND.UNA+ssthresh</span>` : `<span>(cwnd is known for utcp's side only)</span>`);
+}
+
+// ---- controls ----
+
+function describeStep(e) {
+  if (!e) return "";
+  const t = e.t.toFixed(6) + " s  ";
+  if (e.kind === "in" || e.kind === "out" || e.kind === "drop") {
+    const arrow = e.kind === "out" ? "utcp → peer " : "peer → utcp ";
+    return t + arrow + segText(e) + (e.opts ? " " + e.opts : "") + (e.step ? "  (" + e.step + ")" : "");
+  }
+  if (e.kind === "user") return t + userText(e);
+  if (e.kind === "state") return t + e.from + " → " + e.to;
+  return t + e.kind;
+}
+
+function render() {
+  pending = false;
+  const picker = $("conn-picker");
+  const want = [...conns.values()].map((c) => c.n + "");
+  if ([...picker.options].map((o) => o.value).join() !== want.join()) {
+    picker.innerHTML = [...conns.values()].map((c) => `<option value="${c.n}">#${c.n} ${esc(c.local)} ⇄ ${esc(c.remote)}</option>`).join("");
+  }
+  if (!current && conns.size) current = [...conns.values()].pop();
+  if (!current) {
+    $("step-pos").textContent = "no connection yet";
+    drawDiagram({});
+    return;
+  }
+  picker.value = current.n + "";
+  const n = current.steps.length;
+  if (live || pos >= n) pos = n - 1;
+  const slider = $("step-slider");
+  slider.max = Math.max(n - 1, 0);
+  slider.value = Math.max(pos, 0);
+  $("step-live").setAttribute("aria-pressed", live ? "true" : "false");
+  $("step-pos").textContent = n ? `event ${pos + 1} of ${n}` : "no events";
+  const st = statesAt(current, pos);
+  $("state-local").textContent = st.local;
+  $("state-peer").textContent = st.peer;
+  $("step-desc").textContent = describeStep(current.steps[pos]);
+  drawLadder(current);
+  drawDiagram(st);
+  drawGraph(current);
+  const row = document.querySelector(`#ladder .row[data-index="${pos}"]`);
+  if (row && live) row.scrollIntoView({ block: "nearest" });
+}
+
+function schedule() {
+  if (!pending) {
+    pending = true;
+    requestAnimationFrame(render);
+  }
+}
+
+function go(to) {
+  if (!current) return;
+  live = false;
+  pos = Math.max(0, Math.min(to, current.steps.length - 1));
+  render();
+  const row = document.querySelector(`#ladder .row[data-index="${pos}"]`);
+  if (row) row.scrollIntoView({ block: "nearest" });
+}
+
+$("step-first").onclick = () => go(0);
+$("step-prev").onclick = () => go(pos - 1);
+$("step-next").onclick = () => go(pos + 1);
+$("step-live").onclick = () => {
+  live = true;
+  render();
+};
+$("step-slider").oninput = (e) => go(+e.target.value);
+$("tsg-dir").onchange = render;
+$("tsg-fit").onchange = render;
+$("conn-picker").onchange = (e) => {
+  pickedByUser = true;
+  current = conns.get(+e.target.value) || current;
+  pos = current ? current.steps.length - 1 : -1;
+  render();
+};
+document.addEventListener("keydown", (e) => {
+  if (e.target.tagName === "SELECT" || e.target.tagName === "INPUT") return;
+  if (e.key === "ArrowLeft") go(pos - 1);
+  else if (e.key === "ArrowRight") go(pos + 1);
+  else if (e.key === "Home") go(0);
+  else if (e.key === "End") $("step-live").onclick();
+  else return;
+  e.preventDefault();
+});
+
+// ---- data ----
+
+function start() {
+  const inline = $("trace-data").textContent.trim();
+  if (inline) {
+    const snap = JSON.parse(inline);
+    snap.events.forEach(add);
+    live = true;
+    render();
+    live = false;
+    $("stream-status").textContent = `offline file: ${snap.events.length} events`;
+    $("step-live").disabled = true;
+    const s = snap.stats || {};
+    if (s.ConnsForgotten || s.EventsNotKept) $("footer").textContent = `the recorder left out ${s.ConnsForgotten} connections and ${s.EventsNotKept} events to stay within its bounds`;
+    document.body.dataset.mode = "file";
+    return;
+  }
+  document.body.dataset.mode = "live";
+  const es = new EventSource("events");
+  es.onopen = () => ($("stream-status").textContent = "live");
+  es.onerror = () => ($("stream-status").textContent = "reconnecting…");
+  es.addEventListener("reset", () => {
+    reset();
+    schedule();
+  });
+  es.onmessage = (m) => {
+    add(JSON.parse(m.data));
+    schedule();
+  };
+  render();
+}
+
+start();
