@@ -3,6 +3,7 @@ package tcp
 import (
 	"net"
 	"net/netip"
+	"strconv"
 	"time"
 )
 
@@ -209,19 +210,26 @@ type FourTuple struct {
 	Local, Remote netip.AddrPort
 }
 
-// UserEvent is a moment the application sees: a call returning.
-type UserEvent uint8
+// UserEventKind is what the application did or saw on utcp's side.
+type UserEventKind uint8
 
 // User events reported to a Tracer.
 const (
-	EventDialReturned   UserEvent = iota + 1 // connect() returns: the SYN-ACK arrived and was ACKed
-	EventAcceptReturned                      // accept() has a connection: the third segment arrived
-	EventReadEOF                             // read() returns EOF: the peer's FIN was consumed
-	EventReset                               // the connection was reset
+	EventDialReturned   UserEventKind = iota + 1 // connect() returns: the SYN-ACK arrived and was ACKed
+	EventAcceptReturned                          // accept() has a connection: the third segment arrived
+	EventReadEOF                                 // read() returns EOF: the peer's FIN was consumed
+	EventReset                                   // the connection was reset
+	EventWrite                                   // Write queued N octets
+	EventRead                                    // Read returned N octets
+	EventClose                                   // the application called Close
+	EventCloseWrite                              // the application called CloseWrite (shutdown SHUT_WR)
+	EventCloseRead                               // the application called CloseRead (shutdown SHUT_RD)
+	EventAbort                                   // the application aborted the connection (Close with linger 0)
+	EventError                                   // a call returned Err (ECONNRESET, ETIMEDOUT, ECONNREFUSED...)
 )
 
-func (e UserEvent) String() string {
-	switch e {
+func (k UserEventKind) String() string {
+	switch k {
 	case EventDialReturned:
 		return "Dial returns"
 	case EventAcceptReturned:
@@ -230,24 +238,88 @@ func (e UserEvent) String() string {
 		return "Read returns EOF"
 	case EventReset:
 		return "connection reset"
+	case EventWrite:
+		return "Write"
+	case EventRead:
+		return "Read"
+	case EventClose:
+		return "Close"
+	case EventCloseWrite:
+		return "CloseWrite"
+	case EventCloseRead:
+		return "CloseRead"
+	case EventAbort:
+		return "Abort"
+	case EventError:
+		return "error"
 	}
 	return "UserEvent(?)"
+}
+
+// UserEvent is a moment the application sees: a call on utcp's side. N is
+// the octets of a Write or Read; Err the error the application sees, for
+// EventError.
+type UserEvent struct {
+	Kind UserEventKind
+	N    int
+	Err  error
+}
+
+func (e UserEvent) String() string {
+	switch e.Kind {
+	case EventWrite, EventRead:
+		return e.Kind.String() + " " + strconv.Itoa(e.N)
+	case EventError:
+		if e.Err != nil {
+			return "error: " + e.Err.Error()
+		}
+	}
+	return e.Kind.String()
+}
+
+// SenderState is a connection's congestion state, as Tracer.Sender sees it.
+type SenderState struct {
+	Cwnd, SSThresh uint32 // octets; SSThresh is math.MaxUint32 while "arbitrarily high" (RFC 5681 §3.1)
+	SndUna, SndNxt Seq
+	SndWnd         uint32 // the peer's window, scaled
+	InFlight       uint32 // the pipe of RFC 6675, octets
+	SRTT           time.Duration
+	Recovering     bool // in fast recovery (RFC 6582, RFC 6675)
 }
 
 // Tracer observes a stack. Its methods run one at a time, in order, under
 // the stack's lock (on the loop's goroutine or a user call's), and must not
 // block. The --trace ladder diagram and connection statistics are
-// Tracers.
+// Tracers. Embed NopTracer to implement only some of the methods.
 type Tracer interface {
 	// SegmentIn is called for every valid segment that arrives, before it is processed.
 	SegmentIn(now time.Time, id FourTuple, seg *Segment)
-	// SegmentOut is called for every segment sent.
+	// SegmentOut is called for every segment sent; seg.Why says why.
 	SegmentOut(now time.Time, id FourTuple, seg *Segment)
+	// SegmentDropped is called when an arriving segment is dropped or
+	// ignored, after its SegmentIn if it parsed; for a bad checksum or a
+	// malformed header seg holds what could be decoded.
+	SegmentDropped(now time.Time, id FourTuple, seg *Segment, why Reason)
 	// StateChange is called on every transition of a connection's state.
 	StateChange(now time.Time, id FourTuple, from, to State)
-	// UserEvent is called when an application-visible call completes.
+	// UserEvent is called for an application call on utcp's side.
 	UserEvent(now time.Time, id FourTuple, ev UserEvent)
+	// Sender is called with the sender's congestion state after it
+	// changed (an ACK, a loss, an RTO), at most once per batch per connection.
+	Sender(now time.Time, id FourTuple, s SenderState)
 	// Flush is called after each batch of work of the stack loop: the
 	// calls before it belong to segments and calls that are complete.
 	Flush()
 }
+
+// NopTracer is a Tracer that does nothing, to embed in a Tracer that
+// implements only some of the methods.
+type NopTracer struct{}
+
+func (NopTracer) SegmentIn(time.Time, FourTuple, *Segment)              {}
+func (NopTracer) SegmentOut(time.Time, FourTuple, *Segment)             {}
+func (NopTracer) SegmentDropped(time.Time, FourTuple, *Segment, Reason) {}
+func (NopTracer) StateChange(time.Time, FourTuple, State, State)        {}
+func (NopTracer) UserEvent(time.Time, FourTuple, UserEvent)             {}
+func (NopTracer) Sender(time.Time, FourTuple, SenderState)              {}
+func (NopTracer) Flush()                                                {}

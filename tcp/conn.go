@@ -101,7 +101,7 @@ func (s *Stack) DialContext(ctx context.Context, addr netip.AddrPort) (*Conn, er
 			ok = true
 			if tr := s.cfg.Tracer; tr != nil {
 				// "connect returns after the SYN-ACK has arrived and been ACKed".
-				tr.UserEvent(now, c.id, EventDialReturned)
+				tr.UserEvent(now, c.id, UserEvent{Kind: EventDialReturned})
 			}
 			return
 		}
@@ -251,7 +251,7 @@ func (c *Conn) readOnLoop(now time.Time, b []byte, wait bool) (int, error) {
 	if err == io.EOF && !c.eofSeen {
 		c.eofSeen = true
 		if tr := c.s.cfg.Tracer; tr != nil {
-			tr.UserEvent(now, c.id, EventReadEOF)
+			tr.UserEvent(now, c.id, UserEvent{Kind: EventReadEOF})
 		}
 	}
 	return n, readError(err)

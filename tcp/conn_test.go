@@ -124,8 +124,8 @@ func TestDial_TracerSeesDialAndAccept(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		p := newPair(t, fastConfig(addrA), fastConfig(addrB))
 		ca, cb := p.connect(t, 80)
-		assert.Equal(t, []UserEvent{EventDialReturned}, p.ra.eventsOf(ca.ID()), "Dial returning is reported once")
-		assert.Equal(t, []UserEvent{EventAcceptReturned}, p.rb.eventsOf(cb.ID()), "Accept returning is reported once")
+		assert.Equal(t, []UserEventKind{EventDialReturned}, p.ra.eventsOf(ca.ID()), "Dial returning is reported once")
+		assert.Equal(t, []UserEventKind{EventAcceptReturned}, p.rb.eventsOf(cb.ID()), "Accept returning is reported once")
 		assert.Equal(t, []State{StateSynSent, StateEstablished}, p.ra.statesOf(ca.ID()), "the active side goes SYN-SENT → ESTABLISHED")
 		assert.Equal(t, []State{StateListen, StateSynReceived, StateEstablished}, p.rb.statesOf(cb.ID()),
 			"the passive side goes LISTEN → SYN-RECEIVED → ESTABLISHED")

@@ -121,7 +121,7 @@ func (l *Ladder) UserEvent(now time.Time, id FourTuple, ev UserEvent) {
 	defer l.mu.Unlock()
 	l.flushLocked()
 	var why string
-	switch ev {
+	switch ev.Kind {
 	case EventDialReturned:
 		why = "Dial (connect) returns: the SYN-ACK arrived and was ACKed (handshake segment 2 of 3)"
 	case EventAcceptReturned:
@@ -133,6 +133,12 @@ func (l *Ladder) UserEvent(now time.Time, id FourTuple, ev UserEvent) {
 	}
 	fmt.Fprintf(l.w, "%9.6f  ==> %s\n", l.elapsed(now), why)
 }
+
+// SegmentDropped is not drawn.
+func (l *Ladder) SegmentDropped(time.Time, FourTuple, *Segment, Reason) {}
+
+// Sender is not drawn.
+func (l *Ladder) Sender(time.Time, FourTuple, SenderState) {}
 
 // Flush completes the pending line.
 func (l *Ladder) Flush() {

@@ -115,7 +115,7 @@ func (l *Listener) acceptOnLoop(now time.Time) *Conn {
 	}
 	if tr := l.s.cfg.Tracer; tr != nil {
 		// "accept() has a connection": the third segment arrived.
-		tr.UserEvent(now, c.id, EventAcceptReturned)
+		tr.UserEvent(now, c.id, UserEvent{Kind: EventAcceptReturned})
 	}
 	return c
 }

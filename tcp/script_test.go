@@ -91,6 +91,8 @@ const scriptDir = "../testdata/scripts"
 //	abort            ABORT
 //	state NAME       the connection is in state NAME (as RFC 9293 spells it); with no
 //	                 connection from the port it is LISTEN if a listener waits, else CLOSED
+//	peer NAME        the peer's state, as a PeerTracker infers it from the segments
+//	                 (script_infer_test.go), is NAME
 //	< icmp TYPE ...  a router's ICMP error about a segment we sent (see scriptICMP):
 //	                 "< icmp unreach frag-needed mtu 1200 seq 1 len 1500", the quoted
 //	                 SEQ relative to iss
@@ -178,6 +180,7 @@ type scriptRunner struct {
 	line   *scriptLine
 	cause  string      // the input being processed, for scriptSent.cause
 	ep     ip.Endpoint // the IP layer "< icmp" lines go through
+	infer  scriptInfer // inferred states of both sides (script_infer_test.go)
 }
 
 // scriptEpoch is the fake clock's start: any fixed instant will do.
@@ -219,6 +222,7 @@ func scriptRun(name string, src io.Reader) (err error) {
 		r.line = &lines[i]
 		r.run(&lines[i])
 		r.checkInvariants()
+		r.inferCheck()
 	}
 	r.line = nil
 	if len(r.sent) > 0 {
@@ -536,7 +540,7 @@ func scriptParseLine(text string, last time.Duration) (scriptLine, error) {
 			return l, fmt.Errorf(`read: want "text" or eof after the size, got %q`, want)
 		}
 		return l, nil
-	case "state":
+	case "state", "peer":
 		st, ok := parseState(arg)
 		if !ok {
 			return l, fmt.Errorf("unknown state %q", arg)
@@ -619,8 +623,10 @@ func (tr scriptTracer) SegmentOut(time.Time, FourTuple, *Segment) {}
 func (tr scriptTracer) StateChange(_ time.Time, id FourTuple, from, to State) {
 	tr.r.tracef("state%s %s -> %s", tr.r.fmtPort(id.Remote.Port()), from, to)
 }
-func (tr scriptTracer) UserEvent(_ time.Time, _ FourTuple, ev UserEvent) { tr.r.tracef("user: %s", ev) }
-func (tr scriptTracer) Flush()                                           {}
+func (tr scriptTracer) UserEvent(_ time.Time, _ FourTuple, ev UserEvent)      { tr.r.tracef("user: %s", ev) }
+func (tr scriptTracer) SegmentDropped(time.Time, FourTuple, *Segment, Reason) {}
+func (tr scriptTracer) Sender(time.Time, FourTuple, SenderState)              {}
+func (tr scriptTracer) Flush()                                                {}
 
 // checkInvariants fails the script if any TCB of the host breaks its invariants.
 func (r *scriptRunner) checkInvariants() {
@@ -649,6 +655,7 @@ func (r *scriptRunner) collect(id FourTuple, s *Segment) {
 	cp.Options.SACKBlocks = append([]SACKBlock(nil), s.Options.SACKBlocks...)
 	r.sent = append(r.sent, scriptSent{id: id, seg: cp, at: r.now, cause: r.cause})
 	r.tracef(">%s %s", r.fmtPort(id.Remote.Port()), cp.format(r.opt.iss, r.opt.irs))
+	r.inferSegment(id.Remote.Port(), &cp, true)
 }
 
 // wake keeps the events the host reports, for event and accept.
@@ -766,6 +773,8 @@ func (r *scriptRunner) run(l *scriptLine) {
 		if got := r.state(l); got != l.st {
 			r.failf("got state %s, want %s", got, l.st)
 		}
+	case "peer":
+		r.inferPeer(l)
 	case "err":
 		var got error
 		if c := r.conns[r.port(l)]; c != nil {
@@ -848,6 +857,7 @@ func (r *scriptRunner) inject(l *scriptLine) {
 		b.Left, b.Right = b.Left.Add(uint32(r.opt.iss)), b.Right.Add(uint32(r.opt.iss))
 	}
 	r.tracef("<%s %s", r.fmtPort(r.port(l)), r.fmtIn(&seg))
+	r.inferSegment(r.port(l), &seg, false)
 	if c := r.h.input(r.now, r.opt.id.Remote.Addr(), r.opt.id.Local.Addr(), &seg); c != nil {
 		r.conns[r.port(l)] = c
 	}

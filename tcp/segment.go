@@ -55,6 +55,9 @@ type Segment struct {
 	// segmentation offload): each carries this header, the last one the FIN
 	// and PSH. Zero for an ordinary segment.
 	GSOSize uint16
+	// Why, on output, is why the stack sends the segment. It is not on the
+	// wire: the codec neither writes nor reads it.
+	Why Reason
 }
 
 // Len is SEG.LEN: payload octets plus one for SYN and one for FIN (RFC 9293 §3.4).

@@ -329,9 +329,11 @@ func (l *loopTimer) SegmentIn(time.Time, FourTuple, *Segment) {
 		l.start, l.startCPU = time.Now(), threadCPU()
 	}
 }
-func (l *loopTimer) SegmentOut(time.Time, FourTuple, *Segment)      {}
-func (l *loopTimer) StateChange(time.Time, FourTuple, State, State) {}
-func (l *loopTimer) UserEvent(time.Time, FourTuple, UserEvent)      {}
+func (l *loopTimer) SegmentOut(time.Time, FourTuple, *Segment)             {}
+func (l *loopTimer) StateChange(time.Time, FourTuple, State, State)        {}
+func (l *loopTimer) UserEvent(time.Time, FourTuple, UserEvent)             {}
+func (l *loopTimer) SegmentDropped(time.Time, FourTuple, *Segment, Reason) {}
+func (l *loopTimer) Sender(time.Time, FourTuple, SenderState)              {}
 func (l *loopTimer) Flush() {
 	if l.start.IsZero() {
 		return

@@ -461,7 +461,7 @@ func (s *Stack) wake(now time.Time, t *tcb, ev tcbEvents) {
 	closed := ev&evClosed != 0 && (t.state == StateClosed || t.state == StateListen)
 	if closed && errors.Is(t.err, syscall.ECONNRESET) {
 		if tr := s.cfg.Tracer; tr != nil {
-			tr.UserEvent(now, t.id, EventReset)
+			tr.UserEvent(now, t.id, UserEvent{Kind: EventReset})
 		}
 	}
 	c := s.conns[t]

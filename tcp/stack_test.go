@@ -43,16 +43,18 @@ func fastConfig(addr netip.Addr) Config {
 type recorder struct {
 	mu      sync.Mutex
 	states  map[FourTuple][]State // every state entered, in order
-	events  map[FourTuple][]UserEvent
+	events  map[FourTuple][]UserEventKind
 	changed chan struct{}
 }
 
 func newRecorder() *recorder {
-	return &recorder{states: map[FourTuple][]State{}, events: map[FourTuple][]UserEvent{}, changed: make(chan struct{}, 1)}
+	return &recorder{states: map[FourTuple][]State{}, events: map[FourTuple][]UserEventKind{}, changed: make(chan struct{}, 1)}
 }
 
-func (r *recorder) SegmentIn(time.Time, FourTuple, *Segment)  {}
-func (r *recorder) SegmentOut(time.Time, FourTuple, *Segment) {}
+func (r *recorder) SegmentIn(time.Time, FourTuple, *Segment)              {}
+func (r *recorder) SegmentOut(time.Time, FourTuple, *Segment)             {}
+func (r *recorder) SegmentDropped(time.Time, FourTuple, *Segment, Reason) {}
+func (r *recorder) Sender(time.Time, FourTuple, SenderState)              {}
 
 func (r *recorder) StateChange(_ time.Time, id FourTuple, _, to State) {
 	r.mu.Lock()
@@ -65,7 +67,7 @@ func (r *recorder) Flush() {}
 
 func (r *recorder) UserEvent(_ time.Time, id FourTuple, ev UserEvent) {
 	r.mu.Lock()
-	r.events[id] = append(r.events[id], ev)
+	r.events[id] = append(r.events[id], ev.Kind)
 	r.mu.Unlock()
 	signal(r.changed)
 }
@@ -77,8 +79,8 @@ func (r *recorder) statesOf(id FourTuple) []State {
 	return slices.Clone(r.states[id])
 }
 
-// eventsOf returns the user events of id so far.
-func (r *recorder) eventsOf(id FourTuple) []UserEvent {
+// eventsOf returns the kinds of the user events of id so far.
+func (r *recorder) eventsOf(id FourTuple) []UserEventKind {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return slices.Clone(r.events[id])
