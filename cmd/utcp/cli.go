@@ -37,15 +37,17 @@ const (
 type options struct {
 	cmd string // listen, dial, echo, http
 
-	tun     string
-	addr    netip.Addr // utcp's own address
-	peer    netip.Addr // the kernel's address on the TUN
-	mtu     int
-	trace   bool
-	pcap    string
-	offload bool
-	msl     time.Duration
-	verbose bool
+	tun       string
+	addr      netip.Addr // utcp's own address
+	peer      netip.Addr // the kernel's address on the TUN
+	mtu       int
+	trace     bool
+	web       string // --web ADDR
+	traceHTML string // --trace-html FILE
+	pcap      string
+	offload   bool
+	msl       time.Duration
+	verbose   bool
 
 	maxConns   int           // --max-conns: Config.MaxConns
 	memLimit   int64         // --memory-limit, in MiB: Config.MemoryLimit
@@ -146,6 +148,7 @@ func flagSet(cmd string, o *options) *pflag.FlagSet {
 	fs.String("peer", defaultPeer, "the kernel side's address on the TUN: utcp reaches the kernel at this `IP`")
 	fs.IntVar(&o.mtu, "mtu", defaultMTU, "the MTU: no packet in or out is larger than `N` bytes (68-65535)")
 	fs.BoolVar(&o.trace, "trace", false, "draw the conversation as a ladder diagram on stderr")
+	webFlags(fs, o)
 	fs.StringVar(&o.pcap, "pcap", "", "write every IP packet in and out to `FILE` (pcap, LINKTYPE_RAW)")
 	fs.BoolVar(&o.offload, "offload", false, "open the TUN device with checksum and segmentation offload (virtio-net header, TSO): the kernel and utcp pass TCP segments of up to 64 KiB, which --trace and --pcap then show whole")
 	fs.DurationVar(&o.msl, "msl", defaultMSL, "maximum segment lifetime `D`; TIME-WAIT lasts 2×D")

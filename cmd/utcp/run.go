@@ -95,6 +95,7 @@ type session struct {
 	stopFlush chan struct{}
 	flushDone chan struct{}
 	stack     *tcp.Stack
+	web       web // --web, --trace-html, utcp http's /trace/
 
 	done      chan struct{} // closed by teardown
 	stdinOnce sync.Once
@@ -149,6 +150,9 @@ func (s *session) setup(openLink linkOpener) error {
 	cfg := tcp.Config{Addr: o.addr, MTU: o.mtu, MSL: o.msl, MaxConns: o.maxConns, MemoryLimit: o.memLimit << 20, FinTimeout: o.finTimeout}
 	if o.trace {
 		cfg.Tracer = tcp.NewLadder(s.stderr)
+	}
+	if cfg.Tracer, err = s.setupWeb(cfg.Tracer); err != nil {
+		return err
 	}
 	st, err := tcp.NewStack(s.link, cfg)
 	if err != nil {
@@ -241,6 +245,9 @@ func (s *session) teardown() error {
 		if err := s.pcapFile.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("pcap: %v", err))
 		}
+	}
+	if err := s.teardownWeb(); err != nil {
+		errs = append(errs, err)
 	}
 	if s.stack != nil && s.o.verbose {
 		printStats(s.stderr, s.stack.Stats())

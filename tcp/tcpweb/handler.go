@@ -6,11 +6,15 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/utcp/utcp/tcp"
 )
 
 //go:embed assets
@@ -110,6 +114,7 @@ func (r *Recorder) serveEvents(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
 		return
 	}
+	defer r.quietFor(req)()
 	last, err := strconv.ParseUint(req.Header.Get("Last-Event-ID"), 10, 64)
 	snap, reset, s := r.subscribe(last, err == nil)
 	defer r.unsubscribe(s)
@@ -149,6 +154,33 @@ func (r *Recorder) serveEvents(w http.ResponseWriter, req *http.Request) {
 			return
 		}
 		fl.Flush()
+	}
+}
+
+// quietFor stops recording the connection req arrived on, until the
+// returned function is called: when the page is served over the recorded
+// stack itself (utcp http's /trace/), each event sent would be a segment
+// to record and send again.
+func (r *Recorder) quietFor(req *http.Request) func() {
+	remote, err1 := netip.ParseAddrPort(req.RemoteAddr)
+	la, _ := req.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	if la == nil || err1 != nil {
+		return func() {}
+	}
+	local, err2 := netip.ParseAddrPort(la.String())
+	if err2 != nil {
+		return func() {}
+	}
+	id := tcp.FourTuple{Local: local, Remote: remote}
+	r.mu.Lock()
+	r.quiet[id]++
+	r.mu.Unlock()
+	return func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if r.quiet[id]--; r.quiet[id] <= 0 {
+			delete(r.quiet, id)
+		}
 	}
 }
 

@@ -137,11 +137,14 @@ type Recorder struct {
 	lost   uint64 // the highest ID a subscriber can no longer get
 	subs   map[*subscriber]struct{}
 	stats  Stats
+	// Connections that carry an event stream of this recorder: recording
+	// them would feed the stream its own traffic.
+	quiet map[tcp.FourTuple]int
 }
 
 // NewRecorder returns a Recorder with the bounds of opt.
 func NewRecorder(opt Options) *Recorder {
-	return &Recorder{opt: opt.withDefaults(), byID: make(map[tcp.FourTuple]*conn), subs: make(map[*subscriber]struct{})}
+	return &Recorder{opt: opt.withDefaults(), byID: make(map[tcp.FourTuple]*conn), subs: make(map[*subscriber]struct{}), quiet: make(map[tcp.FourTuple]int)}
 }
 
 // conn is one recorded connection.
@@ -153,7 +156,7 @@ type conn struct {
 	finished    bool // utcp's side reached CLOSED
 	full        bool // its cap was reached
 	local, peer dirState
-	peerTracker peerTracker
+	peerTracker *tcp.PeerTracker
 	lastIn      int // index in events of the arriving segment a transition belongs to; -1: none
 	handshake   int // handshake steps seen
 	closing     int // close steps seen
@@ -171,15 +174,6 @@ type dirState struct {
 	finSent, finAck bool    // it sent a FIN; the other side acknowledged it
 }
 
-// peerTracker infers the peer's state from the segments (tcp.PeerTracker).
-type peerTracker interface {
-	Observe(seg *tcp.Segment, sent bool) (tcp.State, bool)
-}
-
-// newPeerTracker makes the peer's tracker for a connection whose peer
-// starts in initial; nil while the stack has none.
-var newPeerTracker func(initial tcp.State) peerTracker
-
 // Stats returns the counters.
 func (r *Recorder) Stats() Stats {
 	r.mu.Lock()
@@ -191,8 +185,12 @@ func (r *Recorder) Stats() Stats {
 
 // connFor returns the connection id's events go to, starting one when
 // none is open; start says the event opens a connection (a SYN, a
-// transition out of CLOSED or LISTEN).
+// transition out of CLOSED or LISTEN). It returns nil for a connection not
+// to record.
 func (r *Recorder) connFor(now time.Time, id tcp.FourTuple, start bool) *conn {
+	if r.quiet[id] > 0 {
+		return nil
+	}
 	c := r.byID[id]
 	if c != nil && !(c.finished && start) {
 		return c
@@ -264,20 +262,21 @@ func (r *Recorder) segment(now time.Time, id tcp.FourTuple, seg *tcp.Segment, ou
 	defer r.mu.Unlock()
 	syn := seg.Flags.Has(tcp.FlagSYN)
 	c := r.connFor(now, id, syn && !seg.Flags.Has(tcp.FlagACK))
-	if c.peerTracker == nil && newPeerTracker != nil {
+	if c == nil {
+		return
+	}
+	if c.peerTracker == nil {
 		// The peer of a connection utcp opens is a listener.
 		initial := tcp.StateClosed
 		if out && syn {
 			initial = tcp.StateListen
 		}
-		c.peerTracker = newPeerTracker(initial)
+		c.peerTracker = tcp.NewPeerTracker(initial)
 	}
 	ev := c.describe(seg, out)
 	ev.Why, ev.Rule, ev.Reason = why.text, why.rule, why.name
-	if c.peerTracker != nil {
-		st, _ := c.peerTracker.Observe(seg, !out)
-		ev.Peer = st.String()
-	}
+	st, _ := c.peerTracker.Observe(seg, !out)
+	ev.Peer = st.String()
 	if out {
 		ev.Kind = KindOut
 	} else {
@@ -380,6 +379,9 @@ func (r *Recorder) state(now time.Time, id tcp.FourTuple, from, to tcp.State) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	c := r.connFor(now, id, from == tcp.StateClosed || from == tcp.StateListen)
+	if c == nil {
+		return
+	}
 	ev := Event{Kind: KindState, From: from.String(), To: to.String()}
 	if c.lastIn >= 0 {
 		ev.Ref = c.events[c.lastIn].ID
@@ -396,6 +398,9 @@ func (r *Recorder) dropped(now time.Time, id tcp.FourTuple, seg *tcp.Segment, wh
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	c := r.connFor(now, id, false)
+	if c == nil {
+		return
+	}
 	var ev Event
 	if i := c.lastIn; i >= 0 && c.events[i].AbsSeq == uint32(seg.Seq) && c.events[i].Flags == flagLetters(seg.Flags) {
 		ev.Ref = c.events[i].ID
@@ -411,6 +416,9 @@ func (r *Recorder) user(now time.Time, id tcp.FourTuple, what string, n int, err
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	c := r.connFor(now, id, false)
+	if c == nil {
+		return
+	}
 	ev := Event{Kind: KindUser, User: what, N: n}
 	if err != nil {
 		ev.Err = err.Error()
@@ -423,6 +431,9 @@ func (r *Recorder) sender(now time.Time, id tcp.FourTuple, s Sender, una, nxt tc
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	c := r.connFor(now, id, false)
+	if c == nil {
+		return
+	}
 	s.SndUna, s.SndNxt = uint32(una-c.local.isn), uint32(nxt-c.local.isn)
 	s.SSThresh = int64(ssthresh)
 	if ssthresh == math.MaxUint32 {

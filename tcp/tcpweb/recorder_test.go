@@ -39,7 +39,7 @@ func passiveOpen(r *Recorder, id tcp.FourTuple, at time.Time) {
 	r.SegmentIn(ms(1), id, &tcp.Segment{Seq: peerISN + 1, Ack: ourISN + 1, Flags: tcp.FlagACK, Window: 502})
 	r.StateChange(ms(1), id, tcp.StateSynReceived, tcp.StateEstablished)
 	r.Flush()
-	r.UserEvent(ms(1), id, tcp.EventAcceptReturned)
+	r.UserEvent(ms(1), id, tcp.UserEvent{Kind: tcp.EventAcceptReturned})
 	in(2, tcp.Segment{Seq: peerISN + 1, Ack: ourISN + 1, Flags: tcp.FlagACK | tcp.FlagPSH, Window: 502, Payload: []byte("hello\n")})
 	out(40, tcp.Segment{Seq: ourISN + 1, Ack: peerISN + 7, Flags: tcp.FlagACK, Window: 32767})
 	out(50, tcp.Segment{Seq: ourISN + 1, Ack: peerISN + 7, Flags: tcp.FlagACK | tcp.FlagPSH, Window: 32767, Payload: []byte("hi\n")})
@@ -112,26 +112,23 @@ func TestRecorder_EventModel(t *testing.T) {
 	assert.InDelta(t, 0.311, evs[len(evs)-1].T, 1e-9, "seconds since the connection's first event")
 }
 
+// stepSeg is a segment of TestRecorder_Steps.
+type stepSeg struct {
+	out      bool
+	flags    tcp.Flags
+	seq, ack tcp.Seq
+}
+
 // The cases of the step labels the ladder marks, one per row.
 func TestRecorder_Steps(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		segs []struct {
-			out   bool
-			flags tcp.Flags
-			seq   tcp.Seq
-			ack   tcp.Seq
-		}
+		segs []stepSeg
 		want []string
 	}{
 		{
 			name: "utcp closes first, the peer's FIN and ACK in one segment",
-			segs: []struct {
-				out   bool
-				flags tcp.Flags
-				seq   tcp.Seq
-				ack   tcp.Seq
-			}{
+			segs: []stepSeg{
 				{true, tcp.FlagSYN, 100, 0},
 				{false, tcp.FlagSYN | tcp.FlagACK, 500, 101},
 				{true, tcp.FlagACK, 101, 501},
@@ -143,12 +140,7 @@ func TestRecorder_Steps(t *testing.T) {
 		},
 		{
 			name: "a reset",
-			segs: []struct {
-				out   bool
-				flags tcp.Flags
-				seq   tcp.Seq
-				ack   tcp.Seq
-			}{
+			segs: []stepSeg{
 				{true, tcp.FlagSYN, 100, 0},
 				{false, tcp.FlagRST | tcp.FlagACK, 0, 101},
 			},
