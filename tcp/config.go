@@ -257,8 +257,9 @@ func (k UserEventKind) String() string {
 }
 
 // UserEvent is a moment the application sees: a call on utcp's side. N is
-// the octets of a Write or Read; Err the error the application sees, for
-// EventError.
+// the octets of a Write or Read, and for Close and CloseRead the octets
+// left unread (which a Close answers with a RST, RFC 9293 §3.6.1); Err is
+// the error the application sees, for EventError.
 type UserEvent struct {
 	Kind UserEventKind
 	N    int

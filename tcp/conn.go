@@ -36,10 +36,11 @@ type Conn struct {
 	rdl, wdl deadline
 
 	// Guarded by the stack's mu.
-	estabDone bool // estab is closed
-	estabOK   bool // the handshake completed
-	eofSeen   bool // EventReadEOF was reported
-	readShut  bool // CloseRead was called: Read returns io.EOF
+	estabDone bool  // estab is closed
+	estabOK   bool  // the handshake completed
+	eofSeen   bool  // EventReadEOF was reported
+	readShut  bool  // CloseRead was called: Read returns io.EOF
+	errSeen   error // the last error the tracer was told of (userError)
 }
 
 var _ net.Conn = (*Conn)(nil)
@@ -112,7 +113,7 @@ func (s *Stack) DialContext(ctx context.Context, addr netip.AddrPort) (*Conn, er
 			s.update(now, c)
 			return
 		}
-		err = dialError(c.tcb.err)
+		err = c.userError(now, dialError(c.tcb.err))
 	})
 	switch {
 	case e != nil:
@@ -233,6 +234,7 @@ func (c *Conn) Read(b []byte) (int, error) {
 // call, which returns what went into it.
 func (c *Conn) readOnLoop(now time.Time, b []byte, wait bool) (int, error) {
 	if n := c.tcb.rcv.takeDirect(); n > 0 {
+		c.userEvent(now, EventRead, n)
 		return n, nil
 	}
 	if c.isClosed() {
@@ -243,6 +245,7 @@ func (c *Conn) readOnLoop(now time.Time, b []byte, wait bool) (int, error) {
 	}
 	n, err := c.tcb.receive(b)
 	if n > 0 {
+		c.userEvent(now, EventRead, n)
 		c.s.update(now, c) // reading may open the window: a window update goes out
 	}
 	if n == 0 && err == nil && wait {
@@ -254,7 +257,7 @@ func (c *Conn) readOnLoop(now time.Time, b []byte, wait bool) (int, error) {
 			tr.UserEvent(now, c.id, UserEvent{Kind: EventReadEOF})
 		}
 	}
-	return n, readError(err)
+	return n, c.userError(now, readError(err))
 }
 
 // Write writes b to the connection (RFC 9293 §3.10.2 SEND). It blocks while
@@ -302,13 +305,14 @@ func (c *Conn) writeOnLoop(now time.Time, b []byte) (int, error) {
 	if len(b) == 0 {
 		// Report an error of the connection, but queue nothing.
 		_, err := c.tcb.send(nil)
-		return 0, writeError(err)
+		return 0, c.userError(now, writeError(err))
 	}
 	n, err := c.tcb.send(b)
 	if n > 0 {
+		c.userEvent(now, EventWrite, n)
 		c.s.update(now, c)
 	}
-	return n, writeError(err)
+	return n, c.userError(now, writeError(err))
 }
 
 // Close closes the connection (RFC 9293 §3.10.4 CLOSE). If data the
@@ -319,6 +323,7 @@ func (c *Conn) writeOnLoop(now time.Time, b []byte) (int, error) {
 // Pending and later calls return an error wrapping net.ErrClosed.
 func (c *Conn) Close() error {
 	return c.closeWith("close", func(now time.Time) {
+		c.userEvent(now, EventClose, c.unread())
 		if !c.tcb.closeRead(now) {
 			c.tcb.close(now) // an error means it is closing or closed already
 		}
@@ -329,7 +334,10 @@ func (c *Conn) Close() error {
 // peer and queued data is dropped, like close(2) with SO_LINGER 0. It
 // closes the Conn as Close does.
 func (c *Conn) Abort() error {
-	return c.closeWith("abort", func(now time.Time) { c.tcb.abort(now) })
+	return c.closeWith("abort", func(now time.Time) {
+		c.userEvent(now, EventAbort, 0)
+		c.tcb.abort(now)
+	})
 }
 
 // closeWith closes c, then runs f on the loop.
@@ -355,8 +363,9 @@ func (c *Conn) closeWith(op string, f func(now time.Time)) error {
 // with SHUT_WR); reading goes on until the peer's FIN.
 func (c *Conn) CloseWrite() error {
 	return c.onLoop("close", func(now time.Time) error {
+		c.userEvent(now, EventCloseWrite, 0)
 		if err := c.tcb.close(now); err != nil {
-			return writeError(err)
+			return c.userError(now, writeError(err))
 		}
 		c.s.update(now, c)
 		return nil
@@ -369,6 +378,7 @@ func (c *Conn) CloseWrite() error {
 // is different: unread data resets the connection, RFC 9293 SHLD-3.)
 func (c *Conn) CloseRead() error {
 	return c.onLoop("close", func(now time.Time) error {
+		c.userEvent(now, EventCloseRead, c.tcb.rcv.buf.Len())
 		c.readShut = true
 		c.tcb.shutdownRead()
 		c.s.update(now, c)

@@ -119,15 +119,16 @@ func newHost(cfg *Config) *host {
 // nil if none. seg is not kept.
 func (h *host) input(now time.Time, src, dst netip.Addr, seg *Segment) *tcb {
 	id := FourTuple{Local: netip.AddrPortFrom(dst, seg.DstPort), Remote: netip.AddrPortFrom(src, seg.SrcPort)}
+	if tr := h.cfg.Tracer; tr != nil {
+		tr.SegmentIn(now, id, seg)
+	}
 	if seg.Flags.Has(FlagSYN) && (!validUnicast(src) || seg.SrcPort == 0 || seg.DstPort == 0) {
 		// RFC 9293 MUST-57/MUST-63 (§3.9.2.3): silently discard a SYN from a
 		// broadcast or multicast (or otherwise invalid) source. The IP layer
 		// only delivers packets sent to our own unicast address.
 		h.stats.badAddr.Add(1)
+		h.drop(now, id, seg, ReasonDropBadAddress)
 		return nil
-	}
-	if tr := h.cfg.Tracer; tr != nil {
-		tr.SegmentIn(now, id, seg)
 	}
 	t := h.conns[id]
 	if t == nil {
@@ -140,14 +141,17 @@ func (h *host) input(now time.Time, src, dst netip.Addr, seg *Segment) *tcb {
 		// RFC 9293 §3.10.7.1: no connection; answer anything but a RST with a RST.
 		if rst, ok := replyToClosed(seg); ok {
 			h.stats.noPort.Add(1)
+			h.drop(now, id, seg, ReasonDropNoListener)
 			h.ctl = append(h.ctl, hostSegment{id, rst})
+		} else {
+			h.drop(now, id, seg, ReasonDropClosedRst)
 		}
 		return nil
 	}
 	if oldNxt, a, ok := h.reopenTimeWait(now, t, seg); ok {
 		return h.openChild(now, h.listeners[id.Local.Port()], id, seg, a, oldNxt, true)
 	}
-	if h.overflows(t, seg) {
+	if h.overflows(now, t, seg) {
 		return nil
 	}
 	t.segmentArrives(now, seg)
@@ -161,19 +165,32 @@ func (h *host) input(now time.Time, src, dst netip.Addr, seg *Segment) *tcb {
 // draws a RST, other segments without SYN are dropped, and a SYN goes to
 // openChild with what admit decided.
 func (h *host) listenInput(now time.Time, ln *listenState, id FourTuple, seg *Segment) *tcb {
-	rst, reply, syn := listenCheck(seg)
+	rst, reply, syn, drop := listenCheck(seg)
 	if reply {
-		if t, ok := h.cookieACK(now, ln, id, seg); ok {
+		t, ok, why := h.cookieACK(now, ln, id, seg)
+		if ok {
+			if t == nil {
+				h.drop(now, id, seg, why)
+			}
 			return t
 		}
+		if why != ReasonNone {
+			drop, rst.Why = why, ReasonRstBadCookie
+		}
 		h.stats.noPort.Add(1)
+		h.drop(now, id, seg, drop)
 		h.ctl = append(h.ctl, hostSegment{id, rst})
 		return nil
 	}
 	if !syn {
+		h.drop(now, id, seg, drop)
 		return nil
 	}
-	return h.openChild(now, ln, id, seg, h.admit(now, ln), 0, false)
+	a, why := h.admit(now, ln)
+	if a == admitDrop {
+		h.drop(now, id, seg, why)
+	}
+	return h.openChild(now, ln, id, seg, a, 0, false)
 }
 
 // openChild answers a SYN to ln as admit decided: a child TCB that starts
@@ -212,27 +229,29 @@ const (
 	admitCookie                  // a SYN cookie, and no state
 )
 
-// admit applies a listener's bounds to a SYN and counts a refusal. The
+// admit applies a listener's bounds to a SYN and counts a refusal, and
+// says why it drops one. The
 // accept queue must have room for the connection, as in Linux's
 // tcp_conn_request (sk_acceptq_is_full). The children in SYN-RECEIVED
 // must number fewer than MaxHalfOpen; once they do not, the SYN gets a
 // cookie or, with cookies off, the oldest child's slot.
-func (h *host) admit(now time.Time, ln *listenState) admission {
+func (h *host) admit(now time.Time, ln *listenState) (admission, Reason) {
+	if why, err := h.roomForConn(); err != nil {
+		return admitDrop, why
+	}
 	switch {
-	case h.roomForConn() != nil:
-		return admitDrop
 	case len(ln.queue) >= h.cfg.Backlog:
 		h.stats.synBacklog.Add(1)
-		return admitDrop
+		return admitDrop, ReasonDropBacklogFull
 	case h.cfg.SYNCookies == SYNCookiesAlways:
-		return admitCookie
+		return admitCookie, ReasonNone
 	case ln.halfOpen < h.cfg.MaxHalfOpen:
-		return admitChild
+		return admitChild, ReasonNone
 	case h.cfg.SYNCookies == SYNCookiesWhenFull:
-		return admitCookie
+		return admitCookie, ReasonNone
 	}
 	h.evictOldest(now, ln)
-	return admitChild
+	return admitChild, ReasonNone
 }
 
 // overflows reports whether seg would complete the handshake of a passive
@@ -243,7 +262,7 @@ func (h *host) admit(now time.Time, ln *listenState) admission {
 // completes it. In SYN-RECEIVED SND.UNA is ISS and SND.NXT is ISS+1, so the
 // only acknowledgment that completes the handshake (SND.UNA < SEG.ACK =<
 // SND.NXT) is SND.NXT.
-func (h *host) overflows(t *tcb, seg *Segment) bool {
+func (h *host) overflows(now time.Time, t *tcb, seg *Segment) bool {
 	if t.state != StateSynReceived || seg.Flags&(FlagSYN|FlagRST|FlagACK) != FlagACK || seg.Ack != t.snd.nxt {
 		return false
 	}
@@ -251,6 +270,7 @@ func (h *host) overflows(t *tcb, seg *Segment) bool {
 		return false
 	}
 	h.stats.overflow.Add(1)
+	h.drop(now, t.id, seg, ReasonDropAcceptQueueFull)
 	return true
 }
 
@@ -273,9 +293,9 @@ func (h *host) reopenTimeWait(now time.Time, t *tcb, seg *Segment) (Seq, admissi
 	if ln == nil {
 		return 0, 0, false
 	}
-	a := h.admit(now, ln)
+	a, _ := h.admit(now, ln)
 	if a == admitDrop {
-		return 0, 0, false
+		return 0, 0, false // the SYN goes to the TIME-WAIT connection
 	}
 	old := t.snd.nxt
 	t.abort(now) // in TIME-WAIT, ABORT sends nothing and deletes the TCB (§3.10.5)
@@ -289,7 +309,7 @@ func (h *host) reopenTimeWait(now time.Time, t *tcb, seg *Segment) (Seq, admissi
 // its SYN. It fails with ErrNoPorts when every ephemeral port is taken
 // toward remote.
 func (h *host) dial(now time.Time, remote netip.AddrPort) (*tcb, error) {
-	if err := h.roomForConn(); err != nil {
+	if _, err := h.roomForConn(); err != nil {
 		return nil, err
 	}
 	port, ok := h.dialPort(remote)
@@ -450,6 +470,9 @@ func (h *host) flush(now time.Time, emit func(FourTuple, *Segment), wake func(ti
 	for i := range h.touched {
 		t := h.touched[i].t
 		t.output(now, emit)
+		if tr := t.cfg.Tracer; tr != nil {
+			t.traceSender(now, tr)
+		}
 		if ev := t.takeEvents(); ev != 0 {
 			if h.settle(now, t) {
 				t.output(now, emit) // the RST of the abort

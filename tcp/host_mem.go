@@ -42,16 +42,17 @@ const (
 )
 
 // roomForConn applies Config.MaxConns and Config.MemoryLimit to a new
-// connection, and counts a refusal. Connections already open are never
-// touched: over a limit only new ones are refused.
-func (h *host) roomForConn() error {
+// connection, and counts a refusal, with the reason for a SYN it drops.
+// Connections already open are never touched: over a limit only new ones
+// are refused.
+func (h *host) roomForConn() (Reason, error) {
 	switch {
 	case h.cfg.MaxConns > 0 && len(h.conns) >= h.cfg.MaxConns:
 		h.stats.refusedMaxConns.Add(1)
-		return syscall.ENOBUFS
+		return ReasonDropMaxConns, syscall.ENOBUFS
 	case h.mem.pressure():
 		h.stats.refusedMemory.Add(1)
-		return syscall.ENOBUFS
+		return ReasonDropMemoryLimit, syscall.ENOBUFS
 	}
-	return nil
+	return ReasonNone, nil
 }

@@ -203,6 +203,7 @@ func (h *host) sendCookie(now time.Time, ln *listenState, id FourTuple, seg *Seg
 		if s.Options.HasTimestamp {
 			s.Options.TSVal = cookieTSVal(s.Options.TSVal, o)
 		}
+		s.Why = ReasonSynCookie
 		h.ctl = append(h.ctl, hostSegment{id, *s})
 	})
 	ln.cookieAt = now
@@ -211,16 +212,18 @@ func (h *host) sendCookie(now time.Time, ln *listenState, id FourTuple, seg *Seg
 
 // cookieACK handles an ACK to ln that matches no connection, while ln
 // sends cookies or has lately. It reports false if the ACK returns no
-// valid cookie (the caller answers it as §3.10.7.2 says). A valid one
+// valid cookie (the caller answers it as §3.10.7.2 says), with
+// ReasonDropBadCookie if it was checked as one. A valid one
 // makes the connection the cookie stands for, which the ACK finds in
 // SYN-RECEIVED and takes to ESTABLISHED and the accept queue; if the
-// queue is full, the ACK is dropped, as Linux drops it.
-func (h *host) cookieACK(now time.Time, ln *listenState, id FourTuple, seg *Segment) (*tcb, bool) {
+// queue is full, the ACK is dropped, as Linux drops it, and the reason
+// returned.
+func (h *host) cookieACK(now time.Time, ln *listenState, id FourTuple, seg *Segment) (*tcb, bool, Reason) {
 	if h.cfg.SYNCookies == SYNCookiesOff || seg.Flags&(FlagSYN|FlagRST|FlagACK) != FlagACK {
-		return nil, false
+		return nil, false, ReasonNone
 	}
 	if h.cfg.SYNCookies != SYNCookiesAlways && (ln.cookieAt.IsZero() || now.Sub(ln.cookieAt) > (cookieMaxAge+1)*cookiePeriod) {
-		return nil, false // no cookie of ln's can be valid
+		return nil, false, ReasonNone // no cookie of ln's can be valid
 	}
 	irs, iss := seg.Seq.Add(^uint32(0)), seg.Ack.Add(^uint32(0))
 	mss, ok := h.cookies.check(now, id, irs, iss)
@@ -231,14 +234,14 @@ func (h *host) cookieACK(now time.Time, ln *listenState, id FourTuple, seg *Segm
 	}
 	if !ok {
 		h.stats.cookiesRejected.Add(1)
-		return nil, false
+		return nil, false, ReasonDropBadCookie
 	}
 	if len(ln.queue) >= h.cfg.Backlog {
 		h.stats.overflow.Add(1)
-		return nil, true
+		return nil, true, ReasonDropAcceptQueueFull
 	}
-	if h.roomForConn() != nil {
-		return nil, true // over MaxConns or MemoryLimit: dropped, as the SYN would be
+	if why, err := h.roomForConn(); err != nil {
+		return nil, true, why // over MaxConns or MemoryLimit: dropped, as the SYN would be
 	}
 	// The SYN the cookie answered, as far as it matters.
 	syn := Segment{SrcPort: seg.SrcPort, DstPort: seg.DstPort, Seq: irs, Flags: FlagSYN, Window: seg.Window}
@@ -265,5 +268,5 @@ func (h *host) cookieACK(now time.Time, ln *listenState, id FourTuple, seg *Segm
 	t.segmentArrives(now, &ack)
 	h.touch(now, t)
 	h.stats.cookiesAccepted.Add(1)
-	return t, true
+	return t, true, ReasonNone
 }

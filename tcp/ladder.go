@@ -16,9 +16,22 @@ import (
 // segment caused. It marks the handshake and close segments and the moments
 // Dial and Accept return and Read sees EOF.
 //
+// The peer's state, which the stack cannot know, is inferred from the
+// segments by a PeerTracker and drawn as "peer→ ESTABLISHED~" on the line
+// of the segment that moved it: "~" marks an inferred state.
+//
 // The stack calls Flush after each batch of work, so a line is complete
 // (transitions included) as soon as the segment has been processed.
 type Ladder struct {
+	// LocalName and PeerName head the columns and name the sides'
+	// transitions: "utcp" and "peer" if empty.
+	LocalName, PeerName string
+	// LocalInferred says the local side's StateChange calls are inferred
+	// too (a capture, as `utcp explain` draws it): they are marked "~" and
+	// drawn on the line of the segment before them, so SegmentOut leaves
+	// the line open until Flush.
+	LocalInferred bool
+
 	mu      sync.Mutex
 	w       io.Writer
 	start   time.Time
@@ -39,6 +52,7 @@ type ladderConn struct {
 	synAckSeen            bool
 	handshakeDone         bool
 	localWS, remoteWS     int // window scale each side offered on its SYN; -1 if none
+	peer                  *PeerTracker
 }
 
 // NewLadder returns a Ladder that writes to w.
@@ -51,7 +65,7 @@ const ladderArrow = 66 // width of the arrow column
 func (l *Ladder) conn(id FourTuple) *ladderConn {
 	c := l.conns[id]
 	if c == nil {
-		c = &ladderConn{localWS: -1, remoteWS: -1}
+		c = &ladderConn{localWS: -1, remoteWS: -1, peer: NewPeerTracker(StateClosed)}
 		l.conns[id] = c
 	}
 	return c
@@ -70,7 +84,9 @@ func (l *Ladder) SegmentIn(now time.Time, id FourTuple, seg *Segment) { l.segmen
 // SegmentOut draws a segment the stack sends: an arrow from the stack to the peer.
 func (l *Ladder) SegmentOut(now time.Time, id FourTuple, seg *Segment) {
 	l.segment(now, id, seg, true)
-	l.Flush() // what we send causes no transition of its own
+	if !l.LocalInferred {
+		l.Flush() // what the stack sends causes no transition of its own
+	}
 }
 
 func (l *Ladder) segment(now time.Time, id FourTuple, seg *Segment, out bool) {
@@ -94,6 +110,22 @@ func (l *Ladder) segment(now time.Time, id FourTuple, seg *Segment, out bool) {
 	}
 	label := c.label(seg, out)
 	l.line(now, id, dir, c.describe(seg, *isn, ackBase, haveAck, *ws), label)
+	if st, changed := c.peer.Observe(seg, !out); changed {
+		fmt.Fprintf(&l.pending, "  %s→ %v~", l.name(true), st)
+	}
+}
+
+// name is the name of the peer's side or the local one.
+func (l *Ladder) name(peer bool) string {
+	switch {
+	case peer && l.PeerName != "":
+		return l.PeerName
+	case peer:
+		return "peer"
+	case l.LocalName != "":
+		return l.LocalName
+	}
+	return "utcp"
 }
 
 // StateChange adds a transition to the line of the segment that caused it,
@@ -104,13 +136,17 @@ func (l *Ladder) StateChange(now time.Time, id FourTuple, from, to State) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	change := fmt.Sprintf("%v → %v", from, to)
+	if l.LocalInferred {
+		change = fmt.Sprintf("%s→ %v~", l.name(false), to)
+	}
 	if l.pending.Len() > 0 {
-		fmt.Fprintf(&l.pending, "  %v → %v", from, to)
+		fmt.Fprintf(&l.pending, "  %s", change)
 		return
 	}
 	l.head(id)
-	fmt.Fprintf(l.w, "%9.6f  %s  %v → %v\n", l.elapsed(now), strings.Repeat(" ", ladderArrow+2), from, to)
-	if to == StateClosed {
+	fmt.Fprintf(l.w, "%9.6f  %s  %s\n", l.elapsed(now), strings.Repeat(" ", ladderArrow+2), change)
+	if to == StateClosed && !l.LocalInferred {
 		delete(l.conns, id)
 	}
 }
@@ -161,8 +197,11 @@ func (l *Ladder) head(id FourTuple) {
 		return
 	}
 	l.header = true
-	left := "utcp " + id.Local.String()
-	right := "peer " + id.Remote.String()
+	left := l.name(false) + " " + id.Local.String()
+	if l.LocalInferred {
+		left += " (~ inferred)"
+	}
+	right := l.name(true) + " " + id.Remote.String() + " (~ inferred)"
 	fmt.Fprintf(l.w, "%9s  %-*s%s\n", "time", ladderArrow+2-len(right), left, right)
 }
 

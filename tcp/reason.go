@@ -23,6 +23,7 @@ const (
 	ReasonAckSimultaneous   // ACK: a SYN-ACK completed a simultaneous open
 	ReasonDelayedAckTimer   // ACK: the delayed-ACK timer expired
 	ReasonSecondFullSegment // ACK: a second full-sized segment arrived
+	ReasonAckData           // ACK at once: in-order data, delayed ACKs off
 	ReasonAckFIN            // ACK of the peer's FIN
 	ReasonAckHoleFilled     // ACK at once: data filled a hole
 	ReasonDupAckOutOfOrder  // duplicate ACK: out-of-order data
@@ -39,29 +40,30 @@ const (
 	ReasonAckTimeWait       // ACK: another segment in TIME-WAIT
 	ReasonWindowUpdate      // window update: reading opened the window
 
-	ReasonData              // data: new data
-	ReasonDataNagle         // data: a short segment, nothing in flight (Nagle)
-	ReasonFINClose          // FIN: the application called Close
-	ReasonFINCloseWrite     // FIN: the application called CloseWrite
-	ReasonRetransmitRTO     // retransmission: RTO
-	ReasonFastRetransmit    // fast retransmit: three duplicate ACKs
-	ReasonRetransmitSACK    // retransmission: SACK scoreboard deems it lost
-	ReasonRetransmitRACK    // retransmission: RACK deems it lost
-	ReasonTLP               // tail-loss probe
-	ReasonRetransmitPMTU    // retransmission: the path MTU went down
-	ReasonZeroWindowProbe   // zero-window probe
-	ReasonKeepAlive         // keep-alive probe
-	ReasonRstNoListener     // RST: no connection or listener
-	ReasonRstListenAck      // RST: an ACK arrived for a listener
-	ReasonRstSynSentBadAck  // RST: unacceptable ACK in SYN-SENT
-	ReasonRstSynRcvdBadAck  // RST: unacceptable ACK in SYN-RECEIVED
-	ReasonRstBadCookie      // RST: an ACK with no valid SYN cookie
-	ReasonRstAbort          // RST: the application aborted
-	ReasonRstUnreadData     // RST: Close with unread data
-	ReasonRstDataAfterClose // RST: data arrived after Close
-	ReasonRstUserTimeout    // RST: R2 expired
-	ReasonRstKeepAlive      // RST: keep-alive probes unanswered
-	ReasonRstFinWait2       // RST: FIN-WAIT-2 timed out
+	ReasonData                 // data: new data
+	ReasonDataNagle            // data: a short segment, nothing in flight (Nagle)
+	ReasonFINClose             // FIN: the application called Close
+	ReasonFINCloseWrite        // FIN: the application called CloseWrite
+	ReasonRetransmitRTO        // retransmission: RTO
+	ReasonFastRetransmit       // fast retransmit: three duplicate ACKs
+	ReasonRetransmitPartialAck // retransmission: a partial ACK in recovery
+	ReasonRetransmitSACK       // retransmission: SACK scoreboard deems it lost
+	ReasonRetransmitRACK       // retransmission: RACK deems it lost
+	ReasonTLP                  // tail-loss probe
+	ReasonRetransmitPMTU       // retransmission: the path MTU went down
+	ReasonZeroWindowProbe      // zero-window probe
+	ReasonKeepAlive            // keep-alive probe
+	ReasonRstNoListener        // RST: no connection or listener
+	ReasonRstListenAck         // RST: an ACK arrived for a listener
+	ReasonRstSynSentBadAck     // RST: unacceptable ACK in SYN-SENT
+	ReasonRstSynRcvdBadAck     // RST: unacceptable ACK in SYN-RECEIVED
+	ReasonRstBadCookie         // RST: an ACK with no valid SYN cookie
+	ReasonRstAbort             // RST: the application aborted
+	ReasonRstUnreadData        // RST: Close with unread data
+	ReasonRstDataAfterClose    // RST: data arrived after Close
+	ReasonRstUserTimeout       // RST: R2 expired
+	ReasonRstKeepAlive         // RST: keep-alive probes unanswered
+	ReasonRstFinWait2          // RST: FIN-WAIT-2 timed out
 
 	// Reasons for an arriving segment that is dropped or ignored
 	// (Tracer.SegmentDropped). Each is a drop (Reason.Drop).
@@ -120,6 +122,7 @@ var reasons = [reasonCount]reasonInfo{
 	ReasonAckSimultaneous:   {"ack-simultaneous", "ACK: a SYN-ACK completed a simultaneous open", "RFC 9293 §3.5 Figure 7"},
 	ReasonDelayedAckTimer:   {"delayed-ack-timer", "ACK: delayed-ACK timer", "RFC 9293 §3.8.6.3"},
 	ReasonSecondFullSegment: {"second-full-segment", "ACK: second full-sized segment", "RFC 9293 §3.8.6.3 (MUST-58)"},
+	ReasonAckData:           {"ack-data", "ACK at once: in-order data, delayed ACKs off", "RFC 9293 §3.10.7.4 seventh check"},
 	ReasonAckFIN:            {"ack-fin", "ACK: the peer's FIN arrived", "RFC 9293 §3.10.7.4 eighth check"},
 	ReasonAckHoleFilled:     {"ack-hole-filled", "ACK at once: data filled a hole", "RFC 5681 §4.2"},
 	ReasonDupAckOutOfOrder:  {"dupack-out-of-order", "duplicate ACK: out-of-order data", "RFC 5681 §4.2"},
@@ -136,29 +139,30 @@ var reasons = [reasonCount]reasonInfo{
 	ReasonAckTimeWait:       {"ack-timewait", "ACK: a segment in TIME-WAIT (throttled)", "RFC 9293 §3.10.7.4 first check, RFC 5961 §7"},
 	ReasonWindowUpdate:      {"window-update", "window update: reading opened the window", "RFC 9293 §3.8.6.2.2"},
 
-	ReasonData:              {"data", "data: new data in the window", "RFC 9293 §3.8.6"},
-	ReasonDataNagle:         {"data-nagle", "data: a short segment, nothing unacknowledged (Nagle)", "RFC 9293 §3.7.4"},
-	ReasonFINClose:          {"fin-close", "FIN: the application called Close", "RFC 9293 §3.10.4"},
-	ReasonFINCloseWrite:     {"fin-closewrite", "FIN: the application called CloseWrite", "RFC 9293 §3.10.4"},
-	ReasonRetransmitRTO:     {"retransmit-rto", "retransmission: RTO", "RFC 6298 §5.4"},
-	ReasonFastRetransmit:    {"fast-retransmit", "fast retransmit: three duplicate ACKs", "RFC 5681 §3.2"},
-	ReasonRetransmitSACK:    {"retransmit-sack", "retransmission: lost by the SACK scoreboard", "RFC 6675 §5"},
-	ReasonRetransmitRACK:    {"retransmit-rack", "retransmission: RACK deems it lost", "RFC 8985 §6.2"},
-	ReasonTLP:               {"tlp", "tail-loss probe", "RFC 8985 §7.3"},
-	ReasonRetransmitPMTU:    {"retransmit-pmtu", "retransmission: the path MTU went down", "RFC 1191 §6.5, RFC 4821 §7.5"},
-	ReasonZeroWindowProbe:   {"zero-window-probe", "zero-window probe", "RFC 9293 §3.8.6.1"},
-	ReasonKeepAlive:         {"keepalive", "keep-alive probe", "RFC 9293 §3.8.4"},
-	ReasonRstNoListener:     {"rst-no-listener", "RST: no listener or connection", "RFC 9293 §3.10.7.1"},
-	ReasonRstListenAck:      {"rst-listen-ack", "RST: an ACK arrived for a listener", "RFC 9293 §3.10.7.2 second check"},
-	ReasonRstSynSentBadAck:  {"rst-synsent-bad-ack", "RST: unacceptable ACK in SYN-SENT", "RFC 9293 §3.10.7.3 first check"},
-	ReasonRstSynRcvdBadAck:  {"rst-synrcvd-bad-ack", "RST: unacceptable ACK in SYN-RECEIVED", "RFC 9293 §3.10.7.4 fifth check"},
-	ReasonRstBadCookie:      {"rst-bad-cookie", "RST: an ACK with no valid SYN cookie", "RFC 9293 §3.10.7.2 second check"},
-	ReasonRstAbort:          {"rst-abort", "RST: the application aborted", "RFC 9293 §3.10.5"},
-	ReasonRstUnreadData:     {"rst-unread-data", "RST: Close with unread data", "RFC 9293 §3.10.4 (SHLD-3), RFC 2525 §2.17"},
-	ReasonRstDataAfterClose: {"rst-data-after-close", "RST: data arrived after Close", "RFC 9293 §3.6.1 (SHLD-3)"},
-	ReasonRstUserTimeout:    {"rst-user-timeout", "RST: user timeout (R2), giving up", "RFC 9293 §3.8.3"},
-	ReasonRstKeepAlive:      {"rst-keepalive", "RST: keep-alive probes unanswered", "RFC 9293 §3.8.4"},
-	ReasonRstFinWait2:       {"rst-finwait2-timeout", "RST: FIN-WAIT-2 timed out", "RFC 9293 §3.10.4 (as Linux tcp_fin_timeout)"},
+	ReasonData:                 {"data", "data: new data in the window", "RFC 9293 §3.8.6"},
+	ReasonDataNagle:            {"data-nagle", "data: a short segment, nothing unacknowledged (Nagle)", "RFC 9293 §3.7.4"},
+	ReasonFINClose:             {"fin-close", "FIN: the application called Close", "RFC 9293 §3.10.4"},
+	ReasonFINCloseWrite:        {"fin-closewrite", "FIN: the application called CloseWrite", "RFC 9293 §3.10.4"},
+	ReasonRetransmitRTO:        {"retransmit-rto", "retransmission: RTO", "RFC 6298 §5.4"},
+	ReasonFastRetransmit:       {"fast-retransmit", "fast retransmit: three duplicate ACKs", "RFC 5681 §3.2"},
+	ReasonRetransmitPartialAck: {"retransmit-partial-ack", "retransmission: a partial ACK in fast recovery", "RFC 6582 §3.2 step 5"},
+	ReasonRetransmitSACK:       {"retransmit-sack", "retransmission: lost by the SACK scoreboard", "RFC 6675 §5"},
+	ReasonRetransmitRACK:       {"retransmit-rack", "retransmission: RACK deems it lost", "RFC 8985 §6.2"},
+	ReasonTLP:                  {"tlp", "tail-loss probe", "RFC 8985 §7.3"},
+	ReasonRetransmitPMTU:       {"retransmit-pmtu", "retransmission: the path MTU went down", "RFC 1191 §6.5, RFC 4821 §7.5"},
+	ReasonZeroWindowProbe:      {"zero-window-probe", "zero-window probe", "RFC 9293 §3.8.6.1"},
+	ReasonKeepAlive:            {"keepalive", "keep-alive probe", "RFC 9293 §3.8.4"},
+	ReasonRstNoListener:        {"rst-no-listener", "RST: no listener or connection", "RFC 9293 §3.10.7.1"},
+	ReasonRstListenAck:         {"rst-listen-ack", "RST: an ACK arrived for a listener", "RFC 9293 §3.10.7.2 second check"},
+	ReasonRstSynSentBadAck:     {"rst-synsent-bad-ack", "RST: unacceptable ACK in SYN-SENT", "RFC 9293 §3.10.7.3 first check"},
+	ReasonRstSynRcvdBadAck:     {"rst-synrcvd-bad-ack", "RST: unacceptable ACK in SYN-RECEIVED", "RFC 9293 §3.10.7.4 fifth check"},
+	ReasonRstBadCookie:         {"rst-bad-cookie", "RST: an ACK with no valid SYN cookie", "RFC 9293 §3.10.7.2 second check"},
+	ReasonRstAbort:             {"rst-abort", "RST: the application aborted", "RFC 9293 §3.10.5"},
+	ReasonRstUnreadData:        {"rst-unread-data", "RST: Close with unread data", "RFC 9293 §3.10.4 (SHLD-3), RFC 2525 §2.17"},
+	ReasonRstDataAfterClose:    {"rst-data-after-close", "RST: data arrived after Close", "RFC 9293 §3.6.1 (SHLD-3)"},
+	ReasonRstUserTimeout:       {"rst-user-timeout", "RST: user timeout (R2), giving up", "RFC 9293 §3.8.3"},
+	ReasonRstKeepAlive:         {"rst-keepalive", "RST: keep-alive probes unanswered", "RFC 9293 §3.8.4"},
+	ReasonRstFinWait2:          {"rst-finwait2-timeout", "RST: FIN-WAIT-2 timed out", "RFC 9293 §3.10.4 (as Linux tcp_fin_timeout)"},
 
 	ReasonDropBadChecksum:      {"drop-bad-checksum", "bad checksum", "RFC 9293 §3.1 (MUST-3)"},
 	ReasonDropMalformed:        {"drop-malformed", "malformed header or options", "RFC 9293 §3.1, §3.2 (MUST-7)"},

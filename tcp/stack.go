@@ -417,17 +417,17 @@ func (s *Stack) handlePacket(now time.Time, pkt []byte, csumOK bool) {
 	if tcpSeg == nil {
 		return // dropped and counted by the IP layer
 	}
-	// RFC 9293 MUST-3: verify the checksum; drop the segment if it fails.
-	// A packet the kernel marked DATA_VALID (verified) or NEEDS_CSUM (made
-	// on this host and never on a wire, its field only the pseudo-header
-	// sum) is not verified: Virtio 1.1 §5.1.6.4.
-	if !csumOK && !VerifyChecksum(tcpSeg, h.Src, h.Dst) {
-		s.stats.badChecksum.Add(1)
-		return
-	}
 	seg := &s.seg
-	if err := DecodeSegmentInto(seg, tcpSeg); err != nil {
-		s.stats.malformed.Add(1)
+	if why := checkArriving(seg, tcpSeg, h.Src, h.Dst, csumOK); why != ReasonNone {
+		if why == ReasonDropBadChecksum {
+			s.stats.badChecksum.Add(1)
+		} else {
+			s.stats.malformed.Add(1)
+		}
+		if tr := s.cfg.Tracer; tr != nil {
+			traceDrop(tr, now, h.Src, h.Dst, seg, why)
+		}
+		seg.Payload = nil
 		return
 	}
 	seg.ECN = h.TOS & ecnMask // RFC 3168 §5: the ECN field of the IP header

@@ -50,7 +50,10 @@ type tcb struct {
 	userTimeout time.Duration
 	noDelay     bool // Nagle's algorithm off (MUST-17)
 
-	ackNow    bool            // an ACK must go out with the next output
+	ackWhy    Reason          // why an ACK must go out with the next output; ReasonNone if none is due (ackFor)
+	synWhy    Reason          // why the SYN or SYN-ACK that synDue asks for goes out
+	finWhy    Reason          // which call queued the FIN: Close or CloseWrite
+	traced    senderTrace     // the congestion state the tracer last saw (tcb_why.go)
 	challenge challengeBudget // RFC 5961 §7 throttle
 	ctl       []Segment       // RSTs queued by input or abort, sent before anything else
 	scratch   *[]byte         // payload of the segment being emitted: the host shares one among its TCBs

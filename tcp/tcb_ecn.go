@@ -147,7 +147,7 @@ func (c *tcb) ecnArrives(now time.Time, seg *Segment) {
 		c.stats.CEReceived++
 		c.ecn.echo = true
 		if len(seg.Payload) > 0 || seg.Flags.Has(FlagFIN) {
-			c.ackNow = true // the sender's window may be small: tell it at once
+			c.ackFor(ReasonAckCE) // the sender's window may be small: tell it at once
 		}
 	}
 	if !seg.Flags.Has(FlagECE) {

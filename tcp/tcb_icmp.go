@@ -209,6 +209,7 @@ func (c *tcb) lowerMSS(mss int) {
 			r.lost = true
 			q.lostBytes += r.length()
 		}
+		r.lostWhy = ReasonRetransmitPMTU
 		for ; room > 0 && c.recordData(&r) > mss; room-- {
 			head := r
 			head.end, head.fin = r.start.Add(uint32(mss)), false

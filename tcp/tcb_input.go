@@ -18,10 +18,12 @@ func replyToClosed(seg *Segment) (Segment, bool) {
 		// <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>"
 		rst.Ack = seg.End()
 		rst.Flags = FlagRST | FlagACK
+		rst.Why = ReasonRstNoListener
 	default:
 		// "If the ACK bit is on, <SEQ=SEG.ACK><CTL=RST>"
 		rst.Seq = seg.Ack
 		rst.Flags = FlagRST
+		rst.Why = ReasonRstNoListener
 	}
 	return rst, true
 }
@@ -46,29 +48,34 @@ func (c *tcb) segmentArrives(now time.Time, seg *Segment) {
 
 // listenCheck runs the checks of RFC 9293 §3.10.7.2 (LISTEN state) that
 // need no connection. It returns the RST to send, if any, and whether the
-// segment is a SYN for the third check. The stack uses it for segments to a
-// listening port; handleListen for a TCB in LISTEN.
-func listenCheck(seg *Segment) (rst Segment, reply, syn bool) {
+// segment is a SYN for the third check; for any other segment, why it is
+// dropped. The stack uses it for segments to a listening port; handleListen
+// for a TCB in LISTEN.
+func listenCheck(seg *Segment) (rst Segment, reply, syn bool, drop Reason) {
 	switch {
 	case seg.Flags.Has(FlagRST):
 		// First, check for a RST: "An incoming RST should be ignored."
-		return Segment{}, false, false
+		return Segment{}, false, false, ReasonDropListenRst
 	case seg.Flags.Has(FlagACK):
 		// Second, check for an ACK: "Any acknowledgment is bad if it arrives
 		// on a connection still in the LISTEN state. An acceptable reset
 		// segment should be formed for any arriving ACK-bearing segment ...
 		// <SEQ=SEG.ACK><CTL=RST>"
-		return Segment{SrcPort: seg.DstPort, DstPort: seg.SrcPort, Seq: seg.Ack, Flags: FlagRST}, true, false
+		return Segment{SrcPort: seg.DstPort, DstPort: seg.SrcPort, Seq: seg.Ack, Flags: FlagRST, Why: ReasonRstListenAck},
+			true, false, ReasonDropListenAck
 	case seg.Flags.Has(FlagSYN):
-		return Segment{}, false, true
+		return Segment{}, false, true, ReasonNone
 	}
 	// Fourth, other text or control: "drop the segment and return".
-	return Segment{}, false, false
+	return Segment{}, false, false, ReasonDropListenNoSyn
 }
 
 // handleListen is RFC 9293 §3.10.7.2, LISTEN state.
 func (c *tcb) handleListen(now time.Time, seg *Segment) {
-	rst, reply, syn := listenCheck(seg)
+	rst, reply, syn, drop := listenCheck(seg)
+	if !syn {
+		c.drop(now, seg, drop)
+	}
 	if reply {
 		c.ctl = append(c.ctl, rst)
 		c.setState(now, StateClosed)
@@ -85,7 +92,7 @@ func (c *tcb) handleListen(now time.Time, seg *Segment) {
 	// Text that came with the SYN is not queued: the peer sends it again.
 	c.rcv.synReceived(seg.Seq)
 	c.synOptions(now, seg)
-	c.snd.synDue = true
+	c.snd.synDue, c.synWhy = true, ReasonSynAckListen
 	c.setState(now, StateSynReceived)
 }
 
@@ -97,9 +104,10 @@ func (c *tcb) handleSynSent(now time.Time, seg *Segment) {
 	hasACK := seg.Flags.Has(FlagACK)
 	if hasACK && (seg.Ack.LessThanEq(c.snd.iss) || seg.Ack.GreaterThan(c.snd.nxt)) {
 		if !seg.Flags.Has(FlagRST) {
-			c.ctl = append(c.ctl, Segment{Seq: seg.Ack, Flags: FlagRST})
+			c.ctl = append(c.ctl, Segment{Seq: seg.Ack, Flags: FlagRST, Why: ReasonRstSynSentBadAck})
 		}
 		c.stats.DroppedSegs++
+		c.drop(now, seg, ReasonDropSynSentBadAck)
 		return
 	}
 	// Second, check the RST bit: "If the ACK was acceptable, then signal to
@@ -109,6 +117,8 @@ func (c *tcb) handleSynSent(now time.Time, seg *Segment) {
 	if seg.Flags.Has(FlagRST) {
 		if hasACK {
 			c.reset(now, syscall.ECONNREFUSED)
+		} else {
+			c.drop(now, seg, ReasonDropSynSentRst)
 		}
 		return
 	}
@@ -116,6 +126,7 @@ func (c *tcb) handleSynSent(now time.Time, seg *Segment) {
 	// Fourth, check the SYN bit.
 	if !seg.Flags.Has(FlagSYN) {
 		// Fifth: "If neither of the SYN or RST bits is set, then drop the segment and return."
+		c.drop(now, seg, ReasonDropSynSentNoSyn)
 		return
 	}
 	c.rcv.synReceived(seg.Seq)
@@ -132,7 +143,7 @@ func (c *tcb) handleSynSent(now time.Time, seg *Segment) {
 		// <CTL=ACK> and send it." This is the second segment of the
 		// three-way handshake: the active opener's connect() returns here.
 		c.establish(now, seg)
-		c.ackNow = true
+		c.ackFor(ReasonAckHandshake)
 		// "If there are other controls or text in the segment, then continue
 		// processing at the sixth step."
 		c.processTextAndFIN(now, seg)
@@ -145,7 +156,7 @@ func (c *tcb) handleSynSent(now time.Time, seg *Segment) {
 	// (MUST-11), so a RST in SYN-RECEIVED closes it.
 	c.updateWindow(seg)
 	c.setState(now, StateSynReceived)
-	c.snd.synDue = true
+	c.snd.synDue, c.synWhy = true, ReasonSynAckSimultaneous
 }
 
 // establish completes a handshake: SND.WND <- SEG.WND, SND.WL1 <- SEG.SEQ,
@@ -191,7 +202,9 @@ func (c *tcb) handleSynchronized(now time.Time, seg *Segment) {
 	// First, check sequence number.
 	if !c.acceptable(seg) {
 		c.stats.DroppedSegs++
-		c.unacceptable(now, seg)
+		if why := c.unacceptable(now, seg, ReasonAckUnacceptable); why != ReasonNone {
+			c.drop(now, seg, why)
+		}
 		return
 	}
 	c.tsRecentUpdate(now, seg) // RFC 7323 §4.3, §5.3 R3
@@ -201,7 +214,8 @@ func (c *tcb) handleSynchronized(now time.Time, seg *Segment) {
 		if seg.Seq != c.rcv.nxt {
 			// In the window but not exact: "send a challenge ACK ... After
 			// sending the challenge ACK, TCP MUST drop the unacceptable segment."
-			c.challengeACK(now)
+			c.challengeACK(now, ReasonChallengeAck)
+			c.drop(now, seg, ReasonDropRstNotExact)
 			return
 		}
 		switch c.state {
@@ -239,12 +253,14 @@ func (c *tcb) handleSynchronized(now time.Time, seg *Segment) {
 		}
 		// RFC 5961 §4.2: a SYN in a synchronized state draws a challenge
 		// ACK and is dropped, whatever its sequence number.
-		c.challengeACK(now)
+		c.challengeACK(now, ReasonChallengeAckSyn)
+		c.drop(now, seg, ReasonDropSynSynchronized)
 		return
 	}
 
 	// Fifth, check the ACK field: "if the ACK bit is off, drop the segment and return".
 	if !seg.Flags.Has(FlagACK) {
+		c.drop(now, seg, ReasonDropNoAck)
 		return
 	}
 	if c.state == StateSynReceived {
@@ -255,7 +271,8 @@ func (c *tcb) handleSynchronized(now time.Time, seg *Segment) {
 		if !(c.snd.una.LessThan(seg.Ack) && seg.Ack.LessThanEq(c.snd.nxt)) {
 			// "If the segment acknowledgment is not acceptable, form a reset
 			// segment <SEQ=SEG.ACK><CTL=RST> and send it."
-			c.ctl = append(c.ctl, Segment{Seq: seg.Ack, Flags: FlagRST})
+			c.ctl = append(c.ctl, Segment{Seq: seg.Ack, Flags: FlagRST, Why: ReasonRstSynRcvdBadAck})
+			c.drop(now, seg, ReasonDropSynRcvdBadAck)
 			return
 		}
 		c.establish(now, seg)
@@ -318,11 +335,14 @@ func (c *tcb) acceptable(seg *Segment) bool {
 // unacceptable answers a segment that failed the first check: "If an
 // incoming segment is not acceptable, an acknowledgment should be sent in
 // reply (unless the RST bit is set, if so drop the segment and return):
-// <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>". A few cases need more.
-func (c *tcb) unacceptable(now time.Time, seg *Segment) {
+// <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>", for the reason ack. A few cases
+// need more. It returns why the segment is dropped, ReasonNone when it was
+// processed after all.
+func (c *tcb) unacceptable(now time.Time, seg *Segment, ack Reason) Reason {
 	switch {
 	case seg.Flags.Has(FlagRST):
 		// An out-of-window RST is dropped silently (RFC 5961 §3.2).
+		return ReasonDropRstOutsideWindow
 	case c.state == StateSynReceived && !c.passive && seg.Flags.Has(FlagSYN|FlagACK) && seg.Seq == c.rcv.irs &&
 		c.snd.una.LessThan(seg.Ack) && seg.Ack.LessThanEq(c.snd.nxt):
 		// Simultaneous open, RFC 9293 Figure 7 line 6: the peer's SYN,ACK
@@ -330,44 +350,56 @@ func (c *tcb) unacceptable(now time.Time, seg *Segment) {
 		// the handshake. Its window is a SYN's, never scaled (RFC 7323 §2.2).
 		c.establish(now, seg)
 		c.processACK(now, seg)
-		c.ackNow = true
+		c.ackFor(ReasonAckSimultaneous)
+		return ReasonNone
 	case c.state == StateSynReceived && seg.Flags.Has(FlagSYN) && !seg.Flags.Has(FlagACK) && seg.Seq == c.rcv.irs:
 		// The peer repeats its SYN: our SYN,ACK was lost. Send it again now
 		// rather than waiting for our timer (as Linux does).
-		c.snd.synDue = true
+		c.snd.synDue, c.synWhy = true, ReasonSynAckRepeat
 		c.snd.synRetransmitted = true
+		return ReasonDropDuplicate
 	case seg.Flags.Has(FlagSYN) && c.state != StateSynReceived:
 		// RFC 5961 §4.2: a SYN in a synchronized state draws a challenge
 		// ACK "irrespective of the sequence number".
-		c.challengeACK(now)
+		c.challengeACK(now, ReasonChallengeAckSyn)
+		return ReasonDropSynSynchronized
 	case c.state == StateTimeWait && seg.Flags.Has(FlagFIN) &&
 		seg.Seq.Add(uint32(len(seg.Payload))) == c.rcv.nxt.Add(^uint32(0)):
 		// Fifth check, TIME-WAIT: "The only thing that can arrive in this
 		// state is a retransmission of the remote FIN. Acknowledge it, and
 		// restart the 2 MSL timeout." Only a FIN at RCV.NXT-1 is one.
 		c.timers.set(timerTimeWait, now.Add(2*c.cfg.MSL))
-		c.ackNow = true
+		c.ackFor(ReasonAckTimeWaitFIN)
+		return ReasonNone
 	case c.state == StateTimeWait:
 		// Anything else answered from TIME-WAIT costs an ACK each; throttle
 		// them as challenge ACKs are (RFC 5961 §7).
-		c.challengeACK(now)
-	default:
-		if n := uint32(len(seg.Payload)); n > 0 && seg.Seq.Add(n).LessThanEq(c.rcv.nxt) {
-			c.rcv.duplicateArrived(seg.Seq, seg.Seq.Add(n)) // RFC 2883 §4: a duplicate segment
-		}
-		c.ackNow = true
+		c.challengeACK(now, ReasonAckTimeWait)
+		return ReasonDropTimeWait
 	}
+	drop := ReasonDropOutsideWindow
+	if ack == ReasonAckPAWS {
+		drop = ReasonDropPAWS
+	}
+	if n := uint32(len(seg.Payload)); n > 0 && seg.Seq.Add(n).LessThanEq(c.rcv.nxt) {
+		c.rcv.duplicateArrived(seg.Seq, seg.Seq.Add(n)) // RFC 2883 §4: a duplicate segment
+		if ack == ReasonAckUnacceptable {
+			ack, drop = ReasonAckDuplicate, ReasonDropDuplicate
+		}
+	}
+	c.ackFor(ack)
+	return drop
 }
 
 // challengeACK sends an RFC 5961 challenge ACK,
-// <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>, within the §7 budget.
-func (c *tcb) challengeACK(now time.Time) {
+// <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>, within the §7 budget, for the reason why.
+func (c *tcb) challengeACK(now time.Time, why Reason) {
 	if !c.challenge.take(now) {
 		c.stats.ChallengeACKsThrottled++
 		return
 	}
 	c.stats.ChallengeACKs++
-	c.ackNow = true
+	c.ackFor(why)
 }
 
 // processACK is the fifth check for ESTABLISHED and the states that share
@@ -378,13 +410,15 @@ func (c *tcb) processACK(now time.Time, seg *Segment) bool {
 	if ack.GreaterThan(s.nxt) {
 		// "If the ACK acks something not yet sent (SEG.ACK > SND.NXT), then
 		// send an ACK, drop the segment, and return."
-		c.ackNow = true
+		c.ackFor(ReasonAckUnsent)
+		c.drop(now, seg, ReasonDropAckUnsent)
 		return false
 	}
 	// RFC 5961 §5.2 (MAY-12): an ACK below SND.UNA - MAX.SND.WND is
 	// answered with an ACK and dropped (blind data injection).
 	if s.maxWnd > 0 && ack.LessThan(s.una.Add(-s.maxWnd)) {
-		c.challengeACK(now)
+		c.challengeACK(now, ReasonChallengeAckOld)
+		c.drop(now, seg, ReasonDropOldAck)
 		return false
 	}
 	if ack.LessThan(s.una) {
@@ -417,11 +451,14 @@ func (c *tcb) processTextAndFIN(now time.Time, seg *Segment) {
 		// CLOSE-WAIT, CLOSING, LAST-ACK, TIME-WAIT: "This should not occur
 		// since a FIN has been received from the remote side. Ignore the
 		// segment text." A repeated FIN was answered by the first check.
+		if len(seg.Payload) > 0 {
+			c.drop(now, seg, ReasonDropTextAfterFIN)
+		}
 		return
 	}
 	seq, data, fin, cut := c.rcv.text(seg)
 	if cut {
-		c.ackNow = true // text the window has no room for is dropped, and an ACK says so
+		c.ackFor(ReasonAckWindowFull) // text the window has no room for is dropped, and an ACK says so
 	}
 	if len(data) == 0 && !fin {
 		return
@@ -429,12 +466,15 @@ func (c *tcb) processTextAndFIN(now time.Time, seg *Segment) {
 	if c.rcv.readClosed && len(data) > 0 {
 		// RFC 9293 §3.6.1 (SHLD-3): data for an application that closed the
 		// connection resets it.
-		c.abort(now)
+		c.abortWith(now, ReasonRstDataAfterClose)
 		return
 	}
 	c.stats.BytesIn += uint64(len(data))
-	before := c.rcv.nxt
+	before, dropped := c.rcv.nxt, c.stats.OutOfOrderDropped
 	fin, filled := c.deliverText(now, seq, data, fin)
+	if c.stats.OutOfOrderDropped != dropped {
+		c.drop(now, seg, ReasonDropOutOfOrderBound) // holdOutOfOrder: over a bound
+	}
 	if seq != before {
 		return // held out of order; acknowledged at once
 	}
@@ -442,7 +482,7 @@ func (c *tcb) processTextAndFIN(now time.Time, seg *Segment) {
 	// Data that fills a hole (RFC 5681 §4.2) is acknowledged at once; other
 	// in-order data may wait for a second segment.
 	if filled {
-		c.ackNow = true
+		c.ackFor(ReasonAckHoleFilled)
 	} else {
 		c.delayACK(now, int(c.rcv.nxt.Sub(before)))
 	}
@@ -473,7 +513,7 @@ func (c *tcb) processFIN(now time.Time) {
 		c.delayFINACK(now)
 		return
 	}
-	c.ackNow = true
+	c.ackFor(ReasonAckFIN)
 	switch c.state {
 	case StateFinWait1:
 		// "If our FIN has been ACKed (perhaps in this segment), then enter

@@ -16,7 +16,7 @@ func (c *tcb) output(now time.Time, emit func(FourTuple, *Segment)) {
 	c.ctl = c.ctl[:0]
 	switch c.state {
 	case StateClosed, StateListen:
-		c.ackNow = false
+		c.ackWhy = ReasonNone
 		return
 	}
 	if c.snd.synDue {
@@ -32,14 +32,14 @@ func (c *tcb) output(now time.Time, emit func(FourTuple, *Segment)) {
 		// no data (SHLD-12); being old, it makes the peer send an ACK.
 		c.ka.due = false
 		s := c.newSegment()
-		s.Seq = c.snd.nxt.Add(^uint32(0))
+		s.Seq, s.Why = c.snd.nxt.Add(^uint32(0)), ReasonKeepAlive
 		c.fill(s)
 		c.emit(now, s, emit)
 	}
-	if c.ackNow {
+	if why := c.ackWhy; why != ReasonNone {
 		// A bare ACK: <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>.
 		s := c.newSegment()
-		s.Seq = c.snd.nxt
+		s.Seq, s.Why = c.snd.nxt, why
 		c.fill(s)
 		c.emit(now, s, emit)
 	}
@@ -51,7 +51,7 @@ func (c *tcb) output(now time.Time, emit func(FourTuple, *Segment)) {
 func (c *tcb) sendSYN(now time.Time, emit func(FourTuple, *Segment)) {
 	snd := &c.snd
 	s := c.newSegment()
-	s.Seq, s.Flags = snd.iss, FlagSYN
+	s.Seq, s.Flags, s.Why = snd.iss, FlagSYN, c.synWhy
 	c.synOffer(s) // MSS, window scale, SACK-permitted, timestamps, ECN
 	if c.state != StateSynSent {
 		s.Flags |= FlagACK
@@ -68,9 +68,9 @@ func (c *tcb) sendSYN(now time.Time, emit func(FourTuple, *Segment)) {
 		c.stats.Retransmits++
 	}
 	snd.nxt = snd.nxt.Max(snd.iss.Add(1))
-	snd.synDue = false
+	snd.synDue, c.synWhy = false, ReasonNone
 	c.armRetransmit(now)
-	c.ackNow = false
+	c.ackWhy = ReasonNone
 	c.emit(now, s, emit)
 }
 
@@ -121,7 +121,7 @@ func (c *tcb) sendData(now time.Time, emit func(FourTuple, *Segment)) {
 			// RFC 9293 §3.8.6.1 (MUST-35/36): probe a zero window with one octet.
 			snd.zeroWindowProbeDue = false
 			c.stats.ZeroWindowProbes++
-			c.sendNew(now, 1, false, 0, emit)
+			c.sendNew(now, 1, false, 0, ReasonZeroWindowProbe, emit)
 			continue
 		}
 		if n == 0 && !fin {
@@ -130,7 +130,7 @@ func (c *tcb) sendData(now time.Time, emit func(FourTuple, *Segment)) {
 		if n < size && !c.maySendSmall(n, avail) {
 			break
 		}
-		c.sendNew(now, n, fin, size, emit)
+		c.sendNew(now, n, fin, size, c.newDataWhy(n, size, fin), emit)
 		sentNew = true
 	}
 	if sentNew {
@@ -162,7 +162,7 @@ func (c *tcb) retransmitLost(now time.Time, emit func(FourTuple, *Segment)) {
 			snd.zeroWindowProbeDue = false
 			c.stats.ZeroWindowProbes++
 			n := min(1, c.recordData(r))
-			c.resend(now, r, n, r.fin && n == 0, emit)
+			c.resend(now, r, n, r.fin && n == 0, ReasonZeroWindowProbe, emit)
 			if n == c.recordData(r) {
 				q.setLost(r, false) // the whole record went again
 			}
@@ -183,11 +183,11 @@ func (c *tcb) retransmitLost(now time.Time, emit func(FourTuple, *Segment)) {
 		}
 		snd.rtxNow = false
 		if k := c.lostRun(i); k > 1 {
-			c.resendRun(now, i, k, emit)
+			c.resendRun(now, i, k, r.lostWhy, emit)
 			i += k - 1
 			continue
 		}
-		c.resend(now, r, c.recordData(r), r.fin, emit)
+		c.resend(now, r, c.recordData(r), r.fin, r.lostWhy, emit)
 		q.setLost(r, false)
 	}
 	snd.rtxNow = false
@@ -221,7 +221,7 @@ func (c *tcb) lostRun(i int) int {
 }
 
 // resendRun sends the k lost records from the i-th again as one TSO segment.
-func (c *tcb) resendRun(now time.Time, i, k int, emit func(FourTuple, *Segment)) {
+func (c *tcb) resendRun(now time.Time, i, k int, why Reason, emit func(FourTuple, *Segment)) {
 	q := &c.snd.recs
 	first, last := q.at(i), q.at(i+k-1)
 	n := int(last.end.Sub(first.start))
@@ -233,7 +233,7 @@ func (c *tcb) resendRun(now time.Time, i, k int, emit func(FourTuple, *Segment))
 		c.noteResend(now, r, c.recordData(r))
 		q.setLost(r, false)
 	}
-	c.transmit(now, first.start, n, last.fin, c.segSize(), emit)
+	c.transmit(now, first.start, n, last.fin, c.segSize(), why, emit)
 }
 
 // coalesceLost joins the lost records after the i-th into it while the
@@ -276,18 +276,33 @@ func (c *tcb) maySendSmall(n, avail int) bool {
 	return snd.maxWnd > 0 && uint32(n) >= snd.maxWnd/2 // at least half the largest window offered
 }
 
+// newDataWhy is why a segment of n new octets (and the FIN if fin) goes:
+// the call that queued the FIN, Nagle's algorithm letting a short segment
+// go with nothing unacknowledged, or new data.
+func (c *tcb) newDataWhy(n, size int, fin bool) Reason {
+	switch {
+	case fin && c.finWhy != ReasonNone:
+		return c.finWhy
+	case fin:
+		return ReasonFINCloseWrite
+	case n < size && !c.noDelay && c.snd.una == c.snd.nxt:
+		return ReasonDataNagle
+	}
+	return ReasonData
+}
+
 // sendNew sends n new data octets at SND.NXT, plus the FIN if fin, and
-// records the segment. When n exceeds size (TSO), it goes as one segment
+// records the segment, for the reason why. When n exceeds size (TSO), it goes as one segment
 // the link cuts into pieces of size octets, recorded as those pieces, so
 // that loss recovery and congestion control count MSS-sized segments.
-func (c *tcb) sendNew(now time.Time, n int, fin bool, size int, emit func(FourTuple, *Segment)) {
+func (c *tcb) sendNew(now time.Time, n int, fin bool, size int, why Reason, emit func(FourTuple, *Segment)) {
 	snd := &c.snd
 	start := snd.nxt
 	gso := 0
 	if n > size && size > 0 {
 		gso = size
 	}
-	end := c.transmit(now, start, n, fin, gso, emit)
+	end := c.transmit(now, start, n, fin, gso, why, emit)
 	dt := snd.deliveredTime
 	if dt.IsZero() || snd.una == snd.nxt {
 		dt = now // nothing in flight: the rate interval starts with this segment
@@ -317,14 +332,14 @@ func (c *tcb) sendProbe(now time.Time, emit func(FourTuple, *Segment)) {
 	usable := int64(snd.una.Add(snd.wnd).Sub(snd.nxt))
 	switch n := int(min(avail, int64(snd.mss), usable)); {
 	case n > 0:
-		c.sendNew(now, n, snd.finQueued && snd.nxt.Add(uint32(n)) == snd.finSeq, 0, emit)
+		c.sendNew(now, n, snd.finQueued && snd.nxt.Add(uint32(n)) == snd.finSeq, 0, ReasonTLP, emit)
 		k.tlpIsRetrans = false
 	case snd.recs.len() > 0:
 		r := snd.recs.at(snd.recs.len() - 1)
 		if r.sacked {
 			return
 		}
-		c.resend(now, r, c.recordData(r), r.fin, emit)
+		c.resend(now, r, c.recordData(r), r.fin, ReasonTLP, emit)
 		snd.recs.setLost(r, false)
 		k.tlpIsRetrans = true
 	default:
@@ -335,15 +350,15 @@ func (c *tcb) sendProbe(now time.Time, emit func(FourTuple, *Segment)) {
 	c.timers.set(timerRetransmit, now.Add(c.rtt.rto))
 }
 
-// resend sends n data octets of record r again (and the FIN if fin).
-func (c *tcb) resend(now time.Time, r *sendRecord, n int, fin bool, emit func(FourTuple, *Segment)) {
+// resend sends n data octets of record r again (and the FIN if fin), for the reason why.
+func (c *tcb) resend(now time.Time, r *sendRecord, n int, fin bool, why Reason, emit func(FourTuple, *Segment)) {
 	c.noteResend(now, r, n)
 	seq := r.start
 	for n > c.snd.mss { // a record sent before the MSS went down (lowerMSS)
-		c.transmit(now, seq, c.snd.mss, false, 0, emit)
+		c.transmit(now, seq, c.snd.mss, false, 0, why, emit)
 		seq, n = seq.Add(uint32(c.snd.mss)), n-c.snd.mss
 	}
-	c.transmit(now, seq, n, fin, 0, emit)
+	c.transmit(now, seq, n, fin, 0, why, emit)
 }
 
 // noteResend records that n octets of r go again now.
@@ -359,10 +374,10 @@ func (c *tcb) noteResend(now time.Time, r *sendRecord, n int) {
 	c.stats.BytesRetransmitted += uint64(n)
 }
 
-// transmit emits n data octets from seq, plus the FIN if fin, and returns
-// the sequence number after the segment. A non-zero gso sends it as one
-// segment the link cuts into pieces of gso octets.
-func (c *tcb) transmit(now time.Time, seq Seq, n int, fin bool, gso int, emit func(FourTuple, *Segment)) Seq {
+// transmit emits n data octets from seq, plus the FIN if fin, for the
+// reason why, and returns the sequence number after the segment. A non-zero
+// gso sends it as one segment the link cuts into pieces of gso octets.
+func (c *tcb) transmit(now time.Time, seq Seq, n int, fin bool, gso int, why Reason, emit func(FourTuple, *Segment)) Seq {
 	snd := &c.snd
 	if cap(*c.scratch) < n {
 		*c.scratch = make([]byte, max(n, snd.mss))
@@ -372,7 +387,7 @@ func (c *tcb) transmit(now time.Time, seq Seq, n int, fin bool, gso int, emit fu
 	p := (*c.scratch)[:n]
 	snd.buf.Peek(int(seq.Sub(snd.bufStart())), p)
 	s := c.newSegment()
-	s.Seq, s.Payload, s.GSOSize = seq, p, uint16(gso)
+	s.Seq, s.Payload, s.GSOSize, s.Why = seq, p, uint16(gso), why
 	end := seq.Add(uint32(n))
 	if n > 0 && end == snd.dataEnd() {
 		// RFC 9293 §3.9.1.2 (MUST-61): PSH on the last segment of what is queued.
@@ -405,7 +420,7 @@ func (c *tcb) fill(s *Segment) {
 	s.Flags |= FlagACK
 	s.Ack = c.rcv.nxt
 	s.Window = c.rcv.advertise()
-	c.ackNow = false
+	c.ackWhy = ReasonNone
 	c.timers.stop(timerDelayedACK)
 	c.rcv.unacked = 0
 }

@@ -130,7 +130,7 @@ func (c *tcb) rackDetectLoss(now time.Time) bool {
 			continue
 		}
 		if remaining := r.sentAt.Add(k.rtt + reo).Sub(now); remaining <= 0 {
-			q.setLost(r, true)
+			q.lose(r, ReasonRetransmitRACK)
 			marked = true
 			c.stats.RACKLosses++
 		} else {

@@ -120,7 +120,7 @@ func (c *tcb) ackArrived(now time.Time, seg *Segment) {
 			// ACK means the segment at SND.UNA is lost; RFC 6582 §3.2 step
 			// 2: unless the ACK is at or below recover (duplicates of
 			// what an RTO already resent are not a new loss).
-			lost = c.markFirstLost()
+			lost = c.markFirstLost(ReasonFastRetransmit)
 		}
 	}
 	if snd.sackOK {
@@ -146,7 +146,7 @@ func (c *tcb) ackArrived(now time.Time, seg *Segment) {
 		if advanced && !snd.sackOK {
 			// RFC 6582 §3.2 step 5: a partial ACK means the segment after
 			// it is lost too.
-			c.markFirstLost()
+			c.markFirstLost(ReasonRetransmitPartialAck)
 		}
 		d := delivered
 		if !snd.sackOK && !advanced {
@@ -296,7 +296,7 @@ func (c *tcb) congestionSignal(now time.Time) {
 // markFirstLost marks the segment at SND.UNA lost, so output retransmits
 // it before anything else (RFC 5681 §3.2 step 4, RFC 6582 step 5). It
 // reports whether it marked one.
-func (c *tcb) markFirstLost() bool {
+func (c *tcb) markFirstLost(why Reason) bool {
 	q := &c.snd.recs
 	if q.len() == 0 {
 		return false
@@ -305,7 +305,7 @@ func (c *tcb) markFirstLost() bool {
 	if r.sacked || r.lost {
 		return false
 	}
-	q.setLost(r, true)
+	q.lose(r, why)
 	c.snd.rtxNow = true
 	return true
 }
@@ -325,7 +325,7 @@ func (c *tcb) onRetransmitTimeout(now time.Time) {
 		c.snd.rack.recoveryEnded()
 	}
 	r.inRecovery, r.dupAcks, r.undoValid = false, 0, false
-	c.snd.recs.markAllLost()
+	c.snd.recs.markAllLost(ReasonRetransmitRTO)
 	c.snd.rack.tlpActive = false
 	c.timers.stop(timerProbe)
 	c.timers.stop(timerReorder)

@@ -215,7 +215,7 @@ func (c *tcb) deliverText(now time.Time, seq Seq, data []byte, fin bool) (finNow
 			r.oooFIN, r.oooFINSeq = true, seq.Add(uint32(n))
 		}
 		c.stats.OutOfOrder++
-		c.ackNow = true
+		c.ackFor(ReasonDupAckOutOfOrder)
 		return false, false
 	}
 	// Seventh: "Once in the ESTABLISHED state, it is possible to deliver
@@ -256,8 +256,12 @@ func (c *tcb) deliverText(now time.Time, seq Seq, data []byte, fin bool) (finNow
 // by what the peer sends, and within Config.DelayedACK (MUST-40: under 0.5 s).
 func (c *tcb) delayACK(now time.Time, n int) {
 	c.rcv.unacked += n
-	if c.cfg.DelayedACK < 0 || c.rcv.unacked >= 2*c.rcv.fullSized {
-		c.ackNow = true
+	switch {
+	case c.cfg.DelayedACK < 0:
+		c.ackFor(ReasonAckData)
+		return
+	case c.rcv.unacked >= 2*c.rcv.fullSized:
+		c.ackFor(ReasonSecondFullSegment)
 		return
 	}
 	c.armDelayedACK(now)
@@ -267,7 +271,7 @@ func (c *tcb) delayACK(now time.Time, n int) {
 func (c *tcb) delayFINACK(now time.Time) {
 	c.rcv.unacked++ // the FIN's sequence number
 	if c.cfg.DelayedACK < 0 {
-		c.ackNow = true
+		c.ackFor(ReasonAckFIN)
 		return
 	}
 	c.armDelayedACK(now)

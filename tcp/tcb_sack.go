@@ -99,7 +99,7 @@ func (c *tcb) markIsLost() bool {
 			// that this rule can mark.
 			return marked
 		case !r.retransmitted:
-			q.setLost(r, true)
+			q.lose(r, ReasonRetransmitSACK)
 			marked = true
 		}
 	}

@@ -219,6 +219,7 @@ type sendRecord struct {
 	retransmitted bool      // sent more than once (Karn: no RTT sample)
 	sacked        bool      // the peer holds it (RFC 2018), though SND.UNA is below it
 	lost          bool      // deemed lost and not sent again since: retransmit before new data
+	lostWhy       Reason    // why it was deemed lost: the reason of its retransmission
 	// For the delivery rate: what had been delivered, and when, as the
 	// segment was sent.
 	deliveredAtSend uint64
@@ -365,6 +366,12 @@ func (q *sendRecords) remove(i, k int) {
 	q.n -= k
 }
 
+// lose marks a record lost, for the reason why.
+func (q *sendRecords) lose(r *sendRecord, why Reason) {
+	q.setLost(r, true)
+	r.lostWhy = why
+}
+
 // setLost marks a record lost (true) or sent again (false).
 func (q *sendRecords) setLost(r *sendRecord, lost bool) {
 	switch {
@@ -388,7 +395,7 @@ func (q *sendRecords) clear() {
 // everything outstanding is sent again (RFC 6298 §5.4, go-back-N). RFC
 // 2018 §8: "the data sender MUST ignore prior SACK information in
 // determining which data to retransmit", as the receiver may have reneged.
-func (q *sendRecords) markAllLost() {
+func (q *sendRecords) markAllLost(why Reason) {
 	for i := range q.n {
 		r := q.at(i)
 		if r.sacked {
@@ -396,6 +403,6 @@ func (q *sendRecords) markAllLost() {
 			q.sackedBytes -= r.length()
 			q.sackedSegs--
 		}
-		q.setLost(r, true)
+		q.lose(r, why)
 	}
 }

@@ -67,7 +67,7 @@ func TestSendRecords_LostBytesAndPipe_RFC6675(t *testing.T) {
 		s.sent(100, testEpoch)
 	}
 	assert.Equal(t, uint32(400), s.pipe(), "everything sent is in the network")
-	s.recs.markAllLost()
+	s.recs.markAllLost(ReasonRetransmitRTO)
 	assert.Equal(t, uint32(400), s.recs.lostBytes)
 	assert.Equal(t, uint32(0), s.pipe(), "after an RTO nothing counts as in flight")
 	s.recs.setLost(s.recs.at(0), false) // sent again

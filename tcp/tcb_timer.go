@@ -67,7 +67,7 @@ func (c *tcb) handleTimeout(now time.Time) {
 		// RFC 9293 §3.10.8 user timeout, R2 of §3.8.3 (MUST-20, MUST-22):
 		// a segment unacknowledged for that long closes the connection,
 		// SYNs included, and the user is told ETIMEDOUT.
-		c.giveUp(now)
+		c.giveUp(now, ReasonRstUserTimeout)
 		return
 	}
 	if c.timers.due(timerRetransmit, now) {
@@ -87,14 +87,14 @@ func (c *tcb) handleTimeout(now time.Time) {
 	}
 	if c.timers.due(timerDelayedACK, now) {
 		c.timers.stop(timerDelayedACK)
-		c.ackNow = true
+		c.ackFor(ReasonDelayedAckTimer)
 	}
 	if c.timers.due(timerReclaim, now) {
 		c.reclaim(now)
 	}
 	if at := c.keepAliveAt(); !at.IsZero() && !now.Before(at) {
 		if c.ka.fire(now) {
-			c.giveUp(now)
+			c.giveUp(now, ReasonRstKeepAlive)
 			return
 		}
 	}
@@ -109,10 +109,10 @@ func (c *tcb) handleTimeout(now time.Time) {
 // giveUp ends a connection whose peer stopped answering (R2, or Count
 // unanswered keep-alives) with ETIMEDOUT, or the soft error it had
 // (timeoutError). A synchronized peer gets a RST, as Linux sends one, so
-// that if it is alive after all it learns.
-func (c *tcb) giveUp(now time.Time) {
+// that if it is alive after all it learns; why is the RST's reason.
+func (c *tcb) giveUp(now time.Time, why Reason) {
 	if c.state.synchronized() {
-		c.ctl = append(c.ctl, Segment{Seq: c.snd.nxt, Flags: FlagRST})
+		c.ctl = append(c.ctl, Segment{Seq: c.snd.nxt, Flags: FlagRST, Why: why})
 	}
 	c.rcv.flush()
 	c.reset(now, c.timeoutError())
@@ -132,7 +132,7 @@ func (c *tcb) armFinWait2(now time.Time) {
 // that it learns (as Linux does once tcp_fin_timeout ends, tcp_keepalive_timer).
 func (c *tcb) finWait2Timeout(now time.Time) {
 	c.finTimedOut = true
-	c.giveUp(now)
+	c.giveUp(now, ReasonRstFinWait2)
 }
 
 // retransmitTimeout handles an expired retransmission timer: RFC 6298
@@ -147,7 +147,10 @@ func (c *tcb) retransmitTimeout(now time.Time) {
 	}
 	if !c.snd.synAcked {
 		// RFC 9293 §3.8.1: a SYN is retransmitted like data.
-		c.snd.synDue = true
+		c.snd.synDue, c.synWhy = true, ReasonSynRetransmit
+		if c.state != StateSynSent {
+			c.synWhy = ReasonSynAckRetransmit
+		}
 		c.snd.synRetransmitted = true
 		c.snd.synSentAt = time.Time{} // Karn: its ACK gives no sample
 	}
@@ -158,7 +161,7 @@ func (c *tcb) retransmitTimeout(now time.Time) {
 		// zero-window probe. The peer is not losing segments: it has no
 		// room for them, so congestion state is left alone.
 		c.snd.zeroWindowProbeDue = true
-		c.snd.recs.markAllLost() // the probe resends the first octet outstanding
+		c.snd.recs.markAllLost(ReasonZeroWindowProbe) // the probe resends the first octet outstanding
 		return
 	}
 	// RFC 6298 §5.4: retransmit the earliest unacknowledged segment; every

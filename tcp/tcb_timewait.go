@@ -44,7 +44,7 @@ type timeWaitRecord struct {
 // would lose: no octets the user has not read (after CloseWrite the user
 // may still read what arrived before the peer's FIN) and no segment to send.
 func (c *tcb) canFreeze() bool {
-	return c.state == StateTimeWait && c.rcv.buf.Len() == 0 && len(c.ctl) == 0 && !c.ackNow
+	return c.state == StateTimeWait && c.rcv.buf.Len() == 0 && len(c.ctl) == 0 && c.ackWhy == ReasonNone
 }
 
 // freeze returns the record of a TCB in TIME-WAIT (canFreeze).

@@ -74,6 +74,7 @@ func (c *tcb) tsAcceptable(now time.Time, seg *Segment) bool {
 		// RFC 7323 §3.2: "If a non-<RST> segment is received without a
 		// TSopt, a TCP SHOULD silently drop the segment."
 		c.stats.TSMissing++
+		c.drop(now, seg, ReasonDropNoTimestamp)
 		return false
 	}
 	if c.ts.recentValid && now.Sub(c.ts.recentAt) >= tsRecentMaxIdle {
@@ -87,7 +88,9 @@ func (c *tcb) tsAcceptable(now time.Time, seg *Segment) bool {
 		// specified in Section 3.10.7.4 of [RFC9293] and drop the segment."
 		c.stats.PAWSRejected++
 		c.stats.DroppedSegs++
-		c.unacceptable(now, seg)
+		if why := c.unacceptable(now, seg, ReasonAckPAWS); why != ReasonNone {
+			c.drop(now, seg, why)
+		}
 		return false
 	}
 	return true

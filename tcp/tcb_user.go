@@ -18,7 +18,7 @@ var (
 // select an ISS (done by the caller), send a SYN, enter SYN-SENT.
 func (c *tcb) openActive(now time.Time) {
 	c.passive = false
-	c.snd.synDue = true // the next output sends it and arms the retransmission timer
+	c.snd.synDue, c.synWhy = true, ReasonSyn // the next output sends it and arms the retransmission timer
 	c.setState(now, StateSynSent)
 }
 
@@ -62,7 +62,7 @@ func (c *tcb) receive(p []byte) (int, error) {
 		// RFC 9293 §3.8.6.2.2: reading opens the window; a window update
 		// goes out if the opening is worth a segment (see recvSpace).
 		if c.state.synchronized() && !c.rcv.finRcvd && c.rcv.windowUpdateWorthIt() {
-			c.ackNow = true
+			c.ackFor(ReasonWindowUpdate)
 		}
 		return n, nil
 	}
@@ -99,25 +99,35 @@ func (c *tcb) close(now time.Time) error {
 		// otherwise, queue for processing after entering ESTABLISHED state."
 		// The FIN is queued behind the data either way; output sends it only
 		// once synchronized.
-		c.snd.queueFIN()
+		c.queueFIN()
 		c.setState(now, StateFinWait1)
 		return nil
 	case StateEstablished:
 		// "Queue this until all preceding SENDs have been segmentized, then
 		// form a FIN segment and send it. In any case, enter FIN-WAIT-1 state."
-		c.snd.queueFIN()
+		c.queueFIN()
 		c.setState(now, StateFinWait1)
 		return nil
 	case StateCloseWait:
 		// "Queue this request until all preceding SENDs have been segmentized;
 		// then send a FIN segment, enter LAST-ACK state."
-		c.snd.queueFIN()
+		c.queueFIN()
 		c.setState(now, StateLastAck)
 		return nil
 	default:
 		// FIN-WAIT-1/2: "error: connection closing" (an "ok" is acceptable
 		// too); CLOSING, LAST-ACK, TIME-WAIT: "error: connection closing".
 		return errConnectionClosing
+	}
+}
+
+// queueFIN queues our FIN after the data, noting which call asked for it:
+// Go's Close (closeRead came first) or CloseWrite.
+func (c *tcb) queueFIN() {
+	c.snd.queueFIN()
+	c.finWhy = ReasonFINCloseWrite
+	if c.rcv.readClosed {
+		c.finWhy = ReasonFINClose
 	}
 }
 
@@ -129,7 +139,7 @@ func (c *tcb) close(now time.Time) error {
 func (c *tcb) closeRead(now time.Time) bool {
 	c.rcv.readClosed = true
 	if c.rcv.buf.Len() > 0 || c.rcv.ooo.bytes() > 0 {
-		c.abort(now)
+		c.abortWith(now, ReasonRstUnreadData)
 		return true
 	}
 	c.armFinWait2(now)
@@ -145,18 +155,21 @@ func (c *tcb) shutdownRead() {
 	if c.rcv.buf.Len() > 0 {
 		c.rcv.buf.Discard(c.rcv.buf.Len())
 		if c.state.synchronized() && c.rcv.windowUpdateWorthIt() {
-			c.ackNow = true
+			c.ackFor(ReasonWindowUpdate)
 		}
 	}
 }
 
 // abort is the ABORT call (RFC 9293 §3.10.5).
-func (c *tcb) abort(now time.Time) {
+func (c *tcb) abort(now time.Time) { c.abortWith(now, ReasonRstAbort) }
+
+// abortWith aborts the connection; why is the reason of its RST.
+func (c *tcb) abortWith(now time.Time, why Reason) {
 	switch c.state {
 	case StateSynReceived, StateEstablished, StateFinWait1, StateFinWait2, StateCloseWait:
 		// "Send a reset segment: <SEQ=SND.NXT><CTL=RST>"; queues are flushed
 		// and pending calls get "connection reset".
-		c.ctl = append(c.ctl, Segment{Seq: c.snd.nxt, Flags: FlagRST})
+		c.ctl = append(c.ctl, Segment{Seq: c.snd.nxt, Flags: FlagRST, Why: why})
 	}
 	// LISTEN, SYN-SENT: no segment. CLOSING, LAST-ACK, TIME-WAIT: "respond
 	// with ok and delete the TCB". All of them end in CLOSED.
