@@ -157,9 +157,10 @@ function drawLadder(c) {
       }
       let label = segText(e);
       if (e.retrans) label += " (retransmission)";
-      body.push(`<text class="seg-label" x="${(L.localX + L.peerX) / 2}" y="${y + 6}" text-anchor="middle"><title>${esc(label + " " + (e.opts || ""))}</title>${esc(label)}</text>`);
+      body.push(`<title>${esc(label + " " + (e.opts || ""))}</title>`);
+      body.push(`<text class="seg-label" x="${(L.localX + L.peerX) / 2}" y="${y + 6}" text-anchor="middle">${esc(label)}</text>`);
       const why = drop ? "dropped: " + (drop.why || drop.reason || "") + (drop.rule ? " (" + drop.rule + ")" : "") : e.why ? e.why + (e.rule ? " (" + e.rule + ")" : "") : e.opts;
-      if (why) body.push(`<text class="why" x="${(L.localX + L.peerX) / 2}" y="${y + 30}" text-anchor="middle">${esc(why.length > 70 ? why.slice(0, 69) + "…" : why)}<title>${esc(why)}</title></text>`);
+      if (why) body.push(`<text class="why" x="${(L.localX + L.peerX) / 2}" y="${y + 30}" text-anchor="middle">${esc(why.length > 70 ? why.slice(0, 69) + "…" : why)}</text>`);
       if (e.step) body.push(`<text class="step-label" x="${L.peerX + 8}" y="${y + 12}">${esc(e.step)}</text>`);
       attrs = ` data-kind="segment" data-dir="${outgoing ? "out" : "in"}" data-flags="${esc(e.flags)}" data-step="${esc(e.step || "")}"` + (drop ? ` data-dropped="${esc(drop.reason || "yes")}"` : "");
     } else if (e.kind === "user") {
