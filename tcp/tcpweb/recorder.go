@@ -48,17 +48,18 @@ type Event struct {
 	Remote string `json:"remote,omitempty"`
 
 	// Segments (KindIn, KindOut, and KindDrop without Ref).
-	Flags   string `json:"flags,omitempty"` // letters in header order: S F R P A U E C
-	Seq     uint32 `json:"seq"`
-	Ack     uint32 `json:"ack"`
-	AbsSeq  uint32 `json:"absSeq"`
-	AbsAck  uint32 `json:"absAck"`
-	Len     int    `json:"len"`
-	Win     uint32 `json:"win"`               // scaled once both SYNs agreed on scaling (RFC 7323 §2.3)
-	Opts    string `json:"opts,omitempty"`    // MSS=1460 WS=128 SACK_PERM TS
-	Retrans bool   `json:"retrans,omitempty"` // it repeats sequence numbers already sent
-	Step    string `json:"step,omitempty"`    // "handshake 1/3", "close 2/4"
-	Peer    string `json:"peer,omitempty"`    // the peer's state after it, inferred from the segments
+	Flags    string `json:"flags,omitempty"` // letters in header order: S F R P A U E C
+	Seq      uint32 `json:"seq"`
+	Ack      uint32 `json:"ack"`
+	AbsSeq   uint32 `json:"absSeq"`
+	AbsAck   uint32 `json:"absAck"`
+	Len      int    `json:"len"`
+	Win      uint32 `json:"win"`                // scaled once both SYNs agreed on scaling (RFC 7323 §2.3)
+	Opts     string `json:"opts,omitempty"`     // MSS=1460 WS=128 SACK_PERM TS
+	Retrans  bool   `json:"retrans,omitempty"`  // it repeats sequence numbers already sent
+	Step     string `json:"step,omitempty"`     // "handshake 1/3", "close 2/4"
+	Peer     string `json:"peer,omitempty"`     // the peer's state after it, inferred from the segments
+	PeerFrom string `json:"peerFrom,omitempty"` // the peer's state before it, when it changed
 
 	// Why the stack sent or dropped it, when the stack says.
 	Why    string `json:"why,omitempty"`    // human text
@@ -275,8 +276,13 @@ func (r *Recorder) segment(now time.Time, id tcp.FourTuple, seg *tcp.Segment, ou
 	}
 	ev := c.describe(seg, out)
 	ev.Why, ev.Rule, ev.Reason = why.text, why.rule, why.name
-	st, _ := c.peerTracker.Observe(seg, !out)
-	ev.Peer = st.String()
+	before := c.peerTracker.State()
+	if st, changed := c.peerTracker.Observe(seg, !out); changed {
+		ev.PeerFrom = before.String()
+		ev.Peer = st.String()
+	} else {
+		ev.Peer = st.String()
+	}
 	if out {
 		ev.Kind = KindOut
 	} else {

@@ -110,6 +110,14 @@ func TestRecorder_EventModel(t *testing.T) {
 	assert.Equal(t, uint32(peerISN), evs[1].AbsSeq)
 	assert.Equal(t, uint32(ourISN+1), evs[4].AbsAck)
 	assert.InDelta(t, 0.311, evs[len(evs)-1].T, 1e-9, "seconds since the connection's first event")
+	var peer []string
+	for _, e := range evs {
+		if e.PeerFrom != "" {
+			peer = append(peer, e.PeerFrom+" → "+e.Peer)
+		}
+	}
+	assert.Equal(t, []string{"CLOSED → SYN-SENT", "SYN-SENT → ESTABLISHED", "ESTABLISHED → FIN-WAIT-1", "FIN-WAIT-1 → FIN-WAIT-2", "FIN-WAIT-2 → TIME-WAIT"},
+		peer, "the peer's states, inferred from the segments")
 }
 
 // stepSeg is a segment of TestRecorder_Steps.

@@ -4,7 +4,6 @@
 // as it was at one moment, the step chosen with the controls.
 "use strict";
 
-const SVGNS = "http://www.w3.org/2000/svg";
 const $ = (id) => document.getElementById(id);
 
 const conns = new Map(); // number -> connection
@@ -81,7 +80,7 @@ function statesAt(c, i) {
       }
     }
     if (s.peer) {
-      if (k === i && s.peer !== peer) peerFrom = peer;
+      if (k === i && s.peerFrom) peerFrom = s.peerFrom;
       peer = s.peer;
     }
   }
@@ -115,7 +114,7 @@ function dropOf(e) {
   return e.notes.find((n) => n.kind === "drop") || null;
 }
 
-const L = { w: 860, row: 36, top: 40, time: 4, localX: 230, peerX: 610 };
+const L = { w: 920, row: 54, top: 40, time: 4, localX: 270, peerX: 660 };
 
 function drawLadder(c) {
   const svg = $("ladder");
@@ -128,7 +127,6 @@ function drawLadder(c) {
   out.push(`<text class="time" x="${L.time}" y="30">time (s)</text>`);
   out.push(`<line class="col" x1="${L.localX}" y1="20" x2="${L.localX}" y2="${h}"/>`);
   out.push(`<line class="col" x1="${L.peerX}" y1="20" x2="${L.peerX}" y2="${h}"/>`);
-  let peer = null;
   c.steps.forEach((e, i) => {
     const y = L.top + i * L.row;
     const cls = ["row"];
@@ -146,10 +144,10 @@ function drawLadder(c) {
       const x1 = outgoing ? L.localX : L.peerX, x2 = outgoing ? L.peerX : L.localX;
       // A dropped segment's arrow stops short of utcp's column.
       const xe = drop ? x2 + (x1 - x2) * 0.18 : x2;
-      const y2 = y + 20;
-      const ye = drop ? y + 20 * 0.82 : y2;
+      const y1 = y + 10, y2 = y + 26;
+      const ye = drop ? y1 + (y2 - y1) * 0.82 : y2;
       const dx = outgoing ? -7 : 7;
-      body.push(`<line class="arrow" x1="${x1}" y1="${y}" x2="${xe}" y2="${ye}"/>`);
+      body.push(`<line class="arrow" x1="${x1}" y1="${y1}" x2="${xe}" y2="${ye}"/>`);
       if (drop) {
         body.push(`<text class="drop-mark" x="${xe - 4}" y="${ye + 4}">✕</text>`);
       } else {
@@ -160,7 +158,7 @@ function drawLadder(c) {
       body.push(`<title>${esc(label + " " + (e.opts || ""))}</title>`);
       body.push(`<text class="seg-label" x="${(L.localX + L.peerX) / 2}" y="${y + 6}" text-anchor="middle">${esc(label)}</text>`);
       const why = drop ? "dropped: " + (drop.why || drop.reason || "") + (drop.rule ? " (" + drop.rule + ")" : "") : e.why ? e.why + (e.rule ? " (" + e.rule + ")" : "") : e.opts;
-      if (why) body.push(`<text class="why" x="${(L.localX + L.peerX) / 2}" y="${y + 30}" text-anchor="middle">${esc(why.length > 70 ? why.slice(0, 69) + "…" : why)}</text>`);
+      if (why) body.push(`<text class="why" x="${(L.localX + L.peerX) / 2}" y="${y + 37}" text-anchor="middle">${esc(why.length > 70 ? why.slice(0, 69) + "…" : why)}</text>`);
       if (e.step) body.push(`<text class="step-label" x="${L.peerX + 8}" y="${y + 12}">${esc(e.step)}</text>`);
       attrs = ` data-kind="segment" data-dir="${outgoing ? "out" : "in"}" data-flags="${esc(e.flags)}" data-step="${esc(e.step || "")}"` + (drop ? ` data-dropped="${esc(drop.reason || "yes")}"` : "");
     } else if (e.kind === "user") {
@@ -176,9 +174,8 @@ function drawLadder(c) {
     // utcp's transitions to the left of its column, the peer's to the right.
     const tr = [e, ...e.notes].filter((n) => n.kind === "state");
     tr.forEach((n, k) => body.push(`<text class="transition" data-kind="transition" x="${L.localX - 6}" y="${y + 12 + 12 * k}" text-anchor="end">${esc(n.from)} → ${esc(n.to)}</text>`));
-    if (e.peer && e.peer !== peer) {
-      body.push(`<text class="peer-transition" x="${L.peerX + 8}" y="${y + 26}">${esc((peer || "?") + " → " + e.peer)} (inferred)</text>`);
-      peer = e.peer;
+    if (e.peerFrom) {
+      body.push(`<text class="peer-transition" data-kind="peer-transition" x="${L.peerX + 8}" y="${y + 26}">${esc(e.peerFrom + " → " + e.peer)} (inferred)</text>`);
     }
     out.push(`<g class="${cls.join(" ")}" data-index="${i}"${attrs}>${body.join("")}</g>`);
   });
@@ -188,48 +185,44 @@ function drawLadder(c) {
 // ---- RFC 9293 Figure 5 ----
 
 const NODES = {
-  CLOSED: [235, 22], LISTEN: [235, 76],
-  "SYN-RECEIVED": [80, 134], "SYN-SENT": [390, 134],
-  ESTABLISHED: [235, 190],
-  "FIN-WAIT-1": [80, 246], "CLOSE-WAIT": [390, 246],
-  "FIN-WAIT-2": [80, 310], CLOSING: [235, 310], "LAST-ACK": [390, 310],
-  "TIME-WAIT": [235, 370],
+  CLOSED: [235, 22], LISTEN: [235, 80],
+  "SYN-RECEIVED": [75, 140], "SYN-SENT": [395, 140],
+  ESTABLISHED: [235, 200],
+  "FIN-WAIT-1": [75, 260], "CLOSE-WAIT": [395, 260],
+  "FIN-WAIT-2": [75, 325], CLOSING: [235, 325], "LAST-ACK": [395, 325],
+  "TIME-WAIT": [235, 380],
 };
-
-const EDGES = [
-  ["CLOSED", "LISTEN", "passive OPEN"],
-  ["CLOSED", "SYN-SENT", "active OPEN / snd SYN"],
-  ["LISTEN", "SYN-RECEIVED", "rcv SYN / snd SYN,ACK"],
-  ["LISTEN", "SYN-SENT", "SEND / snd SYN"],
-  ["SYN-SENT", "SYN-RECEIVED", "rcv SYN / snd ACK"],
-  ["SYN-RECEIVED", "ESTABLISHED", "rcv ACK of SYN"],
-  ["SYN-SENT", "ESTABLISHED", "rcv SYN,ACK / snd ACK"],
-  ["SYN-RECEIVED", "FIN-WAIT-1", "CLOSE / snd FIN"],
-  ["ESTABLISHED", "FIN-WAIT-1", "CLOSE / snd FIN"],
-  ["ESTABLISHED", "CLOSE-WAIT", "rcv FIN / snd ACK"],
-  ["FIN-WAIT-1", "FIN-WAIT-2", "rcv ACK of FIN"],
-  ["FIN-WAIT-1", "CLOSING", "rcv FIN / snd ACK"],
-  ["FIN-WAIT-2", "TIME-WAIT", "rcv FIN / snd ACK"],
-  ["CLOSING", "TIME-WAIT", "rcv ACK of FIN"],
-  ["CLOSE-WAIT", "LAST-ACK", "CLOSE / snd FIN"],
-  ["LAST-ACK", "CLOSED", "rcv ACK of FIN"],
-  ["TIME-WAIT", "CLOSED", "timeout = 2MSL"],
-  ["LISTEN", "CLOSED", "CLOSE"],
-  ["SYN-SENT", "CLOSED", "CLOSE"],
-];
 
 const NW = 104, NH = 24;
 
-// edgePath joins two boxes; the edges back to CLOSED go round the sides.
+// The transitions of Figure 5: from, to, label, where the label goes
+// (x, y, anchor), and a path where a straight line between the boxes
+// would cross others.
+const EDGES = [
+  ["CLOSED", "LISTEN", "passive OPEN", 211, 54, "end", "M215 34 L215 68"],
+  ["LISTEN", "CLOSED", "CLOSE", 259, 54, "start", "M255 68 L255 34"],
+  ["CLOSED", "SYN-SENT", "active OPEN / snd SYN", 292, 14, "start", "M287 18 Q 395 18, 395 128"],
+  ["SYN-SENT", "CLOSED", "CLOSE", 445, 86, "start", "M425 128 C 460 60, 400 26, 287 26"],
+  ["LISTEN", "SYN-RECEIVED", "rcv SYN / snd SYN,ACK", 150, 104, "end"],
+  ["LISTEN", "SYN-SENT", "SEND / snd SYN", 320, 104, "start"],
+  ["SYN-SENT", "SYN-RECEIVED", "rcv SYN / snd ACK", 235, 136, "middle"],
+  ["SYN-RECEIVED", "ESTABLISHED", "rcv ACK of SYN", 150, 176, "end"],
+  ["SYN-SENT", "ESTABLISHED", "rcv SYN,ACK / snd ACK", 320, 176, "start"],
+  ["SYN-RECEIVED", "FIN-WAIT-1", "CLOSE / snd FIN", 70, 200, "end", "M75 152 L75 248"],
+  ["ESTABLISHED", "FIN-WAIT-1", "CLOSE / snd FIN", 150, 236, "end"],
+  ["ESTABLISHED", "CLOSE-WAIT", "rcv FIN / snd ACK", 320, 236, "start"],
+  ["FIN-WAIT-1", "FIN-WAIT-2", "rcv ACK of FIN", 70, 296, "end", "M75 272 L75 313"],
+  ["FIN-WAIT-1", "CLOSING", "rcv FIN / snd ACK", 166, 286, "start"],
+  ["FIN-WAIT-2", "TIME-WAIT", "rcv FIN / snd ACK", 120, 374, "end", "M75 337 Q 75 380, 183 380"],
+  ["CLOSING", "TIME-WAIT", "rcv ACK of FIN", 240, 356, "start"],
+  ["CLOSE-WAIT", "LAST-ACK", "CLOSE / snd FIN", 390, 296, "end"],
+  ["LAST-ACK", "CLOSED", "rcv ACK of FIN (to CLOSED)", 395, 350, "middle", "M447 325 C 475 300, 475 40, 287 28"],
+  ["TIME-WAIT", "CLOSED", "timeout = 2MSL (to CLOSED)", 235, 399, "middle", "M183 386 C -5 400, -5 22, 183 22"],
+];
+
+// edgePath joins two boxes through the sides facing each other.
 function edgePath(a, b) {
   const [x1, y1] = NODES[a], [x2, y2] = NODES[b];
-  if (b === "CLOSED" && a === "LAST-ACK") return `M${x1 + NW / 2} ${y1} C 470 ${y1}, 470 ${y2}, ${x2 + NW / 2} ${y2}`;
-  if (b === "CLOSED" && a === "TIME-WAIT") return `M${x1 - NW / 2} ${y1} C 0 ${y1}, 0 ${y2}, ${x2 - NW / 2} ${y2}`;
-  if (b === "CLOSED" && a === "LISTEN") return `M${x1 + 20} ${y1 - NH / 2} L${x2 + 20} ${y2 + NH / 2}`;
-  if (a === "CLOSED" && b === "LISTEN") return `M${x1 - 20} ${y1 + NH / 2} L${x2 - 20} ${y2 - NH / 2}`;
-  if (b === "CLOSED" && a === "SYN-SENT") return `M${x1 + 20} ${y1 - NH / 2} L${x2 + NW / 2} ${y2 + 4}`;
-  if (a === "CLOSED" && b === "SYN-SENT") return `M${x1 + NW / 2} ${y1 - 4} Q ${x2} ${y1}, ${x2} ${y2 - NH / 2}`;
-  // Leave and enter through the sides facing each other.
   const dx = x2 - x1, dy = y2 - y1;
   let sx = x1, sy = y1, ex = x2, ey = y2;
   if (Math.abs(dy) * NW > Math.abs(dx) * NH) {
@@ -244,24 +237,20 @@ function edgePath(a, b) {
 
 function drawDiagram(st) {
   const out = [`<defs><marker id="sd-arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6" markerHeight="6" orient="auto-start-reverse"><path d="M0 0 L10 5 L0 10 z" fill="#888"/></marker></defs>`];
-  for (const [a, b, label] of EDGES) {
+  for (const [a, b, label, lx, ly, anchor, path] of EDGES) {
     const cls = ["edge"];
     if (st.localFrom === a && st.local === b) cls.push("taken-local");
     if (st.peerFrom === a && st.peer === b) cls.push("taken-peer");
-    const [x1, y1] = NODES[a], [x2, y2] = NODES[b];
-    let lx = (x1 + x2) / 2, ly = (y1 + y2) / 2;
-    if (b === "CLOSED" && a === "LAST-ACK") lx = 445;
-    if (b === "CLOSED" && a === "TIME-WAIT") lx = 25;
-    out.push(`<path class="${cls.join(" ")}" data-from="${a}" data-to="${b}" d="${edgePath(a, b)}"><title>${esc(a + " → " + b + ": " + label)}</title></path>`);
-    out.push(`<text class="edge-label" x="${lx + 3}" y="${ly - 2}">${esc(label)}</text>`);
+    out.push(`<path class="${cls.join(" ")}" data-from="${a}" data-to="${b}" d="${path || edgePath(a, b)}"><title>${esc(a + " → " + b + ": " + label)}</title></path>`);
+    out.push(`<text class="edge-label" x="${lx}" y="${ly}" text-anchor="${anchor}">${esc(label)}</text>`);
   }
   for (const [name, [x, y]] of Object.entries(NODES)) {
     const cls = ["node"];
     if (st.local === name) cls.push("is-local");
     if (st.peer === name) cls.push("is-peer");
     let badges = "";
-    if (st.local === name) badges += `<text class="badge local" x="${x - NW / 2}" y="${y - NH / 2 - 2}">utcp</text>`;
-    if (st.peer === name) badges += `<text class="badge peer" x="${x + NW / 2}" y="${y - NH / 2 - 2}" text-anchor="end">peer</text>`;
+    if (st.local === name) badges += `<text class="badge local" x="${x - NW / 2 - 2}" y="${y + 4}" text-anchor="end">utcp ▸</text>`;
+    if (st.peer === name) badges += `<text class="badge peer" x="${x + NW / 2 + 2}" y="${y + 4}">◂ peer</text>`;
     out.push(`<g class="${cls.join(" ")}" id="sd-${name}" data-state="${name}"><rect x="${x - NW / 2}" y="${y - NH / 2}" width="${NW}" height="${NH}"/><text x="${x}" y="${y + 4}">${name}</text>${badges}</g>`);
   }
   $("state-diagram").innerHTML = out.join("");
