@@ -37,17 +37,15 @@ const (
 type options struct {
 	cmd string // listen, dial, echo, http
 
-	tun       string
-	addr      netip.Addr // utcp's own address
-	peer      netip.Addr // the kernel's address on the TUN
-	mtu       int
-	trace     bool
-	web       string // --web ADDR
-	traceHTML string // --trace-html FILE
-	pcap      string
-	offload   bool
-	msl       time.Duration
-	verbose   bool
+	tun     string
+	addr    netip.Addr // utcp's own address
+	peer    netip.Addr // the kernel's address on the TUN
+	mtu     int
+	trace   bool
+	pcap    string
+	offload bool
+	msl     time.Duration
+	verbose bool
 
 	maxConns   int           // --max-conns: Config.MaxConns
 	memLimit   int64         // --memory-limit, in MiB: Config.MemoryLimit
@@ -56,6 +54,8 @@ type options struct {
 	// The impairments of --impair, --impair-out, --impair-in: out applies
 	// to what utcp sends, in to what it receives. Zero: none.
 	impairOut, impairIn netsim.Impairment
+
+	web, traceHTML string // --web ADDR, --trace-html FILE (web.go)
 
 	keepOpen bool          // listen -k
 	dir      string        // http --dir

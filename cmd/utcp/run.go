@@ -118,6 +118,9 @@ func (s *session) setup(openLink linkOpener) error {
 		}
 		s.pcapFile = f
 	}
+	if err := s.setupWeb(); err != nil {
+		return err // before the device, as a bad --pcap path
+	}
 	link, err := openLink(linkConfig{Name: o.tun, Addr: o.addr, Peer: o.peer, MTU: o.mtu, Offload: o.offload})
 	if err != nil {
 		return linkError(o.tun, err)
@@ -151,9 +154,7 @@ func (s *session) setup(openLink linkOpener) error {
 	if o.trace {
 		cfg.Tracer = tcp.NewLadder(s.stderr)
 	}
-	if cfg.Tracer, err = s.setupWeb(cfg.Tracer); err != nil {
-		return err
-	}
+	cfg.Tracer = s.webTracer(cfg.Tracer)
 	st, err := tcp.NewStack(s.link, cfg)
 	if err != nil {
 		return fmt.Errorf("start the stack: %v", err)

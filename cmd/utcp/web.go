@@ -31,41 +31,50 @@ type web struct {
 
 // setupWeb makes the recorder when a page is wanted (always for utcp http,
 // which serves it at /trace/), opens the --trace-html file and starts the
-// --web server. It returns the tracer to give the stack.
-func (s *session) setupWeb(tr tcp.Tracer) (tcp.Tracer, error) {
+// --web server.
+func (s *session) setupWeb() error {
 	o := s.o
 	if o.web == "" && o.traceHTML == "" && o.cmd != "http" {
-		return tr, nil
+		return nil
 	}
 	s.web.rec = tcpweb.NewRecorder(tcpweb.Options{})
 	if o.traceHTML != "" {
 		f, err := os.Create(o.traceHTML)
 		if err != nil {
-			return tr, fmt.Errorf("--trace-html: %v", describe(err))
+			return fmt.Errorf("--trace-html: %v", describe(err))
 		}
 		s.web.htmlFile = f
 	}
-	if o.web != "" {
-		ln, err := net.Listen("tcp", o.web)
-		if err != nil {
-			return tr, fmt.Errorf("--web %s: %v", o.web, describe(err))
-		}
-		s.web.srv = &http.Server{
-			Handler:           s.web.rec.Handler(),
-			ReadHeaderTimeout: 30 * time.Second,
-			ErrorLog:          log.New(s.stderr, "web: ", 0),
-		}
-		s.web.served = make(chan struct{})
-		go func() {
-			defer close(s.web.served)
-			s.web.srv.Serve(ln)
-		}()
-		fmt.Fprintf(s.stderr, "web: http://%s/\n", ln.Addr())
+	if o.web == "" {
+		return nil
 	}
-	if tr == nil {
-		return s.web.rec, nil
+	ln, err := net.Listen("tcp", o.web)
+	if err != nil {
+		return fmt.Errorf("--web %s: %v", o.web, describe(err))
 	}
-	return tee{tr, s.web.rec}, nil
+	s.web.srv = &http.Server{
+		Handler:           s.web.rec.Handler(),
+		ReadHeaderTimeout: 30 * time.Second,
+		ErrorLog:          log.New(s.stderr, "web: ", 0),
+	}
+	s.web.served = make(chan struct{})
+	go func() {
+		defer close(s.web.served)
+		s.web.srv.Serve(ln)
+	}()
+	fmt.Fprintf(s.stderr, "web: http://%s/\n", ln.Addr())
+	return nil
+}
+
+// webTracer adds the recorder, if any, to the stack's tracer tr.
+func (s *session) webTracer(tr tcp.Tracer) tcp.Tracer {
+	switch {
+	case s.web.rec == nil:
+		return tr
+	case tr == nil:
+		return s.web.rec
+	}
+	return tee{tr, s.web.rec}
 }
 
 // teardownWeb stops the --web server and writes the --trace-html file,

@@ -277,11 +277,10 @@ func (r *Recorder) segment(now time.Time, id tcp.FourTuple, seg *tcp.Segment, ou
 	ev := c.describe(seg, out)
 	ev.Why, ev.Rule, ev.Reason = why.text, why.rule, why.name
 	before := c.peerTracker.State()
-	if st, changed := c.peerTracker.Observe(seg, !out); changed {
+	st, changed := c.peerTracker.Observe(seg, !out)
+	ev.Peer = st.String()
+	if changed {
 		ev.PeerFrom = before.String()
-		ev.Peer = st.String()
-	} else {
-		ev.Peer = st.String()
 	}
 	if out {
 		ev.Kind = KindOut
