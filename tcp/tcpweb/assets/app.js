@@ -114,7 +114,7 @@ function dropOf(e) {
   return e.notes.find((n) => n.kind === "drop") || null;
 }
 
-const L = { w: 920, row: 54, top: 40, time: 4, localX: 270, peerX: 660 };
+const L = { w: 870, row: 54, top: 40, time: 4, localX: 262, peerX: 622 };
 
 function drawLadder(c) {
   const svg = $("ladder");
@@ -258,7 +258,7 @@ function drawDiagram(st) {
 
 // ---- the time-sequence graph ----
 
-const G = { w: 520, h: 300, left: 62, right: 12, top: 12, bottom: 34 };
+const G = { w: 520, h: 300, left: 62, right: 26, top: 12, bottom: 34 };
 
 function drawGraph(c) {
   const dir = $("tsg-dir").value; // whose sending direction
