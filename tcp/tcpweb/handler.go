@@ -1,6 +1,7 @@
 package tcpweb
 
 import (
+	"cmp"
 	"embed"
 	"encoding/json"
 	"fmt"
@@ -45,14 +46,15 @@ func (r *Recorder) publish(ev Event) {
 // with reset set.
 func (r *Recorder) subscribe(last uint64, resume bool) ([]Event, bool, *subscriber) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	reset := !resume || last < r.lost || last > r.nextID
 	if reset {
 		last = 0
 	}
 	s := &subscriber{ch: make(chan Event, r.opt.SubscriberBuffer)}
 	r.subs[s] = struct{}{}
-	return r.eventsAfter(last), reset, s
+	parts := r.partsAfter(last)
+	r.mu.Unlock()
+	return merge(parts), reset, s
 }
 
 func (r *Recorder) unsubscribe(s *subscriber) {
@@ -64,32 +66,35 @@ func (r *Recorder) unsubscribe(s *subscriber) {
 	}
 }
 
-// eventsAfter returns the kept events with IDs above last, in ID order.
-func (r *Recorder) eventsAfter(last uint64) []Event {
-	var out []Event
+// partsAfter returns, per connection, the kept events with IDs above
+// last. A connection's events are only ever appended to, so the slices
+// can be read after the lock is released: copying them, which a large
+// record makes slow, does not hold up the stack.
+func (r *Recorder) partsAfter(last uint64) [][]Event {
+	parts := make([][]Event, 0, len(r.conns))
 	for _, c := range r.conns {
-		i, _ := slices.BinarySearchFunc(c.events, last+1, func(e Event, id uint64) int { return cmpID(e.ID, id) })
-		out = append(out, c.events[i:]...)
+		i, _ := slices.BinarySearchFunc(c.events, last+1, func(e Event, id uint64) int { return cmp.Compare(e.ID, id) })
+		parts = append(parts, c.events[i:len(c.events):len(c.events)])
 	}
-	slices.SortFunc(out, func(a, b Event) int { return cmpID(a.ID, b.ID) })
-	return out
+	return parts
 }
 
-func cmpID(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
+// merge puts the events of parts in ID order.
+func merge(parts [][]Event) []Event {
+	var out []Event
+	for _, p := range parts {
+		out = append(out, p...)
 	}
-	return 0
+	slices.SortFunc(out, func(a, b Event) int { return cmp.Compare(a.ID, b.ID) })
+	return out
 }
 
 // Events returns every kept event, in order.
 func (r *Recorder) Events() []Event {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.eventsAfter(0)
+	parts := r.partsAfter(0)
+	r.mu.Unlock()
+	return merge(parts)
 }
 
 // heartbeat is how often an idle event stream sends a comment, so that a
@@ -221,10 +226,7 @@ type snapshot struct {
 // WriteHTML writes one self-contained HTML file with the page, its style
 // sheet and script, and every event kept, for reading offline.
 func (r *Recorder) WriteHTML(w io.Writer) error {
-	r.mu.Lock()
-	snap := snapshot{Events: r.eventsAfter(0), Stats: r.stats}
-	snap.Stats.Conns, snap.Stats.Events = len(r.conns), r.events
-	r.mu.Unlock()
+	snap := snapshot{Events: r.Events(), Stats: r.Stats()}
 	data, err := json.Marshal(snap) // escapes <, > and &: safe inside <script>
 	if err != nil {
 		return err

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
 	"net/netip"
 	"regexp"
 	"strconv"
@@ -205,4 +206,27 @@ func TestAssets_NoScriptEndInsideTheScript(t *testing.T) {
 	js, err := assets.ReadFile("assets/app.js")
 	require.NoError(t, err)
 	assert.NotContains(t, strings.ToLower(string(js)), "</script", "WriteHTML inlines app.js in a <script>")
+}
+
+// The connection that carries an event stream is not recorded while the
+// stream lasts: served over the recorded stack, its own segments would
+// feed it without end.
+func TestHandler_StreamConnectionIsNotRecorded(t *testing.T) {
+	r := NewRecorder(Options{})
+	srv := httptest.NewServer(r.Handler())
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var client netip.AddrPort
+	trace := &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) {
+		client = netip.MustParseAddrPort(i.Conn.LocalAddr().String())
+	}}
+	passiveOpen(r, tuple1, t0)
+	s := openEvents(t, httptrace.WithClientTrace(ctx, trace), srv.URL, strconv.FormatUint(r.Events()[0].ID, 10))
+	s.nextEvent(t) // the stream is open: the handler has marked its connection
+	id := tcp.FourTuple{Local: netip.MustParseAddrPort(srv.Listener.Addr().String()), Remote: client}
+	r.SegmentOut(t0, id, &tcp.Segment{Flags: tcp.FlagACK | tcp.FlagPSH, Payload: []byte("data: ...")})
+	for _, e := range r.Events() {
+		assert.Equal(t, 1, e.Conn, "the stream's connection is not recorded")
+	}
 }
