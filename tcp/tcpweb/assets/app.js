@@ -258,6 +258,14 @@ function drawDiagram(st) {
 
 // ---- the time-sequence graph ----
 
+// short writes a number of octets in at most five characters or so: 345k, 12.3M.
+function short(v) {
+  if (v < 10000) return String(v);
+  if (v < 1e6) return Math.round(v / 1000) + "k";
+  if (v < 1e9) return (v / 1e6).toPrecision(3) + "M";
+  return (v / 1e9).toPrecision(3) + "G";
+}
+
 const G = { w: 520, h: 300, left: 62, right: 26, top: 12, bottom: 34 };
 
 function drawGraph(c) {
@@ -267,9 +275,12 @@ function drawGraph(c) {
   const fit = $("tsg-fit").checked;
   const data = [], acks = [], wins = [], cwnd = [], ssth = [];
   let tNow = 0;
+  // A dropped segment may carry any numbers: it stays off the graph.
+  const kept = (e) => !dropOf(e);
   c.steps.forEach((e, i) => {
     if (i > pos) return;
     tNow = e.t;
+    if (!kept(e)) return;
     if (e.kind === sendKind && e.len > 0) data.push(e);
     if (e.kind === ackKind && e.flags && e.flags.includes("A") && !e.flags.includes("S")) {
       acks.push([e.t, e.ack]);
@@ -285,7 +296,7 @@ function drawGraph(c) {
   }
   // The scales cover the whole connection, so that stepping does not move them.
   let ymax = 1;
-  for (const e of c.steps) {
+  for (const e of c.steps.filter(kept)) {
     if (e.kind === sendKind && e.len > 0) ymax = Math.max(ymax, e.seq + e.len);
     if (e.kind === ackKind && e.flags && e.flags.includes("A")) {
       ymax = Math.max(ymax, e.ack);
@@ -303,7 +314,7 @@ function drawGraph(c) {
   for (let k = 0; k <= 4; k++) {
     const v = Math.round((ymax * k) / 4), t = (tmax * k) / 4;
     out.push(`<line class="grid" x1="${G.left}" y1="${Y(v)}" x2="${G.w - G.right}" y2="${Y(v)}"/>`);
-    out.push(`<text x="${G.left - 4}" y="${+Y(v) + 4}" text-anchor="end">${v}</text>`);
+    out.push(`<text x="${G.left - 4}" y="${+Y(v) + 4}" text-anchor="end">${short(v)}</text>`);
     out.push(`<text x="${X(t)}" y="${G.h - G.bottom + 14}" text-anchor="middle">${t.toPrecision(3)}</text>`);
   }
   out.push(`<text x="${G.left + pw / 2}" y="${G.h - 4}" text-anchor="middle">time (s)</text>`);
