@@ -31,6 +31,8 @@ type Ladder struct {
 	// drawn on the line of the segment before them, so SegmentOut leaves
 	// the line open until Flush.
 	LocalInferred bool
+	// Start is the instant times count from; if zero, the first call's.
+	Start time.Time
 
 	mu      sync.Mutex
 	w       io.Writer
@@ -74,6 +76,9 @@ func (l *Ladder) conn(id FourTuple) *ladderConn {
 func (l *Ladder) elapsed(now time.Time) float64 {
 	if l.start.IsZero() {
 		l.start = now
+		if !l.Start.IsZero() {
+			l.start = l.Start
+		}
 	}
 	return now.Sub(l.start).Seconds()
 }
@@ -112,6 +117,16 @@ func (l *Ladder) segment(now time.Time, id FourTuple, seg *Segment, out bool) {
 	l.line(now, id, dir, c.describe(seg, *isn, ackBase, haveAck, *ws), label)
 	if st, changed := c.peer.Observe(seg, !out); changed {
 		fmt.Fprintf(&l.pending, "  %s→ %v~", l.name(true), st)
+	}
+}
+
+// Note adds a remark to the line of the segment just drawn, marked "~"
+// as inferred: what a capture shows of it, such as "duplicate ACK".
+func (l *Ladder) Note(_ time.Time, _ FourTuple, text string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.pending.Len() > 0 {
+		fmt.Fprintf(&l.pending, "  (~ %s)", text)
 	}
 }
 
@@ -202,7 +217,7 @@ func (l *Ladder) head(id FourTuple) {
 		left += " (~ inferred)"
 	}
 	right := l.name(true) + " " + id.Remote.String() + " (~ inferred)"
-	fmt.Fprintf(l.w, "%9s  %-*s%s\n", "time", ladderArrow+2-len(right), left, right)
+	fmt.Fprintf(l.w, "%9s  %-*s%s\n", "time", max(ladderArrow+2-len(right), len(left)+2), left, right)
 }
 
 // line starts a pending line: time, the arrow with the segment, a label.

@@ -63,6 +63,8 @@ type options struct {
 
 	host netip.Addr // dial
 	port uint16
+
+	explain explainOptions // explain FILE (explain.go)
 }
 
 // usageError is a mistake on the command line: exit 2, one line.
@@ -124,6 +126,22 @@ bytes have been echoed. Connections are served concurrently.`,
   /files/       the files under --dir, if given (http.FileServer)`,
 		positional: []string{"PORT"},
 	},
+	{
+		name: "explain", args: "[flags] FILE.pcap",
+		short: "draw each TCP conversation of a capture as a ladder, with both sides' states",
+		long: `Read a capture (pcap or pcapng, as tcpdump or Wireshark write it; link types
+Ethernet, Linux cooked SLL/SLL2, raw IP, loopback) and draw each TCP conversation
+(IPv4 or IPv6) as the --trace ladder: the side that sent the first SYN (else the
+first segment) on the left, times from the capture's first packet. Both sides'
+states are inferred from the segments (marked ~, RFC 9293 Figure 5); a state the
+wire cannot show (TIME-WAIT's end, a silent timeout) stays as the last segment
+left it. Remarks in (~ ...) are what the capture shows of a segment (a range seen
+before, a duplicate ACK, a window update, a probe), never the sender's internal
+reasons. Packets that are not TCP, IP fragments and malformed ones are skipped
+and counted on the last line. explain needs no TUN device and takes only the
+flags below.`,
+		positional: []string{"FILE"},
+	},
 }
 
 func lookupCommand(name string) *command {
@@ -142,6 +160,12 @@ func flagSet(cmd string, o *options) *pflag.FlagSet {
 	fs.Usage = func() {}
 	fs.SetInterspersed(true) // flags may follow the positional arguments
 	fs.SortFlags = false
+	if cmd == "explain" {
+		fs.IntVar(&o.explain.conn, "conn", 0, "draw only conversation `N` (numbered from 1 in the order of their first packet)")
+		fs.Uint16Var(&o.explain.port, "port", 0, "draw only the conversations with port `P` on either side")
+		fs.BoolVar(&o.explain.html, "html", false, "write the web page instead of the ladder")
+		return fs
+	}
 
 	fs.StringVar(&o.tun, "tun", defaultTUN, "create the TUN device `NAME` (removed on exit)")
 	fs.String("addr", defaultAddr, "utcp's own address: the kernel reaches utcp at this `IP`")
@@ -211,6 +235,9 @@ func parseArgs(args []string) (*options, error) {
 		}
 		return o, usagef("%v (see utcp %s --help)", oneLine(err.Error()), name)
 	}
+	if name == "explain" {
+		return o, parseExplain(o, fs.Args())
+	}
 	var err error
 	if o.addr, err = parseIPv4(fs, "addr"); err != nil {
 		return o, err
@@ -260,6 +287,20 @@ func parseArgs(args []string) (*options, error) {
 		return o, err
 	}
 	return o, nil
+}
+
+// parseExplain checks explain's arguments.
+func parseExplain(o *options, pos []string) error {
+	switch {
+	case len(pos) == 0:
+		return usagef("missing FILE: usage: utcp explain [flags] FILE.pcap")
+	case len(pos) > 1:
+		return usagef("unexpected argument %q: usage: utcp explain [flags] FILE.pcap", pos[1])
+	case o.explain.conn < 0:
+		return usagef("bad --conn %d: want a conversation number from 1", o.explain.conn)
+	}
+	o.explain.file = pos[0]
+	return nil
 }
 
 // commandFirst returns args with the first argument after the leading
@@ -335,6 +376,10 @@ func oneLine(s string) string {
 
 // printHelp writes the overview (cmd "") or the help of one command.
 func printHelp(w io.Writer, cmd string) {
+	if c := lookupCommand(cmd); c != nil && c.name == "explain" {
+		fmt.Fprintf(w, "Usage: utcp %s %s\n\n%s\n\nFlags:\n%s", c.name, c.args, c.long, flagSet(c.name, &options{}).FlagUsages())
+		return
+	}
 	if c := lookupCommand(cmd); c != nil {
 		fmt.Fprintf(w, "Usage: utcp %s %s\n\n%s\n\n", c.name, c.args, c.long)
 		fmt.Fprint(w, addressNote)
@@ -348,9 +393,9 @@ func printHelp(w io.Writer, cmd string) {
 	fmt.Fprint(w, addressNote)
 	fmt.Fprint(w, "\nUsage:\n")
 	for _, c := range commands {
-		fmt.Fprintf(w, "  utcp %-6s %-18s %s\n", c.name, c.args, c.short)
+		fmt.Fprintf(w, "  utcp %-7s %-18s %s\n", c.name, c.args, c.short)
 	}
-	fmt.Fprintf(w, "  utcp %-25s %s\n", "help [COMMAND]", "this text, or a command's")
+	fmt.Fprintf(w, "  utcp %-26s %s\n", "help [COMMAND]", "this text, or a command's")
 	fmt.Fprint(w, `
 Examples:
   sudo utcp listen 4567              then in another terminal: nc 10.9.0.2 4567
@@ -358,8 +403,9 @@ Examples:
   sudo utcp echo 7 --trace           then: echo hi | nc -N 10.9.0.2 7
   sudo utcp http 8080 --dir .        then: curl http://10.9.0.2:8080/  (also /status.json, /files/)
   sudo utcp listen 4567 --pcap utcp.pcap -v
+  utcp explain utcp.pcap             the capture's conversations as ladders
 
-Flags of every command (before or after the arguments):
+Flags of every command but explain (before or after the arguments):
 `)
 	common := flagSet("", &options{})
 	fmt.Fprint(w, common.FlagUsages())

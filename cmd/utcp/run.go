@@ -59,6 +59,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintln(stderr, err)
 		return exitUsage
 	}
+	if o.cmd == "explain" { // a capture, no TUN device
+		return explainMain(&o.explain, stdout, stderr)
+	}
 	if stdin == nil {
 		stdin = eofReader{}
 	}
