@@ -164,6 +164,7 @@ func flagSet(cmd string, o *options) *pflag.FlagSet {
 		fs.IntVar(&o.explain.conn, "conn", 0, "draw only conversation `N` (numbered from 1 in the order of their first packet)")
 		fs.Uint16Var(&o.explain.port, "port", 0, "draw only the conversations with port `P` on either side")
 		fs.BoolVar(&o.explain.html, "html", false, "write the web page instead of the ladder")
+		fs.StringVarP(&o.explain.dest, "output", "o", "", "with --html, write the page to `FILE` instead of stdout")
 		return fs
 	}
 

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"net/http"
@@ -132,4 +133,32 @@ func (t tee) Sender(now time.Time, id tcp.FourTuple, st tcp.SenderState) {
 func (t tee) Flush() {
 	t[0].Flush()
 	t[1].Flush()
+}
+
+func init() { explainHTML = writeExplainHTML }
+
+// writeExplainHTML is `utcp explain --html`: the picked conversations of
+// the capture as the trace page, to w or to the -o file.
+func writeExplainHTML(c *capture, o *explainOptions, w io.Writer) error {
+	rec := tcpweb.NewRecorder(tcpweb.Options{
+		MaxConns: max(len(c.convs), 1), MaxEventsPerConn: 1 << 16, MaxEvents: 1 << 20,
+		Names: [2]string{"client", "server"}, LocalInferred: true,
+	})
+	for i, conv := range c.convs {
+		if o.picked(i+1, conv) {
+			explainDrive(conv, rec)
+		}
+	}
+	if o.dest == "" {
+		return rec.WriteHTML(w)
+	}
+	f, err := os.Create(o.dest)
+	if err != nil {
+		return fmt.Errorf("-o: %v", describe(err))
+	}
+	if err := rec.WriteHTML(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

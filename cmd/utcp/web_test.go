@@ -118,3 +118,38 @@ func TestRun_BadWebFlagsFailBeforeTheLink(t *testing.T) {
 	assert.Equal(t, exitRuntime, code)
 	assert.Regexp(t, `^--web 256.0.0.1:80: `, stderr)
 }
+
+// explain --html writes a capture's conversations as the page, both sides'
+// states inferred.
+func TestExplain_HTML(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "explain.html")
+	code, stdout, stderr := runSync(t, noLink(t), "explain", "--html", "-o", file, "../../testdata/pcaps/half-close.pcap")
+	require.Equal(t, exitOK, code, stderr)
+	assert.Empty(t, stdout, "-o: the page goes to the file")
+	b, err := os.ReadFile(file)
+	require.NoError(t, err)
+	m := traceData.FindSubmatch(b)
+	require.NotNil(t, m)
+	var snap struct {
+		Names  []string
+		Events []struct{ Kind, Flags, Step, To, Peer string }
+	}
+	require.NoError(t, json.Unmarshal(m[1], &snap))
+	assert.Equal(t, []string{"client", "server"}, snap.Names)
+	var steps, states []string
+	for _, e := range snap.Events {
+		if e.Step != "" {
+			steps = append(steps, e.Kind+" "+e.Flags+" "+e.Step)
+		}
+		if e.Kind == "state" {
+			states = append(states, e.To)
+		}
+	}
+	assert.Equal(t, "out S handshake 1/3", steps[0], "the client is the left side")
+	assert.Equal(t, "out A close 4/4", steps[len(steps)-1], "the client acknowledges the server's FIN")
+	assert.Equal(t, "TIME-WAIT", states[len(states)-1], "the client closed first")
+
+	code, stdout, _ = runSync(t, noLink(t), "explain", "--html", "../../testdata/pcaps/half-close.pcap")
+	assert.Equal(t, exitOK, code)
+	assert.True(t, strings.HasPrefix(stdout, "<!DOCTYPE html>"), "without -o, to stdout")
+}

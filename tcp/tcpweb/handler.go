@@ -219,14 +219,16 @@ const (
 
 // snapshot is the recorded events as WriteHTML embeds them.
 type snapshot struct {
-	Events []Event `json:"events"`
-	Stats  Stats   `json:"stats"`
+	Events        []Event   `json:"events"`
+	Stats         Stats     `json:"stats"`
+	Names         [2]string `json:"names"`
+	LocalInferred bool      `json:"localInferred"`
 }
 
 // WriteHTML writes one self-contained HTML file with the page, its style
 // sheet and script, and every event kept, for reading offline.
 func (r *Recorder) WriteHTML(w io.Writer) error {
-	snap := snapshot{Events: r.Events(), Stats: r.Stats()}
+	snap := snapshot{Events: r.Events(), Stats: r.Stats(), Names: r.opt.Names, LocalInferred: r.opt.LocalInferred}
 	data, err := json.Marshal(snap) // escapes <, > and &: safe inside <script>
 	if err != nil {
 		return err

@@ -27,7 +27,7 @@ const (
 	KindIn     = "in"     // a segment arrived
 	KindOut    = "out"    // the stack sent a segment
 	KindDrop   = "drop"   // an arriving segment was dropped or ignored (Ref: its "in" event, if any)
-	KindState  = "state"  // utcp's state changed (Ref: the arriving segment that caused it, if any)
+	KindState  = "state"  // utcp's state changed (Ref: the segment of the batch that caused it, if any)
 	KindUser   = "user"   // an application call returned
 	KindSender = "sender" // the sender's congestion state
 	KindTrunc  = "truncated"
@@ -98,6 +98,11 @@ type Options struct {
 	MaxEventsPerConn int // events kept per connection; default 4096
 	MaxEvents        int // events kept in all; default 65536
 	SubscriberBuffer int // events queued for one browser before it is dropped; default 4096
+	// Names are what the page calls the two sides; default "utcp" and
+	// "peer". LocalInferred says the first side's states too are inferred
+	// from the segments, as for a capture (utcp explain).
+	Names         [2]string
+	LocalInferred bool
 }
 
 func (o Options) withDefaults() Options {
@@ -110,6 +115,9 @@ func (o Options) withDefaults() Options {
 	def(&o.MaxEventsPerConn, 4096)
 	def(&o.MaxEvents, 65536)
 	def(&o.SubscriberBuffer, 4096)
+	if o.Names == [2]string{} {
+		o.Names = [2]string{"utcp", "peer"}
+	}
 	return o
 }
 
@@ -158,7 +166,8 @@ type conn struct {
 	full        bool // its cap was reached
 	local, peer dirState
 	peerTracker *tcp.PeerTracker
-	lastIn      int // index in events of the arriving segment a transition belongs to; -1: none
+	lastIn      int // index in events of the arriving segment a drop belongs to; -1: none
+	lastSeg     int // index of the segment a transition belongs to: the last of the batch; -1: none
 	handshake   int // handshake steps seen
 	closing     int // close steps seen
 }
@@ -198,7 +207,7 @@ func (r *Recorder) connFor(now time.Time, id tcp.FourTuple, start bool) *conn {
 	}
 	r.makeRoom()
 	r.nextC++
-	c = &conn{n: r.nextC, id: id, start: now, lastIn: -1, local: dirState{ws: -1}, peer: dirState{ws: -1}}
+	c = &conn{n: r.nextC, id: id, start: now, lastIn: -1, lastSeg: -1, local: dirState{ws: -1}, peer: dirState{ws: -1}}
 	r.conns = append(r.conns, c)
 	r.byID[id] = c
 	r.add(c, now, Event{Kind: KindConn, Local: id.Local.String(), Remote: id.Remote.String()})
@@ -288,7 +297,7 @@ func (r *Recorder) segment(now time.Time, id tcp.FourTuple, seg *tcp.Segment, ou
 		ev.Kind = KindIn
 	}
 	i := r.add(c, now, ev)
-	c.lastIn = -1
+	c.lastIn, c.lastSeg = -1, i
 	if !out {
 		c.lastIn = i
 	}
@@ -388,8 +397,8 @@ func (r *Recorder) state(now time.Time, id tcp.FourTuple, from, to tcp.State) {
 		return
 	}
 	ev := Event{Kind: KindState, From: from.String(), To: to.String()}
-	if c.lastIn >= 0 {
-		ev.Ref = c.events[c.lastIn].ID
+	if c.lastSeg >= 0 {
+		ev.Ref = c.events[c.lastSeg].ID
 	}
 	r.add(c, now, ev)
 	if to == tcp.StateClosed {
@@ -424,6 +433,7 @@ func (r *Recorder) user(now time.Time, id tcp.FourTuple, what string, n int, err
 	if c == nil {
 		return
 	}
+	c.lastIn, c.lastSeg = -1, -1 // a transition after the call is the call's
 	ev := Event{Kind: KindUser, User: what, N: n}
 	if err != nil {
 		ev.Err = err.Error()
@@ -447,12 +457,12 @@ func (r *Recorder) sender(now time.Time, id tcp.FourTuple, s Sender, una, nxt tc
 	r.add(c, now, Event{Kind: KindSender, Sender: &s})
 }
 
-// flush ends a batch: a later transition belongs to no arriving segment.
+// flush ends a batch: a later transition belongs to no segment.
 func (r *Recorder) flush() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, c := range r.conns {
-		c.lastIn = -1
+		c.lastIn, c.lastSeg = -1, -1
 	}
 }
 

@@ -12,6 +12,7 @@ let pos = -1; // index of the step shown
 let live = true; // follow new events
 let pickedByUser = false;
 let pending = false;
+let names = ["utcp", "peer"]; // the two sides, left and right
 
 function esc(s) {
   return String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
@@ -122,8 +123,8 @@ function drawLadder(c) {
   svg.setAttribute("width", L.w);
   svg.setAttribute("height", h);
   const out = [];
-  out.push(`<text class="col-head" x="${L.localX}" y="14" text-anchor="middle">utcp ${esc(c.local)}</text>`);
-  out.push(`<text class="col-head" x="${L.peerX}" y="14" text-anchor="middle">peer ${esc(c.remote)}</text>`);
+  out.push(`<text class="col-head" x="${L.localX}" y="14" text-anchor="middle">${esc(names[0] + " " + c.local)}</text>`);
+  out.push(`<text class="col-head" x="${L.peerX}" y="14" text-anchor="middle">${esc(names[1] + " " + c.remote)}</text>`);
   out.push(`<text class="time" x="${L.time}" y="30">time (s)</text>`);
   out.push(`<line class="col" x1="${L.localX}" y1="20" x2="${L.localX}" y2="${h}"/>`);
   out.push(`<line class="col" x1="${L.peerX}" y1="20" x2="${L.peerX}" y2="${h}"/>`);
@@ -249,8 +250,8 @@ function drawDiagram(st) {
     if (st.local === name) cls.push("is-local");
     if (st.peer === name) cls.push("is-peer");
     let badges = "";
-    if (st.local === name) badges += `<text class="badge local" x="${x - NW / 2 - 2}" y="${y + 4}" text-anchor="end">utcp ▸</text>`;
-    if (st.peer === name) badges += `<text class="badge peer" x="${x + NW / 2 + 2}" y="${y + 4}">◂ peer</text>`;
+    if (st.local === name) badges += `<text class="badge local" x="${x - NW / 2 - 2}" y="${y + 4}" text-anchor="end">${esc(names[0])} ▸</text>`;
+    if (st.peer === name) badges += `<text class="badge peer" x="${x + NW / 2 + 2}" y="${y + 4}">◂ ${esc(names[1])}</text>`;
     out.push(`<g class="${cls.join(" ")}" id="sd-${name}" data-state="${name}"><rect x="${x - NW / 2}" y="${y - NH / 2}" width="${NW}" height="${NH}"/><text x="${x}" y="${y + 4}">${name}</text>${badges}</g>`);
   }
   $("state-diagram").innerHTML = out.join("");
@@ -341,14 +342,14 @@ function drawGraph(c) {
   out.push(`<polyline class="series-ssthresh" data-count="${ssth.length}" points="${steps(ssth)}"/>`);
   out.push(`<line class="cursor" id="tsg-cursor" x1="${X(tNow)}" y1="${G.top}" x2="${X(tNow)}" y2="${G.top + ph}"/>`);
   $("tsg").innerHTML = out.join("");
-  const who = dir === "local" ? "utcp" : "the peer";
-  const other = dir === "local" ? "the peer" : "utcp";
+  const who = dir === "local" ? names[0] : names[1];
+  const other = dir === "local" ? names[1] : names[0];
   $("tsg-legend").innerHTML =
     `<span class="l-data">data ${esc(who)} sent (bar: seq to seq+len)</span>` +
     `<span class="l-retrans">retransmission</span>` +
     `<span class="l-ack">ACK from ${esc(other)}</span>` +
     `<span class="l-window">window edge ACK+WIN</span>` +
-    (dir === "local" ? `<span class="l-cwnd">SND.UNA+cwnd</span><span class="l-ssthresh">SND.UNA+ssthresh</span>` : `<span>(cwnd is known for utcp's side only)</span>`);
+    (dir === "local" && c.sender.length ? `<span class="l-cwnd">SND.UNA+cwnd</span><span class="l-ssthresh">SND.UNA+ssthresh</span>` : `<span>(no cwnd: only utcp's own sender knows it, a capture does not)</span>`);
 }
 
 // ---- controls ----
@@ -357,7 +358,7 @@ function describeStep(e) {
   if (!e) return "";
   const t = e.t.toFixed(6) + " s  ";
   if (e.kind === "in" || e.kind === "out" || e.kind === "drop") {
-    const arrow = e.kind === "out" ? "utcp → peer " : "peer → utcp ";
+    const arrow = e.kind === "out" ? `${names[0]} → ${names[1]} ` : `${names[1]} → ${names[0]} `;
     return t + arrow + segText(e) + (e.opts ? " " + e.opts : "") + (e.step ? "  (" + e.step + ")" : "");
   }
   if (e.kind === "user") return t + userText(e);
@@ -441,10 +442,22 @@ document.addEventListener("keydown", (e) => {
 
 // ---- data ----
 
+// setNames labels the two sides, as a capture's page (utcp explain) does.
+function setNames(n, localInferred) {
+  names = n;
+  document.querySelector(".state-box.local .who").textContent = n[0];
+  document.querySelector(".state-box.peer .who").textContent = n[1];
+  const opts = $("tsg-dir").options;
+  opts[0].textContent = `what ${n[0]} sends`;
+  opts[1].textContent = `what ${n[1]} sends`;
+  if (localInferred) document.querySelector(".state-box.local").insertAdjacentHTML("beforeend", ` <span class="note">(inferred from the segments)</span>`);
+}
+
 function start() {
   const inline = $("trace-data").textContent.trim();
   if (inline) {
     const snap = JSON.parse(inline);
+    if (snap.names) setNames(snap.names, snap.localInferred);
     snap.events.forEach(add);
     live = true;
     render();
@@ -457,6 +470,7 @@ function start() {
     return;
   }
   document.body.dataset.mode = "live";
+  setNames(names, false);
   const es = new EventSource("events");
   es.onopen = () => ($("stream-status").textContent = "live");
   es.onerror = () => ($("stream-status").textContent = "reconnecting…");
