@@ -25,6 +25,8 @@ type PeerTracker struct {
 	guessed bool
 	n       int // segments observed
 	last    int // the segment that last moved the state (1-based); 0: none
+	steps   [4]State
+	nsteps  int // states the last segment moved through, in steps
 
 	// The tracked side's send sequence space.
 	haveISS bool
@@ -77,10 +79,17 @@ func (p *PeerTracker) Guessed() bool { return p.guessed }
 // last moved the state, 0 if none has.
 func (p *PeerTracker) LastEvidence() int { return p.last }
 
+// Steps returns the states the last Observe moved through, in order, the
+// last one State(); none if it changed nothing. One segment can make
+// several transitions: a FIN that acknowledges ours moves FIN-WAIT-1 to
+// FIN-WAIT-2 and then to TIME-WAIT.
+func (p *PeerTracker) Steps() []State { return p.steps[:p.nsteps] }
+
 // Observe feeds one segment; sent is true when the tracked side sent it.
 // It returns the state after the segment, and whether it changed.
 func (p *PeerTracker) Observe(seg *Segment, sent bool) (State, bool) {
 	p.n++
+	p.nsteps = 0
 	before := p.state
 	if sent {
 		p.sent(seg)
@@ -94,12 +103,22 @@ func (p *PeerTracker) Observe(seg *Segment, sent bool) (State, bool) {
 	return p.state, false
 }
 
-func (p *PeerTracker) set(s State) { p.state = s }
+func (p *PeerTracker) set(s State) {
+	if s == p.state {
+		return
+	}
+	p.state = s
+	if p.nsteps == len(p.steps) {
+		p.nsteps--
+	}
+	p.steps[p.nsteps] = s
+	p.nsteps++
+}
 
 // resetSpaces starts a new incarnation of the connection: a SYN after CLOSED or
 // TIME-WAIT begins a fresh pair of sequence spaces.
 func (p *PeerTracker) resetSpaces() {
-	*p = PeerTracker{state: p.state, initial: p.initial, n: p.n, last: p.last, wsOwn: -1, wsOther: -1}
+	*p = PeerTracker{state: p.state, initial: p.initial, n: p.n, last: p.last, steps: p.steps, nsteps: p.nsteps, wsOwn: -1, wsOther: -1}
 }
 
 // sent applies a segment the tracked side sent.
@@ -199,12 +218,13 @@ func (p *PeerTracker) sent(s *Segment) {
 			p.set(StateFinWait1)
 		case StateCloseWait:
 			p.finSent, p.finSeq = true, fin
-			p.set(StateLastAck)
 			if f.Has(FlagACK) && s.Ack.LessThanEq(p.peerFin) {
 				// Its FIN does not acknowledge the other's: the two FINs
 				// crossed (RFC 9293 Figure 13, simultaneous close), so it
 				// went to FIN-WAIT-1 and then, with the other FIN, CLOSING.
 				p.set(StateClosing)
+			} else {
+				p.set(StateLastAck)
 			}
 		}
 	}

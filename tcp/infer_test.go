@@ -148,3 +148,16 @@ func TestPeerTrackerObserveChanged(t *testing.T) {
 	assert.False(t, changed, "a retransmission changes nothing")
 	assert.Equal(t, StateClosed, NewPeerTracker(StateEstablished).State(), "an initial state other than LISTEN is unknown: CLOSED")
 }
+
+// One segment can make several transitions; Steps lists them in order.
+func TestPeerTrackerSteps(t *testing.T) {
+	p := inferRun(t, StateClosed, inferSteps(inferActiveOpen, "> F. 101:101(0) ack 501"))
+	assert.Equal(t, []State{StateFinWait1}, p.Steps())
+	fin := Segment{Seq: 501, Ack: 102, Flags: FlagFIN | FlagACK, Window: 65535}
+	p.Observe(&fin, false)
+	assert.Equal(t, []State{StateFinWait2, StateTimeWait}, p.Steps(), "its FIN acknowledges ours: FIN-WAIT-2, then TIME-WAIT")
+	p.Observe(&fin, false)
+	assert.Empty(t, p.Steps(), "the FIN again changes nothing")
+	p = inferRun(t, StateListen, inferSteps(inferPassiveOpen[:2], "< F. 501:501(0) ack 101"))
+	assert.Equal(t, []State{StateEstablished, StateCloseWait}, p.Steps(), "the handshake's ACK carries a FIN")
+}

@@ -34,12 +34,14 @@ type Ladder struct {
 	// Start is the instant times count from; if zero, the first call's.
 	Start time.Time
 
-	mu      sync.Mutex
-	w       io.Writer
-	start   time.Time
-	conns   map[FourTuple]*ladderConn
-	pending strings.Builder // the last line, still collecting transitions
-	header  bool
+	mu        sync.Mutex
+	w         io.Writer
+	start     time.Time
+	conns     map[FourTuple]*ladderConn
+	pending   strings.Builder // the last line, still collecting transitions
+	header    bool
+	why       bool     // NewLadderWhy: reasons, drops and socket calls too (ladder_why.go)
+	pendingIn ladderIn // the arriving segment of the pending line
 }
 
 type ladderConn struct {
@@ -89,6 +91,7 @@ func (l *Ladder) SegmentIn(now time.Time, id FourTuple, seg *Segment) { l.segmen
 // SegmentOut draws a segment the stack sends: an arrow from the stack to the peer.
 func (l *Ladder) SegmentOut(now time.Time, id FourTuple, seg *Segment) {
 	l.segment(now, id, seg, true)
+	l.appendWhy(seg.Why)
 	if !l.LocalInferred {
 		l.Flush() // what the stack sends causes no transition of its own
 	}
@@ -115,9 +118,11 @@ func (l *Ladder) segment(now time.Time, id FourTuple, seg *Segment, out bool) {
 	}
 	label := c.label(seg, out)
 	l.line(now, id, dir, c.describe(seg, *isn, ackBase, haveAck, *ws), label)
-	if st, changed := c.peer.Observe(seg, !out); changed {
+	c.peer.Observe(seg, !out)
+	for _, st := range c.peer.Steps() {
 		fmt.Fprintf(&l.pending, "  %s→ %v~", l.name(true), st)
 	}
+	l.pendingIn = ladderInOf(id, seg)
 }
 
 // Note adds a remark to the line of the segment just drawn, marked "~"
@@ -180,13 +185,22 @@ func (l *Ladder) UserEvent(now time.Time, id FourTuple, ev UserEvent) {
 	case EventReadEOF:
 		why = "Read returns EOF: the peer sent FIN, it will send no more"
 	default:
-		why = ev.String()
+		why = l.userEventText(ev)
+		if why == "" {
+			if l.why || ev.Kind <= EventReset {
+				why = ev.String()
+			} else {
+				return // socket-call markers are drawn with NewLadderWhy only
+			}
+		}
 	}
 	fmt.Fprintf(l.w, "%9.6f  ==> %s\n", l.elapsed(now), why)
 }
 
-// SegmentDropped is not drawn.
-func (l *Ladder) SegmentDropped(time.Time, FourTuple, *Segment, Reason) {}
+// SegmentDropped marks a segment dropped, with NewLadderWhy.
+func (l *Ladder) SegmentDropped(now time.Time, id FourTuple, seg *Segment, why Reason) {
+	l.dropped(now, id, seg, why)
+}
 
 // Sender is not drawn.
 func (l *Ladder) Sender(time.Time, FourTuple, SenderState) {}

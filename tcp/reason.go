@@ -45,9 +45,8 @@ const (
 	ReasonFINClose             // FIN: the application called Close
 	ReasonFINCloseWrite        // FIN: the application called CloseWrite
 	ReasonRetransmitRTO        // retransmission: RTO
-	ReasonFastRetransmit       // fast retransmit: three duplicate ACKs
+	ReasonFastRetransmit       // fast retransmit: three duplicate ACKs, or IsLost
 	ReasonRetransmitPartialAck // retransmission: a partial ACK in recovery
-	ReasonRetransmitSACK       // retransmission: SACK scoreboard deems it lost
 	ReasonRetransmitRACK       // retransmission: RACK deems it lost
 	ReasonTLP                  // tail-loss probe
 	ReasonRetransmitPMTU       // retransmission: the path MTU went down
@@ -144,9 +143,8 @@ var reasons = [reasonCount]reasonInfo{
 	ReasonFINClose:             {"fin-close", "FIN: the application called Close", "RFC 9293 §3.10.4"},
 	ReasonFINCloseWrite:        {"fin-closewrite", "FIN: the application called CloseWrite", "RFC 9293 §3.10.4"},
 	ReasonRetransmitRTO:        {"retransmit-rto", "retransmission: RTO", "RFC 6298 §5.4"},
-	ReasonFastRetransmit:       {"fast-retransmit", "fast retransmit: three duplicate ACKs", "RFC 5681 §3.2"},
+	ReasonFastRetransmit:       {"fast-retransmit", "fast retransmit: three duplicate ACKs, or three segments SACKed above", "RFC 5681 §3.2, RFC 6675 §5"},
 	ReasonRetransmitPartialAck: {"retransmit-partial-ack", "retransmission: a partial ACK in fast recovery", "RFC 6582 §3.2 step 5"},
-	ReasonRetransmitSACK:       {"retransmit-sack", "retransmission: lost by the SACK scoreboard", "RFC 6675 §5"},
 	ReasonRetransmitRACK:       {"retransmit-rack", "retransmission: RACK deems it lost", "RFC 8985 §6.2"},
 	ReasonTLP:                  {"tlp", "tail-loss probe", "RFC 8985 §7.3"},
 	ReasonRetransmitPMTU:       {"retransmit-pmtu", "retransmission: the path MTU went down", "RFC 1191 §6.5, RFC 4821 §7.5"},

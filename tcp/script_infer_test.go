@@ -2,7 +2,14 @@ package tcp
 
 import (
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // scriptInfer runs two PeerTrackers per connection of a packet script, fed
@@ -31,7 +38,7 @@ var scriptWireInvisible = map[[2]State]string{
 	{StateSynReceived, StateClosed}: "SYN-ACK retries exhausted, an ICMP hard error, or a half-open connection evicted",
 }
 
-// tracker returns the trackers of port, creating them: utcp's side starts
+// inferTrackers returns the trackers of port, creating them: utcp's side starts
 // in LISTEN if it listens, the peer's in CLOSED (unknown).
 func (r *scriptRunner) inferTrackers(port uint16) (own, peer *PeerTracker) {
 	in := &r.infer
@@ -66,6 +73,7 @@ func (r *scriptRunner) inferCheck() {
 			continue
 		}
 		if _, ok := scriptWireInvisible[[2]State{got, want}]; ok {
+			scriptWireInvisibleUsed.Store([2]State{got, want}, r.name)
 			continue
 		}
 		r.failf("utcp's state inferred from the wire is %s, its TCB's %s (port %d)", got, want, port)
@@ -77,5 +85,26 @@ func (r *scriptRunner) inferPeer(l *scriptLine) {
 	_, peer := r.inferTrackers(r.port(l))
 	if got := peer.State(); got != l.st {
 		r.failf("got the peer's inferred state %s, want %s", got, l.st)
+	}
+}
+
+// scriptWireInvisibleUsed records the exceptions the scripts have needed.
+var scriptWireInvisibleUsed sync.Map
+
+// Every exception of scriptWireInvisible is needed by some script: the list
+// holds nothing the wire could tell after all.
+func TestScriptWireInvisibleNeeded(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join(scriptDir, "*.pkt"))
+	require.NoError(t, err)
+	for _, path := range files {
+		f, err := os.Open(path)
+		require.NoError(t, err)
+		err = scriptRun(filepath.Base(path), f)
+		f.Close()
+		require.NoError(t, err)
+	}
+	for k, why := range scriptWireInvisible {
+		_, ok := scriptWireInvisibleUsed.Load(k)
+		assert.True(t, ok, "no script needs the exception inferred %v, real %v (%s)", k[0], k[1], why)
 	}
 }

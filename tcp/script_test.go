@@ -17,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/utcp/utcp/ip"
@@ -54,7 +53,7 @@ const scriptDir = "../testdata/scripts"
 // noconn (the script neither listens nor connects: the host answers every
 // segment from replyToClosed). nosack and nots turn off SACK-permitted and
 // timestamps (Config.NoSACK, Config.NoTimestamps); ecn=on|off|accept sets
-// Config.ECN.
+// Config.ECN. keepalive=IDLE,INTERVAL,COUNT turns keep-alive on.
 //
 // Our timestamp clock is deterministic: TSval is the milliseconds since
 // the script's start plus tsoffset (default 0), so a segment sent at +.1
@@ -89,6 +88,12 @@ const scriptDir = "../testdata/scripts"
 //	read N eof       ... expect io.EOF ("read eof" for short)
 //	close | shutdown CLOSE (a half close); closefull: closeRead then CLOSE (Go's Conn.Close)
 //	abort            ABORT
+//	nagle            turn Nagle's algorithm on for the connection (Conn.SetNoDelay(false))
+//	drop NAME|none   the reason an arriving segment was dropped (script_why_test.go)
+//
+// A '>' line may end in why=NAME, the Reason the segment must carry; a '<'
+// line in badcsum or badhdr (see script_why_test.go).
+//
 //	state NAME       the connection is in state NAME (as RFC 9293 spells it); with no
 //	                 connection from the port it is LISTEN if a listener waits, else CLOSED
 //	peer NAME        the peer's state, as a PeerTracker infers it from the segments
@@ -129,22 +134,24 @@ func TestScripts(t *testing.T) {
 
 // scriptLine is one parsed action line.
 type scriptLine struct {
-	num  int
-	text string        // the line as written, comment removed
-	at   time.Duration // absolute time from the script's start
-	op   string        // "<", ">", "listen", "read", ...
-	port uint16        // the remote port of ACTION@PORT; 0 for the script's
-	pat  pattern       // for < and >
-	none bool          // "> none"
-	data []byte        // write's payload, read's expected text
-	n    int           // read's buffer size
-	eof  bool          // "read N eof"
-	want bool          // read has an expectation ("txt" or eof)
-	st   State         // state NAME
-	err  error         // err NAME (nil for none)
-	ev   tcbEvents     // event NAME
-	stat string        // stat NAME N: a ConnStats or StackStats field
-	icmp *scriptICMP   // "< icmp ..."
+	num     int
+	text    string        // the line as written, comment removed
+	at      time.Duration // absolute time from the script's start
+	op      string        // "<", ">", "listen", "read", ...
+	port    uint16        // the remote port of ACTION@PORT; 0 for the script's
+	pat     pattern       // for < and >
+	none    bool          // "> none"
+	data    []byte        // write's payload, read's expected text
+	n       int           // read's buffer size
+	eof     bool          // "read N eof"
+	want    bool          // read has an expectation ("txt" or eof)
+	st      State         // state NAME
+	err     error         // err NAME (nil for none)
+	ev      tcbEvents     // event NAME
+	stat    string        // stat NAME N: a ConnStats or StackStats field
+	icmp    *scriptICMP   // "< icmp ..."
+	why     Reason        // "> ... why=NAME", "drop NAME" (script_why_test.go)
+	corrupt string        // "< ... badcsum" or "badhdr"
 }
 
 // scriptOptions are what the option lines set.
@@ -181,6 +188,7 @@ type scriptRunner struct {
 	cause  string      // the input being processed, for scriptSent.cause
 	ep     ip.Endpoint // the IP layer "< icmp" lines go through
 	infer  scriptInfer // inferred states of both sides (script_infer_test.go)
+	drops  []Reason    // the drops since the last '<' line, for "drop"
 }
 
 // scriptEpoch is the fake clock's start: any fixed instant will do.
@@ -422,6 +430,8 @@ func scriptParseOptions(o *scriptOptions, text string) error {
 			o.tsOffset = uint32(u)
 		case "ecn":
 			o.cfg.ECN, err = ParseECN(v)
+		case "keepalive":
+			err = scriptParseKeepAlive(&o.cfg, v)
 		default:
 			return fmt.Errorf("unknown option %q", k)
 		}
@@ -494,9 +504,14 @@ func scriptParseLine(text string, last time.Duration) (scriptLine, error) {
 			l.icmp, err = scriptParseICMP(arg)
 			return l, err
 		}
+		if arg, err = scriptCutWhy(&l, arg); err != nil {
+			return l, err
+		}
 		l.pat, err = parsePattern(arg)
 		return l, err
-	case "listen", "connect", "accept", "close", "shutdown", "closefull", "abort":
+	case "drop":
+		return l, scriptParseDrop(&l, arg)
+	case "listen", "connect", "accept", "close", "shutdown", "closefull", "abort", "nagle":
 		return l, noArg()
 	case "write":
 		if strings.HasPrefix(arg, `"`) {
@@ -623,10 +638,13 @@ func (tr scriptTracer) SegmentOut(time.Time, FourTuple, *Segment) {}
 func (tr scriptTracer) StateChange(_ time.Time, id FourTuple, from, to State) {
 	tr.r.tracef("state%s %s -> %s", tr.r.fmtPort(id.Remote.Port()), from, to)
 }
-func (tr scriptTracer) UserEvent(_ time.Time, _ FourTuple, ev UserEvent)      { tr.r.tracef("user: %s", ev) }
-func (tr scriptTracer) SegmentDropped(time.Time, FourTuple, *Segment, Reason) {}
-func (tr scriptTracer) Sender(time.Time, FourTuple, SenderState)              {}
-func (tr scriptTracer) Flush()                                                {}
+func (tr scriptTracer) UserEvent(_ time.Time, _ FourTuple, ev UserEvent) { tr.r.tracef("user: %s", ev) }
+func (tr scriptTracer) SegmentDropped(_ time.Time, id FourTuple, _ *Segment, why Reason) {
+	tr.r.drops = append(tr.r.drops, why)
+	tr.r.tracef("drop%s %s", tr.r.fmtPort(id.Remote.Port()), why.Name())
+}
+func (tr scriptTracer) Sender(time.Time, FourTuple, SenderState) {}
+func (tr scriptTracer) Flush()                                   {}
 
 // checkInvariants fails the script if any TCB of the host breaks its invariants.
 func (r *scriptRunner) checkInvariants() {
@@ -654,7 +672,10 @@ func (r *scriptRunner) collect(id FourTuple, s *Segment) {
 	cp.Payload = append([]byte(nil), s.Payload...)
 	cp.Options.SACKBlocks = append([]SACKBlock(nil), s.Options.SACKBlocks...)
 	r.sent = append(r.sent, scriptSent{id: id, seg: cp, at: r.now, cause: r.cause})
-	r.tracef(">%s %s", r.fmtPort(id.Remote.Port()), cp.format(r.opt.iss, r.opt.irs))
+	r.tracef(">%s %s why=%s", r.fmtPort(id.Remote.Port()), cp.format(r.opt.iss, r.opt.irs), s.Why.Name())
+	if s.Why == ReasonNone || s.Why.Drop() {
+		r.failf("segment %s sent with no reason to send (Why %s)", cp.format(r.opt.iss, r.opt.irs), s.Why.Name())
+	}
 	r.inferSegment(id.Remote.Port(), &cp, true)
 }
 
@@ -769,6 +790,8 @@ func (r *scriptRunner) run(l *scriptLine) {
 		c := r.conn(l)
 		c.abort(r.now)
 		r.user(c)
+	case "nagle":
+		r.conn(l).noDelay = false // Conn.SetNoDelay(false)
 	case "state":
 		if got := r.state(l); got != l.st {
 			r.failf("got state %s, want %s", got, l.st)
@@ -788,6 +811,8 @@ func (r *scriptRunner) run(l *scriptLine) {
 		}
 	case "stat":
 		r.checkStat(l)
+	case "drop":
+		r.checkDrop(l)
 	case "softerr":
 		r.scriptSoftErr(l)
 	case "event":
@@ -857,6 +882,11 @@ func (r *scriptRunner) inject(l *scriptLine) {
 		b.Left, b.Right = b.Left.Add(uint32(r.opt.iss)), b.Right.Add(uint32(r.opt.iss))
 	}
 	r.tracef("<%s %s", r.fmtPort(r.port(l)), r.fmtIn(&seg))
+	r.drops = r.drops[:0]
+	if l.corrupt != "" {
+		r.injectCorrupt(l, &seg)
+		return
+	}
 	r.inferSegment(r.port(l), &seg, false)
 	if c := r.h.input(r.now, r.opt.id.Remote.Addr(), r.opt.id.Local.Addr(), &seg); c != nil {
 		r.conns[r.port(l)] = c
@@ -885,6 +915,7 @@ func (r *scriptRunner) expect(l *scriptLine) {
 	if err := l.pat.Match(&s.seg, r.opt.iss, r.opt.irs); err != nil {
 		r.failf("%v\n(that segment was %s)", err, r.fmtSent(&s))
 	}
+	r.checkWhy(l, &s)
 	if !s.at.Equal(r.now) {
 		r.failf("got %s (%s), want it sent at %s", r.fmtOut(&s), r.fmtSent(&s), r.fmtTime(r.now))
 	}
@@ -980,17 +1011,7 @@ func TestScriptRunner(t *testing.T) {
 				"+0 <@40001 S 0:0(0)\n+0 >@40001 S. 0:0(0) ack 1\n+0 state CLOSED\n+0 <@40001 . 1:1(0) ack 1\n+0 <@40002 S 0:0(0)\n+0 > none\n"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			err := scriptRun("t.pkt", strings.NewReader(tt.script))
-			if len(tt.wantErr) == 0 {
-				assert.NoError(t, err, "a correct script passes")
-				return
-			}
-			require.Error(t, err, "the mistake is caught")
-			for _, want := range tt.wantErr {
-				assert.Contains(t, err.Error(), want, "the report names the line and shows got/want")
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { checkScriptRun(t, tt.script, tt.wantErr) })
 	}
 }
 

@@ -99,7 +99,7 @@ func (c *tcb) markIsLost() bool {
 			// that this rule can mark.
 			return marked
 		case !r.retransmitted:
-			q.lose(r, ReasonRetransmitSACK)
+			q.lose(r, ReasonFastRetransmit) // RFC 6675 §5 step 4: IsLost
 			marked = true
 		}
 	}

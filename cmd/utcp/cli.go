@@ -138,8 +138,8 @@ wire cannot show (TIME-WAIT's end, a silent timeout) stays as the last segment
 left it. Remarks in (~ ...) are what the capture shows of a segment (a range seen
 before, a duplicate ACK, a window update, a probe), never the sender's internal
 reasons. Packets that are not TCP, IP fragments and malformed ones are skipped
-and counted on the last line. explain needs no TUN device and takes only the
-flags below.`,
+and counted on the last line, as are segments past the first 262144. explain
+needs no TUN device and takes only the flags below.`,
 		positional: []string{"FILE"},
 	},
 }

@@ -20,7 +20,7 @@ import (
 
 // Bounds of what explain reads, so that a hostile file costs bounded memory.
 const (
-	explainMaxSegments = 1 << 20 // segments kept, over all conversations
+	explainMaxSegments = 1 << 18 // segments kept, over all conversations
 	explainMaxConvs    = 1 << 14 // conversations kept
 )
 
@@ -326,8 +326,10 @@ func explainDrive(c *conversation, tr tcp.Tracer) (left, right *tcp.PeerTracker)
 			noter.Note(s.at, c.id, note)
 		}
 		from := left.State()
-		if to, changed := left.Observe(&s.seg, s.out); changed {
+		left.Observe(&s.seg, s.out)
+		for _, to := range left.Steps() {
 			tr.StateChange(s.at, c.id, from, to)
+			from = to
 		}
 		right.Observe(&s.seg, !s.out)
 		tr.Flush()

@@ -78,7 +78,7 @@ func TestExplainCaptures(t *testing.T) {
 			for _, w := range tt.want {
 				assert.Contains(t, stdout, w)
 			}
-			for _, never := range []string{"RTO", "fast retransmit", "delayed"} {
+			for _, never := range []string{"RTO", "fast retransmit", "delayed", "why:", "DROPPED"} {
 				assert.NotContains(t, stdout, never, "no reason the capture cannot show")
 			}
 		})
@@ -255,4 +255,70 @@ func FuzzExplain(f *testing.F) {
 		explainLadders(c, &explainOptions{}, &out, &out)
 		require.LessOrEqual(t, c.stats.segments, explainMaxSegments)
 	})
+}
+
+// TestCaptureObserver: what a capture shows of each segment, from the
+// segments before it; one row per remark.
+func TestCaptureObserver(t *testing.T) {
+	type step struct {
+		out              bool // sent by the left side
+		flags            tcp.Flags
+		seq, ack, n, win int
+		want             string
+	}
+	A, S, F := tcp.FlagACK, tcp.FlagSYN, tcp.FlagFIN
+	open := []step{
+		{true, S, 0, 0, 0, 100, ""},
+		{false, S | A, 500, 1, 0, 100, ""},
+		{true, A, 1, 501, 0, 100, ""},
+	}
+	tests := []struct {
+		name  string
+		steps []step
+	}{
+		{"a SYN again", []step{{true, S, 0, 0, 0, 100, ""}, {true, S, 0, 0, 0, 100, "retransmission: this SYN was seen before"}}},
+		{"a range seen before", append(open[:3:3],
+			step{true, A, 1, 501, 100, 100, ""},
+			step{true, A, 1, 501, 100, 100, "retransmission: this sequence range was seen before"})},
+		{"part of a range seen before", append(open[:3:3],
+			step{true, A, 1, 501, 100, 100, ""},
+			step{true, A, 51, 501, 100, 100, "retransmission: part of this sequence range was seen before"})},
+		{"a gap, then what fills it", append(open[:3:3],
+			step{true, A, 1, 501, 100, 100, ""},
+			step{true, A, 201, 501, 100, 100, "out of order: a gap before it (lost before the capture, or reordered)"},
+			step{true, A, 101, 501, 100, 100, "out of order: fills a gap"})},
+		{"duplicate ACKs while data is outstanding", append(open[:3:3],
+			step{true, A, 1, 501, 100, 100, ""},
+			step{true, A, 101, 501, 100, 100, ""},
+			step{false, A, 501, 101, 0, 100, ""},
+			step{false, A, 501, 101, 0, 100, "duplicate ACK #1"},
+			step{false, A, 501, 101, 0, 100, "duplicate ACK #2"})},
+		{"the same ACK with nothing outstanding is no duplicate", append(open[:3:3],
+			step{false, A, 501, 1, 0, 100, ""},
+			step{false, A, 501, 1, 0, 100, ""})},
+		{"the same ACK, another window", append(open[:3:3],
+			step{false, A, 501, 1, 0, 100, ""},
+			step{false, A, 501, 1, 0, 200, "window update"})},
+		{"a zero window", append(open[:3:3], step{false, A, 501, 1, 0, 0, "zero window"})},
+		{"a keep-alive probe and its ACK", append(open[:3:3],
+			step{true, A, 0, 501, 0, 100, "keep-alive probe: SEQ = SND.NXT−1"},
+			step{false, A, 501, 1, 0, 100, "the ACK a probe asks for"})},
+		{"a window probe into a zero window", append(open[:3:3],
+			step{false, A, 501, 1, 0, 0, "zero window"},
+			step{true, A, 0, 501, 0, 100, "window probe: SEQ = SND.NXT−1, into a zero window"},
+			step{false, A, 501, 1, 0, 0, "the ACK a probe asks for; zero window"})},
+		{"text into a zero window", append(open[:3:3],
+			step{false, A, 501, 1, 0, 0, "zero window"},
+			step{true, A, 1, 501, 1, 100, "window probe: text into a zero window"})},
+		{"a FIN is no probe", append(open[:3:3], step{true, F | A, 1, 501, 0, 100, ""})},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var o captureObserver
+			for i, s := range tt.steps {
+				seg := tcp.Segment{Seq: tcp.Seq(s.seq), Ack: tcp.Seq(s.ack), Flags: s.flags, Window: uint16(s.win), Payload: make([]byte, s.n)}
+				assert.Equal(t, s.want, o.observe(&seg, s.out), "step %d", i)
+			}
+		})
+	}
 }
