@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"syscall"
 	"testing"
 	"time"
 
@@ -87,6 +88,26 @@ func artifactDir(t *testing.T) string {
 	return d
 }
 
+// newBrowser starts headless Chromium for one test, stopped at cleanup.
+func newBrowser(t *testing.T, chrome string) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), browserTimeout)
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chrome),
+		chromedp.NoSandbox, // as root, which the private namespace needs
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.WindowSize(1440, 1000),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
+	bctx, cancelBrowser := chromedp.NewContext(actx)
+	t.Cleanup(func() {
+		cancelBrowser()
+		cancelAlloc()
+		cancel()
+	})
+	return bctx
+}
+
 // The live page of `utcp listen --web` in headless Chromium during an nc
 // session: the handshake's three arrows with their labels, both sides'
 // states, the Accept marker and the time-sequence graph's series; stepping
@@ -107,18 +128,7 @@ func TestWeb_LivePageInChromium(t *testing.T) {
 	u.write(t, "hello from utcp\n")
 	nc.waitStdout(t, "hello from utcp\n")
 
-	ctx, cancel := context.WithTimeout(context.Background(), browserTimeout)
-	defer cancel()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chrome),
-		chromedp.NoSandbox, // as root, which the private namespace needs
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.WindowSize(1440, 1000),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	defer cancelBrowser()
+	bctx := newBrowser(t, chrome)
 
 	// Live: the page follows the connection to its present state.
 	require.NoError(t, chromedp.Do(bctx, chromedp.Navigate(url)))
@@ -179,4 +189,31 @@ func TestWeb_LivePageInChromium(t *testing.T) {
 	u.closeStdin(t)
 	assert.Equal(t, 0, nc.wait(t))
 	assert.Equal(t, 0, u.wait(t))
+}
+
+// utcp http serves the page at /trace/ over utcp itself: the browser
+// loads it through the kernel's TCP and the TUN device, and its own
+// connections are on it.
+func TestWeb_HTTPTracePageOverUtcp(t *testing.T) {
+	tuntest.RequireNetns(t)
+	chrome := chromiumPath(t)
+	u := startUtcp(t, "utcpweb1", "http", "8080")
+	u.waitStderr(t, "listening on 10.9.0.2:8080\n")
+	bctx := newBrowser(t, chrome)
+	require.NoError(t, chromedp.Do(bctx, chromedp.Navigate("http://10.9.0.2:8080/trace/")))
+	_, err := chromedp.Run(bctx, chromedp.Poll[chromedp.Void](`document.getElementById("stream-status").textContent === "live" &&
+		document.querySelectorAll('#ladder .row[data-kind="segment"]').length >= 3`, chromedp.WithPollingTimeout(20*time.Second)))
+	if err != nil {
+		dom, _ := chromedp.Run(bctx, chromedp.Evaluate[pageDOM](readDOM))
+		require.NoError(t, err, "the page must show its own connection; it shows %+v", dom)
+	}
+	dom, err := chromedp.Run(bctx, chromedp.Evaluate[pageDOM](readDOM))
+	require.NoError(t, err)
+	var flags []string
+	for _, s := range dom.Segs[:3] {
+		flags = append(flags, s.Dir+" "+s.Flags)
+	}
+	assert.Equal(t, []string{"in S", "out SA", "in A"}, flags, "the browser's connection to utcp, from its handshake")
+	u.signal(t, syscall.SIGTERM)
+	assert.Equal(t, 143, u.wait(t))
 }
