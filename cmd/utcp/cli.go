@@ -59,6 +59,8 @@ type options struct {
 	// to what utcp sends, in to what it receives. Zero: none.
 	impairOut, impairIn netsim.Impairment
 
+	web, traceHTML string // --web ADDR, --trace-html FILE (web.go)
+
 	keepOpen bool          // listen -k
 	dir      string        // http --dir
 	timeout  time.Duration // dial --timeout; 0: the stack's user timeout
@@ -196,6 +198,7 @@ func flagSet(cmd string, o *options) *pflag.FlagSet {
 		fs.IntVar(&o.explain.conn, "conn", 0, "draw only conversation `N` (numbered from 1 in the order of their first packet)")
 		fs.Uint16Var(&o.explain.port, "port", 0, "draw only the conversations with port `P` on either side")
 		fs.BoolVar(&o.explain.html, "html", false, "write the web page instead of the ladder")
+		fs.StringVarP(&o.explain.dest, "output", "o", "", "with --html, write the page to `FILE` instead of stdout")
 		return fs
 	}
 
@@ -208,6 +211,7 @@ func flagSet(cmd string, o *options) *pflag.FlagSet {
 	fs.IntVar(&o.mtu, "mtu", defaultMTU, "the MTU: no packet in or out is larger than `N` bytes (68-65535)")
 	fs.VarPF(&traceFlag{o}, "trace", "", "draw the conversation as a ladder diagram on stderr; --trace=why also gives the reason and RFC rule of each segment sent or dropped, and marks the application's calls").NoOptDefVal = "on"
 	fs.StringVar(&o.pcap, "pcap", "", "write every IP packet in and out to `FILE` (pcap, LINKTYPE_RAW)")
+	webFlags(fs, o)
 	fs.BoolVar(&o.offload, "offload", false, "open the TUN device with checksum and segmentation offload (virtio-net header, TSO): the kernel and utcp pass TCP segments of up to 64 KiB, which --trace and --pcap then show whole")
 	fs.DurationVar(&o.msl, "msl", defaultMSL, "maximum segment lifetime `D`; TIME-WAIT lasts 2×D")
 	fs.BoolVarP(&o.verbose, "verbose", "v", false, "print the stack's counters on stderr at exit")

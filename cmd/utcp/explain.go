@@ -478,6 +478,7 @@ type explainOptions struct {
 	conn int    // --conn N: only conversation N (from 1); 0: all
 	port uint16 // --port P: only conversations with port P; 0: all
 	html bool   // --html: the web page instead of the ladder
+	dest string // -o FILE: where --html writes the page; "": stdout
 }
 
 // explainMain runs `utcp explain`: it draws every TCP conversation of a

@@ -66,6 +66,9 @@ func (s *session) httpHandler(start time.Time) http.Handler {
 		enc.SetIndent("", "  ")
 		enc.Encode(s.status(start))
 	})
+	if rec := s.web.rec; rec != nil {
+		mux.Handle("/trace/", http.StripPrefix("/trace", rec.Handler())) // the page of tcpweb
+	}
 	if s.o.dir != "" {
 		mux.Handle("GET /files/", http.StripPrefix("/files", http.FileServer(http.Dir(s.o.dir))))
 	}
@@ -140,7 +143,7 @@ var statusPage = template.Must(template.New("status").Parse(`<!DOCTYPE html>
 </head><body>
 <h1>utcp at {{.Addr}}</h1>
 <p>A TCP stack in user space on TUN device {{.TUN}} (MTU {{.MTU}}); the kernel is {{.Peer}}. Up {{.Uptime}}.
-Reload for fresh numbers; the same as JSON: <a href="/status.json">/status.json</a>{{if .Files}}; files: <a href="/files/">/files/</a>{{end}}.</p>
+Reload for fresh numbers; the same as JSON: <a href="/status.json">/status.json</a>; the segments as a ladder and graphs: <a href="/trace/">/trace/</a>{{if .Files}}; files: <a href="/files/">/files/</a>{{end}}.</p>
 <h2>Connections ({{len .Connections}})</h2>
 <table>
 <tr><th>local</th><th>remote</th><th>state</th><th>segs in</th><th>segs out</th><th>bytes in</th><th>bytes out</th><th>retransmits</th><th>srtt ms</th><th>rto ms</th><th>cwnd</th><th>snd wnd</th><th>rcv wnd</th><th>cc</th><th>phase</th><th>ssthresh</th><th>min rtt ms</th><th>pipe</th><th>lost</th><th>rate B/s</th><th>options</th></tr>

@@ -100,6 +100,7 @@ type session struct {
 	stopFlush chan struct{}
 	flushDone chan struct{}
 	stack     *tcp.Stack
+	web       web // --web, --trace-html, utcp http's /trace/
 
 	done      chan struct{} // closed by teardown
 	stdinOnce sync.Once
@@ -121,6 +122,9 @@ func (s *session) setup(openLink linkOpener) error {
 			return fmt.Errorf("pcap: %v", describe(err))
 		}
 		s.pcapFile = f
+	}
+	if err := s.setupWeb(); err != nil {
+		return err // before the device, as a bad --pcap path
 	}
 	link, err := openLink(linkConfig{Name: o.tun, Addr: o.addr, Peer: o.peer, Addr6: o.addr6, Peer6: o.peer6, MTU: o.mtu, Offload: o.offload})
 	if err != nil {
@@ -158,6 +162,7 @@ func (s *session) setup(openLink linkOpener) error {
 	case o.trace:
 		cfg.Tracer = tcp.NewLadder(s.stderr)
 	}
+	cfg.Tracer = s.webTracer(cfg.Tracer)
 	st, err := tcp.NewStack(s.link, cfg)
 	if err != nil {
 		return fmt.Errorf("start the stack: %v", err)
@@ -249,6 +254,9 @@ func (s *session) teardown() error {
 		if err := s.pcapFile.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("pcap: %v", err))
 		}
+	}
+	if err := s.teardownWeb(); err != nil {
+		errs = append(errs, err)
 	}
 	if s.stack != nil && s.o.verbose {
 		printStats(s.stderr, s.stack.Stats())
