@@ -87,8 +87,50 @@ type allocPair struct {
 	ca, cb *Conn
 }
 
+// poolBatchLink is a poolLink that is also a BatchLink.
+type poolBatchLink struct{ *poolLink }
+
+func (l poolBatchLink) BatchSize() int { return 32 }
+
+func (l poolBatchLink) ReadPackets(bufs [][]byte, sizes []int) (int, error) {
+	n, err := l.ReadPacket(bufs[0])
+	if err != nil {
+		return 0, err
+	}
+	sizes[0] = n
+	for i := 1; i < len(bufs); i++ {
+		select {
+		case p := <-l.rx:
+			sizes[i] = copy(bufs[i], p)
+			l.free <- p[:cap(p)]
+		default:
+			return i, nil
+		}
+	}
+	return len(bufs), nil
+}
+
+func (l poolBatchLink) WritePackets(pkts [][]byte) (int, error) {
+	for _, p := range pkts {
+		l.WritePacket(p)
+	}
+	return len(pkts), nil
+}
+
 func newAllocPair(t *testing.T, mtu int) *allocPair {
 	la, lb := newPoolLinks(mtu)
+	return newAllocPairOn(t, la, lb)
+}
+
+// newAllocPairBatch is newAllocPair on poolBatchLinks.
+func newAllocPairBatch(t *testing.T, mtu int) *allocPair {
+	la, lb := newPoolLinks(mtu)
+	p := newAllocPairOn(t, poolBatchLink{la}, poolBatchLink{lb})
+	require.NotNil(t, p.a.batch, "the stacks use the batch path")
+	return p
+}
+
+func newAllocPairOn(t *testing.T, la, lb Link) *allocPair {
 	a, err := NewStack(la, Config{Addr: addrA})
 	require.NoError(t, err)
 	b, err := NewStack(lb, Config{Addr: addrB})
@@ -133,7 +175,11 @@ func mallocs() uint64 {
 // (with their ACKs) both ways. None of it allocates: the bound is per call,
 // with the segments the calls cause counted in.
 func TestAlloc_ReadWriteRoundTrip(t *testing.T) {
-	p := newAllocPair(t, 1500)
+	t.Run("plain", func(t *testing.T) { testAllocRoundTrip(t, newAllocPair(t, 1500)) })
+	t.Run("batch", func(t *testing.T) { testAllocRoundTrip(t, newAllocPairBatch(t, 1500)) })
+}
+
+func testAllocRoundTrip(t *testing.T, p *allocPair) {
 	req, resp := make([]byte, 100), make([]byte, 100)
 	roundTrip := func() {
 		_, err := p.ca.Write(req)
@@ -163,9 +209,21 @@ func TestAlloc_ReadWriteRoundTrip(t *testing.T) {
 // Reads on another goroutine. Neither sending nor receiving a segment
 // allocates.
 func TestAlloc_BulkTransfer(t *testing.T) {
-	for _, mtu := range []int{1500, 9000} {
-		t.Run(fmt.Sprintf("mtu%d", mtu), func(t *testing.T) {
-			p := newAllocPair(t, mtu)
+	for _, tc := range []struct {
+		mtu   int
+		batch bool
+	}{{1500, false}, {9000, false}, {1500, true}} {
+		mtu := tc.mtu
+		name := fmt.Sprintf("mtu%d", mtu)
+		if tc.batch {
+			name += "_batch"
+		}
+		t.Run(name, func(t *testing.T) {
+			newPair := newAllocPair
+			if tc.batch {
+				newPair = newAllocPairBatch
+			}
+			p := newPair(t, mtu)
 			const chunk = 64 << 10
 			wbuf, rbuf := make([]byte, chunk), make([]byte, chunk)
 			todo := make(chan int)

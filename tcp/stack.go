@@ -54,6 +54,9 @@ type Stack struct {
 	bigFree chan []byte // the reader's spare big buffers on an offload link
 	rxBig   []byte      // the big buffer the reader reads into; the reader's own
 
+	batch     *stackBatch   // on a BatchLink (stack_batch.go)
+	rxBatches chan *rxBatch // batches from the reader, on a BatchLink
+
 	// mu guards what follows, the host and every TCB: the loop and the
 	// user calls take it in turn (runOnLoop).
 	mu        sync.Mutex
@@ -179,9 +182,14 @@ func NewStack(link Link, cfg Config) (*Stack, error) {
 	s.setupOffloadRx(link)
 	s.pkt = make([]byte, 0, s.cfg.MTU+ip.HeaderLen+HeaderLen+MaxOptionsLen)
 	s.setupOutput(link)
+	s.setupBatch(link)
 	s.emitFn = s.writeSegment
 	s.wakeFn = s.wake
-	go s.readLink()
+	if s.batch != nil {
+		go s.readBatches()
+	} else {
+		go s.readLink()
+	}
 	go s.run()
 	return s, nil
 }
@@ -356,6 +364,8 @@ func (s *Stack) run() {
 			}
 			s.flush(now)
 			s.mu.Unlock()
+		case bt := <-s.rxBatches:
+			s.inputBatches(bt)
 		case <-s.timer.C:
 			s.mu.Lock()
 			now := time.Now()
@@ -444,6 +454,9 @@ func (s *Stack) update(now time.Time, c *Conn) { s.host.touch(now, c.tcb) }
 // waiters, and re-arms the timer.
 func (s *Stack) flush(now time.Time) {
 	s.host.flush(now, s.emitFn, s.wakeFn)
+	if s.batch != nil {
+		s.flushTx()
+	}
 	if t := s.host.nextTimeout(); !t.IsZero() {
 		s.schedule(now, t)
 	}
@@ -569,6 +582,10 @@ func (s *Stack) writeSegment(id FourTuple, seg *Segment) {
 
 // write hands one packet to the link.
 func (s *Stack) write(pkt []byte) {
+	if s.batch != nil {
+		s.queueTx(pkt)
+		return
+	}
 	if err := s.link.WritePacket(pkt); err != nil {
 		s.stats.linkWriteErrors.Add(1)
 	}
