@@ -57,9 +57,12 @@ func TestBatchPipe_WriteErrorAndClose(t *testing.T) {
 	done := make(chan error)
 	go func() {
 		_, err := bb.ReadPackets([][]byte{make([]byte, 100)}, make([]int, 1))
-		_, err = bb.ReadPackets([][]byte{make([]byte, 100)}, make([]int, 1))
+		if err == nil { // the packet written before the one over the MTU
+			_, err = bb.ReadPackets([][]byte{make([]byte, 100)}, make([]int, 1))
+		}
 		done <- err
 	}()
+	waitBlockedIn(t, "(*BatchPipeEnd).ReadPackets")
 	require.NoError(t, bb.Close())
 	assert.ErrorIs(t, <-done, net.ErrClosed, "Close unblocks ReadPackets")
 }
