@@ -28,9 +28,8 @@ const (
 
 // Stack is a TCP/IPv4 host with one address on one Link. It runs two
 // goroutines: a reader that blocks in Link.ReadPacket (ReadPackets on a
-// BatchLink), and the loop that
-// moves packets from the link to the host layer (connections, listeners,
-// ports: host.go) and fires the one timer. The host is owned by whoever
+// BatchLink), and the loop that moves packets from the link to the host
+// layer (connections, listeners, ports: host.go) and fires the one timer. The host is owned by whoever
 // holds mu: the loop for a batch of packets or a timeout, a user call
 // (Dial, Listen, and the methods of Conn and Listener) for its short piece
 // of work (runOnLoop), which it runs on its own goroutine, with no hand-off.
