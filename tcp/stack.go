@@ -54,9 +54,6 @@ type Stack struct {
 	bigFree chan []byte // the reader's spare big buffers on an offload link
 	rxBig   []byte      // the big buffer the reader reads into; the reader's own
 
-	batch     *stackBatch   // on a BatchLink (stack_batch.go)
-	rxBatches chan *rxBatch // batches from the reader, on a BatchLink
-
 	// mu guards what follows, the host and every TCB: the loop and the
 	// user calls take it in turn (runOnLoop).
 	mu        sync.Mutex
@@ -74,6 +71,11 @@ type Stack struct {
 	seg       Segment                          // the segment being processed, reused
 	emitFn    func(FourTuple, *Segment)        // writeSegment, bound once so flush does not allocate
 	wakeFn    func(time.Time, *tcb, tcbEvents) // wake, bound once
+
+	// On a BatchLink (stack_batch.go): the loop's state, under mu, and the
+	// batches from the reader.
+	batch     *stackBatch
+	rxBatches chan *rxBatch
 }
 
 // StackStats are a Stack's counters.
