@@ -89,8 +89,50 @@ type allocPair struct {
 	ca, cb *Conn
 }
 
+// poolBatchLink is a poolLink that is also a BatchLink.
+type poolBatchLink struct{ *poolLink }
+
+func (l poolBatchLink) BatchSize() int { return 32 }
+
+func (l poolBatchLink) ReadPackets(bufs [][]byte, sizes []int) (int, error) {
+	n, err := l.ReadPacket(bufs[0])
+	if err != nil {
+		return 0, err
+	}
+	sizes[0] = n
+	for i := 1; i < len(bufs); i++ {
+		select {
+		case p := <-l.rx:
+			sizes[i] = copy(bufs[i], p)
+			l.free <- p[:cap(p)]
+		default:
+			return i, nil
+		}
+	}
+	return len(bufs), nil
+}
+
+func (l poolBatchLink) WritePackets(pkts [][]byte) (int, error) {
+	for _, p := range pkts {
+		l.WritePacket(p)
+	}
+	return len(pkts), nil
+}
+
 func newAllocPair(t *testing.T, mtu int, tr Tracer) *allocPair {
 	la, lb := newPoolLinks(mtu)
+	return newAllocPairOn(t, la, lb, tr)
+}
+
+// newAllocPairBatch is newAllocPair on poolBatchLinks.
+func newAllocPairBatch(t *testing.T, mtu int, tr Tracer) *allocPair {
+	la, lb := newPoolLinks(mtu)
+	p := newAllocPairOn(t, poolBatchLink{la}, poolBatchLink{lb}, tr)
+	require.NotNil(t, p.a.batch, "the stacks use the batch path")
+	return p
+}
+
+func newAllocPairOn(t *testing.T, la, lb Link, tr Tracer) *allocPair {
 	a, err := NewStack(la, Config{Addr: addrA, Tracer: tr})
 	require.NoError(t, err)
 	b, err := NewStack(lb, Config{Addr: addrB, Tracer: tr})
@@ -136,7 +178,8 @@ func mallocs() uint64 {
 // with the segments the calls cause counted in.
 func TestAlloc_ReadWriteRoundTrip(t *testing.T) {
 	for _, tr := range allocTracers {
-		t.Run(tr.name, func(t *testing.T) { allocRoundTrip(t, tr.tr) })
+		t.Run("plain/"+tr.name, func(t *testing.T) { allocRoundTrip(t, newAllocPair(t, 1500, tr.tr)) })
+		t.Run("batch/"+tr.name, func(t *testing.T) { allocRoundTrip(t, newAllocPairBatch(t, 1500, tr.tr)) })
 	}
 }
 
@@ -146,8 +189,7 @@ var allocTracers = []struct {
 	tr   Tracer
 }{{"untraced", nil}, {"NopTracer", NopTracer{}}}
 
-func allocRoundTrip(t *testing.T, tr Tracer) {
-	p := newAllocPair(t, 1500, tr)
+func allocRoundTrip(t *testing.T, p *allocPair) {
 	req, resp := make([]byte, 100), make([]byte, 100)
 	roundTrip := func() {
 		_, err := p.ca.Write(req)
@@ -177,15 +219,22 @@ func allocRoundTrip(t *testing.T, tr Tracer) {
 // Reads on another goroutine. Neither sending nor receiving a segment
 // allocates.
 func TestAlloc_BulkTransfer(t *testing.T) {
-	for _, mtu := range []int{1500, 9000} {
+	for _, tc := range []struct {
+		mtu   int
+		batch bool
+	}{{1500, false}, {9000, false}, {1500, true}} {
 		for _, tr := range allocTracers {
-			t.Run(fmt.Sprintf("mtu%d/%s", mtu, tr.name), func(t *testing.T) { allocBulk(t, mtu, tr.tr) })
+			name := fmt.Sprintf("mtu%d/%s", tc.mtu, tr.name)
+			newPair := newAllocPair
+			if tc.batch {
+				name, newPair = fmt.Sprintf("mtu%d_batch/%s", tc.mtu, tr.name), newAllocPairBatch
+			}
+			t.Run(name, func(t *testing.T) { allocBulk(t, tc.mtu, newPair(t, tc.mtu, tr.tr)) })
 		}
 	}
 }
 
-func allocBulk(t *testing.T, mtu int, tr Tracer) {
-	p := newAllocPair(t, mtu, tr)
+func allocBulk(t *testing.T, mtu int, p *allocPair) {
 	const chunk = 64 << 10
 	wbuf, rbuf := make([]byte, chunk), make([]byte, chunk)
 	todo := make(chan int)

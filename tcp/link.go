@@ -32,3 +32,23 @@ type OffloadLink interface {
 	// WriteOffload accepts, or 0 when the link passes only plain packets.
 	OffloadSize() int
 }
+
+// BatchLink is a Link that also moves several packets per call (a
+// wireguard-go-style device through tun.WireGuard, a batch tun.Pipe). The
+// stack's reader then fills up to BatchSize buffers per call, and each
+// flush of the loop goes out in calls of up to BatchSize packets.
+type BatchLink interface {
+	Link
+	// ReadPackets blocks until at least one packet arrives, then reads up
+	// to len(bufs) packets, packet i into bufs[i] with its length in
+	// sizes[i], and returns how many it read. The first n are valid even
+	// when err is not nil. It must not retain bufs. After Close the error
+	// wraps net.ErrClosed.
+	ReadPackets(bufs [][]byte, sizes []int) (n int, err error)
+	// WritePackets sends pkts in order and returns how many it sent; on an
+	// error the rest were not sent. It must not retain pkts.
+	WritePackets(pkts [][]byte) (int, error)
+	// BatchSize is the most packets one call reads or writes; it does not
+	// change.
+	BatchSize() int
+}

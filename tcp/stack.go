@@ -27,9 +27,9 @@ const (
 )
 
 // Stack is a TCP/IPv4 host with one address on one Link. It runs two
-// goroutines: a reader that blocks in Link.ReadPacket, and the loop that
-// moves packets from the link to the host layer (connections, listeners,
-// ports: host.go) and fires the one timer. The host is owned by whoever
+// goroutines: a reader that blocks in Link.ReadPacket (ReadPackets on a
+// BatchLink), and the loop that moves packets from the link to the host
+// layer (connections, listeners, ports: host.go) and fires the one timer. The host is owned by whoever
 // holds mu: the loop for a batch of packets or a timeout, a user call
 // (Dial, Listen, and the methods of Conn and Listener) for its short piece
 // of work (runOnLoop), which it runs on its own goroutine, with no hand-off.
@@ -71,6 +71,11 @@ type Stack struct {
 	seg       Segment                          // the segment being processed, reused
 	emitFn    func(FourTuple, *Segment)        // writeSegment, bound once so flush does not allocate
 	wakeFn    func(time.Time, *tcb, tcbEvents) // wake, bound once
+
+	// On a BatchLink (stack_batch.go): the loop's state, under mu, and the
+	// batches from the reader.
+	batch     *stackBatch
+	rxBatches chan *rxBatch
 }
 
 // StackStats are a Stack's counters.
@@ -190,9 +195,14 @@ func NewStack(link Link, cfg Config) (*Stack, error) {
 	s.setupOffloadRx(link)
 	s.pkt = make([]byte, 0, s.cfg.MTU+ip.Header6Len+HeaderLen+MaxOptionsLen)
 	s.setupOutput(link)
+	s.setupBatch(link)
 	s.emitFn = s.writeSegment
 	s.wakeFn = s.wake
-	go s.readLink()
+	if s.batch != nil {
+		go s.readBatches()
+	} else {
+		go s.readLink()
+	}
 	go s.run()
 	return s, nil
 }
@@ -370,6 +380,8 @@ func (s *Stack) run() {
 			}
 			s.flush(now)
 			s.mu.Unlock()
+		case bt := <-s.rxBatches:
+			s.inputBatches(bt)
 		case <-s.timer.C:
 			s.mu.Lock()
 			now := time.Now()
@@ -458,6 +470,9 @@ func (s *Stack) update(now time.Time, c *Conn) { s.host.touch(now, c.tcb) }
 // waiters, and re-arms the timer.
 func (s *Stack) flush(now time.Time) {
 	s.host.flush(now, s.emitFn, s.wakeFn)
+	if s.batch != nil {
+		s.flushTx()
+	}
 	if t := s.host.nextTimeout(); !t.IsZero() {
 		s.schedule(now, t)
 	}
@@ -603,6 +618,10 @@ func (s *Stack) writeSegment(id FourTuple, seg *Segment) {
 
 // write hands one packet to the link.
 func (s *Stack) write(pkt []byte) {
+	if s.batch != nil {
+		s.queueTx(pkt)
+		return
+	}
 	if err := s.link.WritePacket(pkt); err != nil {
 		s.stats.linkWriteErrors.Add(1)
 	}

@@ -77,6 +77,11 @@ type Config struct {
 	// checksum and TCP segmentation offload (TUNSETOFFLOAD), so that TCP
 	// segments of up to 64 KiB pass whole (ReadOffload, WriteOffload).
 	Offload bool
+	// Attach opens the existing TUN device Name (made persistent by
+	// CreatePersistent) without creating, configuring or deleting it; the
+	// MTU is the device's. Its owner needs no privileges. The errors
+	// ErrNotExist and ErrPermission (not the owner) say what to fix.
+	Attach bool
 }
 
 // withDefaults fills zero fields and validates the result.
@@ -140,6 +145,9 @@ type Device struct {
 // PeerAddr/32, the MTU, and link up. The errors ErrPermission, ErrNoTUN,
 // ErrExists and ErrInvalidConfig tell the user what to fix.
 func Open(cfg Config) (*Device, error) {
+	if cfg.Attach {
+		return attach(cfg)
+	}
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
@@ -317,9 +325,10 @@ func (d *Device) MTU() int { return d.cfg.MTU }
 // Name returns the interface name.
 func (d *Device) Name() string { return d.cfg.Name }
 
-// Close deletes the interface and closes the file descriptor, which makes a
-// ReadPacket blocked in another goroutine return. It is safe to call more
-// than once; later calls return the first call's result.
+// Close deletes the interface (unless opened with Config.Attach) and
+// closes the file descriptor, which makes a ReadPacket blocked in another
+// goroutine return. It is safe to call more than once; later calls return
+// the first call's result.
 func (d *Device) Close() error {
 	d.closeOnce.Do(func() {
 		d.closed.Store(true)

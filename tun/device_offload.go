@@ -93,6 +93,9 @@ func openOffload(cfg Config) (*Device, error) {
 		return nil, fmt.Errorf("tun: %s: %w", cfg.Name, err)
 	}
 	d := &Device{cfg: cfg, file: file, raw: raw, offload: flags}
+	if cfg.Attach {
+		return d, nil
+	}
 	if err := d.configure(); err != nil {
 		d.Close()
 		return nil, fmt.Errorf("tun: configure %s: %w", cfg.Name, classifyPermission(err))

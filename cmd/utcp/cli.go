@@ -48,6 +48,7 @@ type options struct {
 	why          bool // --trace=why: the ladder says why each segment went or was dropped
 	pcap         string
 	offload      bool
+	attach       bool // --attach: the existing device --tun, made by `utcp tun create`
 	msl          time.Duration
 	verbose      bool
 
@@ -213,6 +214,7 @@ func flagSet(cmd string, o *options) *pflag.FlagSet {
 	fs.StringVar(&o.pcap, "pcap", "", "write every IP packet in and out to `FILE` (pcap, LINKTYPE_RAW)")
 	webFlags(fs, o)
 	fs.BoolVar(&o.offload, "offload", false, "open the TUN device with checksum and segmentation offload (virtio-net header, TSO): the kernel and utcp pass TCP segments of up to 64 KiB, which --trace and --pcap then show whole")
+	fs.BoolVar(&o.attach, "attach", false, "use the existing TUN device --tun made by `utcp tun create` (no sudo for its owner): not created, configured or removed; its MTU is the device's")
 	fs.DurationVar(&o.msl, "msl", defaultMSL, "maximum segment lifetime `D`; TIME-WAIT lasts 2×D")
 	fs.BoolVarP(&o.verbose, "verbose", "v", false, "print the stack's counters on stderr at exit")
 	fs.IntVar(&o.maxConns, "max-conns", 0, "refuse new connections (a SYN is dropped) while the stack holds `N` (0: no bound)")
@@ -298,6 +300,9 @@ func parseArgs(args []string) (*options, error) {
 	if o.mtu < 68 || o.mtu > 65535 {
 		// RFC 791: every IPv4 host takes 68-octet datagrams; 65535 is the largest.
 		return o, usagef("bad MTU %d: want 68-65535", o.mtu)
+	}
+	if o.attach && !fs.Changed("mtu") {
+		o.mtu = 0 // the device's
 	}
 	if o.msl <= 0 {
 		return o, usagef("bad MSL %v: want a positive duration such as 30s or 100ms", o.msl)
@@ -470,6 +475,7 @@ func printHelp(w io.Writer, cmd string) {
 	for _, c := range commands {
 		fmt.Fprintf(w, "  utcp %-7s %-18s %s\n", c.name, c.args, c.short)
 	}
+	fmt.Fprintf(w, "  utcp %-26s %s\n", "tun create|delete ...", "make a persistent TUN device for a user, once, so utcp --attach needs no sudo")
 	fmt.Fprintf(w, "  utcp %-26s %s\n", "help [COMMAND]", "this text, or a command's")
 	fmt.Fprint(w, `
 Examples:
@@ -504,6 +510,8 @@ const addressNote = `Addresses: utcp takes 10.9.0.2 (--addr) and gives the kerne
 on the TUN device utcp0 (--tun). From the kernel side, reach utcp with
 ` + "`nc 10.9.0.2 PORT`" + `; utcp reaches the kernel at 10.9.0.1. Creating the TUN device
 needs CAP_NET_ADMIN: run utcp with sudo. The device is removed when utcp exits.
+No sudo every time: ` + "`sudo utcp tun create --user $USER`" + ` once, then ` + "`utcp --attach ...`" + `
+(see utcp tun --help).
 `
 
 const impairNote = `

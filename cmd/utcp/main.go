@@ -38,9 +38,10 @@ func main() {
 }
 
 // openTUN creates and configures the TUN device: the kernel's side gets
-// c.Peer, with c.Addr (utcp's) as the point-to-point peer.
+// c.Peer, with c.Addr (utcp's) as the point-to-point peer. With c.Attach
+// it opens the existing device as it is.
 func openTUN(c linkConfig) (tcp.Link, error) {
-	d, err := tun.Open(tun.Config{Name: c.Name, KernelAddr: c.Peer, PeerAddr: c.Addr, KernelAddr6: c.Peer6, PeerAddr6: c.Addr6, MTU: c.MTU, Offload: c.Offload})
+	d, err := tun.Open(tun.Config{Name: c.Name, KernelAddr: c.Peer, PeerAddr: c.Addr, KernelAddr6: c.Peer6, PeerAddr6: c.Addr6, MTU: c.MTU, Offload: c.Offload, Attach: c.Attach})
 	if err != nil {
 		return nil, err
 	}

@@ -32,6 +32,9 @@ type linkConfig struct {
 	// Offload opens the TUN device with checksum and segmentation offload
 	// (--offload, tun.Config.Offload).
 	Offload bool
+	// Attach opens an existing device, made by `utcp tun create`
+	// (--attach, tun.Config.Attach).
+	Attach bool
 }
 
 // linkOpener makes the link the stack runs on: openTUN for real use, an
@@ -51,6 +54,12 @@ const pcapFlushEvery = time.Second
 // openLink, runs the subcommand until it finishes or ctx ends, tears
 // everything down and returns the exit code. Errors are one line on stderr.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, openLink linkOpener) int {
+	if len(args) == 2 && args[0] == "help" && args[1] == "tun" {
+		args = []string{"tun", "--help"}
+	}
+	if len(args) > 0 && args[0] == "tun" {
+		return runTun(args[1:], stdout, stderr) // tun_cmd.go
+	}
 	stderr = &lockedWriter{w: stderr} // the stack's tracer and the command share it
 	o, err := parseArgs(args)
 	if errors.Is(err, errHelp) {
@@ -126,7 +135,10 @@ func (s *session) setup(openLink linkOpener) error {
 	if err := s.setupWeb(); err != nil {
 		return err // before the device, as a bad --pcap path
 	}
-	link, err := openLink(linkConfig{Name: o.tun, Addr: o.addr, Peer: o.peer, Addr6: o.addr6, Peer6: o.peer6, MTU: o.mtu, Offload: o.offload})
+	link, err := openLink(linkConfig{Name: o.tun, Addr: o.addr, Peer: o.peer, Addr6: o.addr6, Peer6: o.peer6, MTU: o.mtu, Offload: o.offload, Attach: o.attach})
+	if err != nil && o.attach {
+		return attachError(o.tun, err)
+	}
 	if err != nil {
 		return linkError(o.tun, err)
 	}
