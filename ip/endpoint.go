@@ -75,9 +75,16 @@ func (s StatsSnapshot) String() string {
 // ICMP echo requests.
 // Set Addr (and optionally TTL) before use; an Endpoint must not be copied.
 type Endpoint struct {
-	Addr  netip.Addr // the local address; only packets to it are accepted
+	Addr  netip.Addr // the local address; only packets to it are accepted, unless AnyDst
 	TTL   uint8      // TTL of packets the Endpoint sends; 0 means 64
 	Stats Stats
+
+	// AnyDst accepts TCP segments and ICMP errors sent to any address, for
+	// a stack that answers for every destination (forwarding mode).
+	AnyDst bool
+	// EchoAny, with AnyDst, answers echo requests to any unicast address
+	// from that address; without it only Addr answers.
+	EchoAny bool
 
 	id atomic.Uint32 // last IP identification handed out
 }
@@ -124,7 +131,7 @@ func (e *Endpoint) Input(pkt []byte, reply []byte) (h Header, tcpSeg []byte, out
 		e.Stats.Fragments.Add(1)
 		return h, nil, nil, ICMPError{}
 	}
-	if h.Dst != e.Addr {
+	if h.Dst != e.Addr && !e.AnyDst {
 		// RFC 1122 §3.2.1.3: silently discard a datagram not destined for the
 		// host (broadcast and multicast are not supported). Any source is accepted.
 		e.Stats.NotForUs.Add(1)
@@ -153,13 +160,18 @@ func (e *Endpoint) inputICMP(h *Header, payload, reply []byte) ([]byte, ICMPErro
 		return nil, ICMPError{}
 	}
 	switch m.Type {
+	case ICMPTypeEchoRequest:
+		if h.Dst != e.Addr && (!e.EchoAny || h.Dst.IsMulticast() || h.Dst == limitedBroadcast) {
+			e.Stats.NotForUs.Add(1)
+			return nil, ICMPError{}
+		}
 	case ICMPTypeSourceQuench:
 		// RFC 9293 MUST-55 (RFC 6633 §3): silently discard a source quench.
 		e.Stats.SourceQuench.Add(1)
 		e.Stats.ICMPDropped.Add(1)
 		return nil, ICMPError{}
 	case ICMPTypeDestUnreachable, ICMPTypeTimeExceeded, ICMPTypeParamProblem:
-		return nil, e.inputICMPError(&m)
+		return nil, e.inputICMPError(&m, h.Dst)
 	}
 	if m.Type != ICMPTypeEchoRequest || m.Code != 0 {
 		e.Stats.ICMPDropped.Add(1)
@@ -191,8 +203,9 @@ func (e *Endpoint) inputICMP(h *Header, payload, reply []byte) ([]byte, ICMPErro
 // inputICMPError checks the datagram an error message quotes and returns
 // the error if it is about a TCP segment of ours (RFC 1122 §3.2.2: the
 // quoted header and 64 bits of data identify the transport connection).
-func (e *Endpoint) inputICMPError(m *ICMP) ICMPError {
-	ie, v := parseICMPError(m, e.Addr)
+// local, the error's destination, is the address the quote must come from.
+func (e *Endpoint) inputICMPError(m *ICMP, local netip.Addr) ICMPError {
+	ie, v := parseICMPError(m, local)
 	switch v {
 	case icmpErrBadQuote:
 		e.Stats.ICMPErrorBadQuote.Add(1)

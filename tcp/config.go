@@ -132,6 +132,23 @@ type Config struct {
 	// EphemeralPorts is the first and last local port Dial and Listen(0)
 	// choose from, as Linux's ip_local_port_range. Default 49152–65535 (RFC 6335 §6).
 	EphemeralPorts [2]uint16
+
+	// Forward, if set, turns on forwarding mode (tcp/forward.go): the
+	// stack takes packets to any address, and a SYN to any address and
+	// port that no listener at Addr takes is handed to Forward, on the
+	// stack's loop, before any answer. Forward must not block: it
+	// typically starts a goroutine or queues the request, which then
+	// Accepts, Refuses or Drops it.
+	Forward func(*ForwardRequest)
+	// ForwardTimeout is how long a request may stay undecided; then it is
+	// dropped (ForwardStats.Timeouts). Default 10 s.
+	ForwardTimeout time.Duration
+	// MaxForwardPending bounds the undecided requests; a SYN past it is
+	// dropped (ForwardStats.Overflow). Default 1024.
+	MaxForwardPending int
+	// ForwardEcho, in forwarding mode, answers ICMP echo requests to any
+	// address from that address. Off by default: only Addr answers.
+	ForwardEcho bool
 }
 
 func (c *Config) withDefaults() Config {
@@ -185,6 +202,10 @@ func (c *Config) withDefaults() Config {
 	}
 	if d.StackOutOfOrderRanges <= 0 {
 		d.StackOutOfOrderRanges = 65536
+	}
+	def(&d.ForwardTimeout, 10*time.Second)
+	if d.MaxForwardPending <= 0 {
+		d.MaxForwardPending = 1024
 	}
 	if d.StackOutOfOrderBytes <= 0 {
 		d.StackOutOfOrderBytes = 64 << 20
