@@ -3,6 +3,7 @@ package tcp
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -34,15 +35,16 @@ type fwdPending struct {
 	synLen uint32  // the SYN's SEG.LEN, payload included, for a refusal's ACK
 	at     time.Time
 	gone   error // why it stopped pending; nil while it waits
-
-	prev, next *fwdPending // arrival order, so the oldest times out first
 }
 
 // hostForward is the host's table of pending requests and its counters.
 type hostForward struct {
-	pending        map[FourTuple]*fwdPending
-	oldest, newest *fwdPending
-	fresh          []*fwdPending // requests the shell has not handed to Config.Forward yet
+	pending map[FourTuple]*fwdPending
+	// order holds the requests in arrival order, so the oldest times out
+	// first; ended ones stay until they reach the front or a compaction.
+	// Its first entry, if any, is pending.
+	order []*fwdPending
+	fresh []*fwdPending // requests the shell has not handed to Config.Forward yet
 
 	requests, absorbed, overflow, timeouts atomic.Uint64
 	accepted, refused, dropped, resets     atomic.Uint64
@@ -109,14 +111,14 @@ func (h *host) forwardInput(now time.Time, id FourTuple, seg *Segment) {
 	if f.pending == nil {
 		f.pending = make(map[FourTuple]*fwdPending)
 	}
-	p := &fwdPending{id: id, syn: *seg, synLen: seg.Len(), at: now, prev: f.newest}
+	p := &fwdPending{id: id, syn: *seg, synLen: seg.Len(), at: now}
 	p.syn.Payload, p.syn.Options.SACKBlocks = nil, nil
-	if f.newest != nil {
-		f.newest.next = p
-	} else {
-		f.oldest = p
+	if len(f.order) >= 2*h.cfg.MaxForwardPending {
+		// Ended requests are at least half: drop them, so order stays
+		// within twice the bound at an amortized constant cost.
+		f.order = slices.DeleteFunc(f.order, func(q *fwdPending) bool { return q.gone != nil })
 	}
-	f.newest = p
+	f.order = append(f.order, p)
 	f.pending[id] = p
 	f.fresh = append(f.fresh, p)
 	f.requests.Add(1)
@@ -129,18 +131,14 @@ func (h *host) forwardEnd(p *fwdPending, err error) {
 		return
 	}
 	p.gone = err
-	if p.prev != nil {
-		p.prev.next = p.next
-	} else {
-		f.oldest = p.next
-	}
-	if p.next != nil {
-		p.next.prev = p.prev
-	} else {
-		f.newest = p.prev
-	}
-	p.prev, p.next = nil, nil
 	delete(f.pending, p.id)
+	for len(f.order) > 0 && f.order[0].gone != nil {
+		f.order[0] = nil
+		f.order = f.order[1:]
+	}
+	if len(f.order) == 0 {
+		f.order = nil // let the array go
+	}
 }
 
 // takeFresh returns the requests made since the last call, for the shell
@@ -198,24 +196,24 @@ func (h *host) forwardDrop(p *fwdPending) {
 
 // forwardExpire drops the requests undecided for Config.ForwardTimeout.
 func (h *host) forwardExpire(now time.Time) {
-	for p := h.fwd.oldest; p != nil && !now.Before(p.at.Add(h.cfg.ForwardTimeout)); p = h.fwd.oldest {
-		h.forwardEnd(p, errForwardTimeout)
-		h.fwd.timeouts.Add(1)
+	for f := &h.fwd; len(f.order) > 0 && !now.Before(f.order[0].at.Add(h.cfg.ForwardTimeout)); {
+		h.forwardEnd(f.order[0], errForwardTimeout)
+		f.timeouts.Add(1)
 	}
 }
 
 // forwardNextTimeout is when the oldest pending request times out; zero if none is pending.
 func (h *host) forwardNextTimeout() time.Time {
-	if p := h.fwd.oldest; p != nil {
-		return p.at.Add(h.cfg.ForwardTimeout)
+	if o := h.fwd.order; len(o) > 0 {
+		return o[0].at.Add(h.cfg.ForwardTimeout)
 	}
 	return time.Time{}
 }
 
 // forwardClear ends every pending request with err (the stack closes).
 func (h *host) forwardClear(err error) {
-	for p := h.fwd.oldest; p != nil; p = h.fwd.oldest {
-		h.forwardEnd(p, err)
+	for len(h.fwd.order) > 0 {
+		h.forwardEnd(h.fwd.order[0], err)
 	}
 	h.fwd.fresh = h.fwd.fresh[:0]
 }
