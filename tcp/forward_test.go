@@ -61,7 +61,7 @@ func seeded(seed uint64, n int) []byte {
 func TestForward_StackTransfers(t *testing.T) {
 	const size = 1 << 20
 	seeds := map[netip.AddrPort]uint64{
-		netip.MustParseAddrPort("198.18.0.7:80"):    1,
+		netip.MustParseAddrPort("198.18.0.7:80"):   1,
 		netip.MustParseAddrPort("203.0.113.5:443"): 2,
 	}
 	accepted := make(chan netip.AddrPort, len(seeds))
