@@ -158,6 +158,10 @@ func (h *host) forwardAccept(now time.Time, p *fwdPending) (*tcb, error) {
 		return nil, p.gone
 	}
 	h.forwardEnd(p, errForwardDecided)
+	if h.inUse(p.id) {
+		// A listener at our address, opened since, took a later SYN of the four-tuple.
+		return nil, syscall.EADDRINUSE
+	}
 	if err := h.roomForConn(); err != nil {
 		return nil, err
 	}
