@@ -173,7 +173,7 @@ func (s *socks5Server) serve(c net.Conn) {
 func TestForward_SOCKS5(t *testing.T) {
 	socks := newSOCKS5Server(t, kernelEcho(t))
 	n := newTestNet(t, netOpts{})
-	c := start(t, n.open, nil, "forward", "--socks5", socks.addr, "--allow", "198.18.0.0/15")
+	c := start(t, n.open, nil, "forward", "--socks5", socks.addr, "--allow", "198.18.0.0/15", "--trace")
 	c.stderr.waitFor(t, "forwarding every TCP connection")
 
 	dst := netip.MustParseAddrPort("198.18.0.7:80")
@@ -187,6 +187,9 @@ func TestForward_SOCKS5(t *testing.T) {
 	socks.mu.Unlock()
 	c.interrupt(syscall.SIGTERM)
 	assert.Equal(t, exitSignalBase+int(syscall.SIGTERM), c.wait(t))
+	ladder := c.stderr.String()
+	assert.Contains(t, ladder, "utcp 198.18.0.7:80", "--trace draws the connection from the original destination")
+	assert.Contains(t, ladder, "[RST, ACK] Seq=0 Ack=1 Win=0 Len=0", "and the refusals")
 }
 
 func TestParseArgs_Forward(t *testing.T) {
