@@ -108,6 +108,9 @@ func (h *host) forwardInput(now time.Time, id FourTuple, seg *Segment) {
 		f.overflow.Add(1)
 		return
 	}
+	if h.roomForConn() != nil {
+		return // at MaxConns or MemoryLimit: dropped as a listener drops it (admit), and counted
+	}
 	if f.pending == nil {
 		f.pending = make(map[FourTuple]*fwdPending)
 	}

@@ -235,15 +235,20 @@ func TestHost_ForwardBound(t *testing.T) {
 	assert.LessOrEqual(t, len(r.h.fwd.order), 2*r.cfg.MaxForwardPending)
 }
 
-// TestHost_ForwardAtMaxConns: an Accept at Config.MaxConns fails with
-// ENOBUFS and leaves no request behind.
+// TestHost_ForwardAtMaxConns: at Config.MaxConns a SYN makes no request
+// (as a listener drops it), and an Accept of a request made before the
+// bound was reached fails with ENOBUFS and leaves nothing behind.
 func TestHost_ForwardAtMaxConns(t *testing.T) {
 	r := newForwardRig(t, func(c *Config) { c.MaxConns = 1 })
 	r.listen(80)
-	r.open(39999)
 	_, fresh := r.sendTo(netip.AddrPortFrom(peerAddr, 40000), fwdDst, "S 5000:5000(0) win 65535")
-	require.Len(t, fresh, 1)
+	require.Len(t, fresh, 1, "room for one connection")
+	r.open(39999)
+	_, more := r.sendTo(netip.AddrPortFrom(peerAddr, 40001), fwdDst, "S 5000:5000(0) win 65535")
+	assert.Empty(t, more, "at MaxConns a SYN makes no request")
+	assert.Equal(t, uint64(1), r.h.stats.refusedMaxConns.Load())
 	_, err := r.h.forwardAccept(r.now, fresh[0])
 	require.ErrorIs(t, err, syscall.ENOBUFS)
 	assert.Empty(t, r.h.fwd.pending)
+	assert.Len(t, r.h.conns, 1, "only the listener's connection")
 }
