@@ -78,8 +78,9 @@ func (h *host) forwarding() bool { return h.cfg.Forward != nil }
 func (h *host) forwardInput(now time.Time, id FourTuple, seg *Segment) {
 	f := &h.fwd
 	if p := f.pending[id]; p != nil {
-		// RFC 9293 §3.10.7.3 (as in SYN-SENT, nothing sent yet): the peer's
-		// RST ends its attempt if it carries the SYN's successor.
+		// A listener ignores a RST (RFC 9293 §3.10.7.2), but a pending
+		// request holds state: a RST at the peer's SND.NXT, the SYN's
+		// successor, ends it; one at any other number is absorbed.
 		if seg.Flags.Has(FlagRST) && seg.Seq == p.syn.Seq.Add(1) {
 			h.forwardEnd(p, syscall.ECONNRESET)
 			f.resets.Add(1)
@@ -115,6 +116,8 @@ func (h *host) forwardInput(now time.Time, id FourTuple, seg *Segment) {
 		f.pending = make(map[FourTuple]*fwdPending)
 	}
 	p := &fwdPending{id: id, syn: *seg, synLen: seg.Len(), at: now}
+	// The SYN's data is not kept: the SYN-ACK does not acknowledge it, so
+	// the peer sends it again (RFC 9293 §3.10.7.2 lets a SYN's data wait or go).
 	p.syn.Payload, p.syn.Options.SACKBlocks = nil, nil
 	if len(f.order) >= 2*h.cfg.MaxForwardPending {
 		// Ended requests are at least half: drop them, so order stays
