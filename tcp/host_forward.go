@@ -116,8 +116,8 @@ func (h *host) forwardInput(now time.Time, id FourTuple, seg *Segment) {
 		f.pending = make(map[FourTuple]*fwdPending)
 	}
 	p := &fwdPending{id: id, syn: *seg, synLen: seg.Len(), at: now}
-	// The SYN's data is not kept: the SYN-ACK does not acknowledge it, so
-	// the peer sends it again (RFC 9293 §3.10.7.2 lets a SYN's data wait or go).
+	// The SYN's data is not kept, though RFC 9293 §3.10.7.2 would queue
+	// it: the SYN-ACK does not acknowledge it, so the peer sends it again.
 	p.syn.Payload, p.syn.Options.SACKBlocks = nil, nil
 	if len(f.order) >= 2*h.cfg.MaxForwardPending {
 		// Ended requests are at least half: drop them, so order stays
