@@ -252,3 +252,37 @@ func TestHost_ForwardAtMaxConns(t *testing.T) {
 	assert.Empty(t, r.h.fwd.pending)
 	assert.Len(t, r.h.conns, 1, "only the listener's connection")
 }
+
+// TestHost_ForwardTimeWait: a forwarded connection to another address
+// keeps its TIME-WAIT record by its own four-tuple; a SYN to it that would
+// reopen a TIME-WAIT of our own address (MAY-2) goes to the record, not to
+// our listener on the same port.
+func TestHost_ForwardTimeWait(t *testing.T) {
+	r := newForwardRig(t, nil)
+	r.listen(80)
+	peer := netip.AddrPortFrom(peerAddr, 40000)
+	_, fresh := r.sendTo(peer, fwdDst, "S 5000:5000(0) win 65535")
+	require.Len(t, fresh, 1)
+	c, err := r.h.forwardAccept(r.now, fresh[0])
+	require.NoError(t, err)
+	r.match(r.flushFrom(fwdDst), "40000 S. 1000:1000(0) ack 5001")
+	out, _ := r.sendTo(peer, fwdDst, ". 5001:5001(0) ack 1001 win 65535")
+	r.match(out)
+	require.NoError(t, c.close(r.now))
+	r.h.touch(r.now, c)
+	r.match(r.flushFrom(fwdDst), "40000 F. 1001:1001(0) ack 5001")
+	out, _ = r.sendTo(peer, fwdDst, "F. 5001:5001(0) ack 1002 win 65535")
+	r.match(out, "40000 . 1002:1002(0) ack 5002")
+	id := FourTuple{Local: fwdDst, Remote: peer}
+	require.NotNil(t, r.h.tw.recs[id], "TIME-WAIT as a record, by the forwarded four-tuple")
+
+	out, fresh = r.sendTo(peer, fwdDst, "S 9000:9000(0) win 65535")
+	r.match(out, "40000 . 1002:1002(0) ack 5002")
+	assert.Empty(t, fresh, "no request: the four-tuple is in TIME-WAIT")
+	assert.Zero(t, r.h.stats.timeWaitReopened.Load(), "our listener on port 80 does not take it")
+	assert.NotNil(t, r.h.tw.recs[id])
+
+	// The same peer port to our own address reaches the listener.
+	out, _ = r.sendTo(peer, netip.AddrPortFrom(hostAddr, 80), "S 9000:9000(0) win 65535")
+	r.match(out, "40000 S. 1000:1000(0) ack 9001")
+}
