@@ -198,8 +198,18 @@ func (f *forwarder) relay(req *tcp.ForwardRequest) {
 	var wg sync.WaitGroup
 	var upN int64
 	wg.Go(func() {
-		upN, _ = io.Copy(up, c)
+		var err error
+		upN, err = io.Copy(up, c)
 		f.stats.bytesUp.Add(uint64(upN))
+		if err != nil {
+			// The peer reset: so is the destination (SO_LINGER 0 makes
+			// Close send a RST), which also ends the other copy.
+			if tc, ok := raw.(*net.TCPConn); ok {
+				tc.SetLinger(0)
+			}
+			up.Close()
+			return
+		}
 		closeWrite(raw) // the peer's FIN, passed on
 	})
 	n, err := io.Copy(c, up)

@@ -11,9 +11,12 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/utcp/utcp/tcp"
 )
 
 // kernelEcho is an echo server on the loopback of the test's own host: the
@@ -208,4 +211,48 @@ func TestParseArgs_Forward(t *testing.T) {
 		var ue *usageError
 		assert.ErrorAs(t, err, &ue, "%v", args)
 	}
+}
+
+// TestForward_ResetsPassThrough: a reset on either side of a relay resets
+// the other side.
+func TestForward_ResetsPassThrough(t *testing.T) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	dst := ln.Addr().(*net.TCPAddr).AddrPort()
+	n := newTestNet(t, netOpts{})
+	c := start(t, n.open, nil, "forward")
+	c.stderr.waitFor(t, "forwarding every TCP connection")
+	// relay opens a relayed connection and returns its two ends: the
+	// client's, on the peer stack, and the destination's.
+	relay := func() (*tcp.Conn, *net.TCPConn) {
+		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+		defer cancel()
+		cc, err := n.peer.DialContext(ctx, dst)
+		require.NoError(t, err)
+		t.Cleanup(func() { cc.Close() })
+		sc, err := ln.Accept()
+		require.NoError(t, err)
+		t.Cleanup(func() { sc.Close() })
+		_, err = cc.Write([]byte("hi"))
+		require.NoError(t, err)
+		require.NoError(t, sc.SetDeadline(time.Now().Add(waitLimit)))
+		require.NoError(t, cc.SetDeadline(time.Now().Add(waitLimit)))
+		b := make([]byte, 2)
+		_, err = io.ReadFull(sc, b)
+		require.NoError(t, err, "the relay carries the client's bytes")
+		return cc, sc.(*net.TCPConn)
+	}
+	b := make([]byte, 8)
+
+	cc, sc := relay()
+	require.NoError(t, cc.Abort())
+	_, err = sc.Read(b)
+	assert.ErrorIs(t, err, syscall.ECONNRESET, "the client reset: the destination is reset")
+
+	cc, sc = relay()
+	require.NoError(t, sc.SetLinger(0))
+	require.NoError(t, sc.Close()) // a RST
+	_, err = cc.Read(b)
+	assert.ErrorIs(t, err, syscall.ECONNRESET, "the destination reset: the client is reset")
 }
