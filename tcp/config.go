@@ -136,9 +136,10 @@ type Config struct {
 	// Forward, if set, turns on forwarding mode (tcp/forward.go): the
 	// stack takes packets to any address, and a SYN to any address and
 	// port that no listener at Addr takes is handed to Forward, on the
-	// stack's loop, before any answer. Forward must not block: it
-	// typically starts a goroutine or queues the request, which then
-	// Accepts, Refuses or Drops it.
+	// stack's loop, before any answer. Forward runs under the stack's
+	// lock, so it must not block nor call into the stack (Accept, Dial,
+	// a Conn's methods): it decides with Refuse or Drop, or starts a
+	// goroutine or queues the request for one that Accepts it.
 	Forward func(*ForwardRequest)
 	// ForwardTimeout is how long a request may stay undecided; then it is
 	// dropped (ForwardStats.Timeouts). Default 10 s.
