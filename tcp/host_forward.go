@@ -229,7 +229,7 @@ func (h *host) forwardClear(err error) {
 }
 
 // listensOn reports whether a SYN to id goes to a listener of ours: one
-// on its port, and in forwarding mode only at our own address.
+// on its port, and in forwarding mode only at one of our own addresses.
 func (h *host) listensOn(id FourTuple) bool {
-	return !h.forwarding() || id.Local.Addr() == h.cfg.Addr
+	return !h.forwarding() || slices.Contains(h.addrs, id.Local.Addr())
 }
