@@ -1,6 +1,7 @@
 package tcp
 
 import (
+	"fmt"
 	"net/netip"
 	"syscall"
 	"testing"
@@ -51,6 +52,21 @@ func (r *hostRig) flushFrom(local netip.AddrPort) []hostOut {
 }
 
 func (r *hostRig) fwdStats() ForwardStats { return r.h.fwd.snapshot() }
+
+// forwardOpen runs a forwarded handshake from peer (ISN 5000) to fwdDst,
+// accepted, and returns the TCB, ESTABLISHED.
+func (r *hostRig) forwardOpen(peer netip.AddrPort) *tcb {
+	r.t.Helper()
+	_, fresh := r.sendTo(peer, fwdDst, "S 5000:5000(0) win 65535")
+	require.Len(r.t, fresh, 1)
+	c, err := r.h.forwardAccept(r.now, fresh[0])
+	require.NoError(r.t, err)
+	r.match(r.flushFrom(fwdDst), fmt.Sprintf("%d S. 1000:1000(0) ack 5001", peer.Port()))
+	out, _ := r.sendTo(peer, fwdDst, ". 5001:5001(0) ack 1001 win 65535")
+	r.match(out)
+	require.Equal(r.t, StateEstablished, c.state)
+	return c
+}
 
 // TestHost_Forward runs one request through each decision, from the SYN
 // (peer ISN 5000) to what the host sends and counts.
@@ -156,16 +172,9 @@ func TestHost_Forward(t *testing.T) {
 func TestHost_ForwardAcceptedHandshake(t *testing.T) {
 	r := newForwardRig(t, nil)
 	peer := netip.AddrPortFrom(peerAddr, 40000)
-	_, fresh := r.sendTo(peer, fwdDst, "S 5000:5000(0) win 65535")
-	require.Len(t, fresh, 1)
-	c, err := r.h.forwardAccept(r.now, fresh[0])
-	require.NoError(t, err)
-	r.match(r.flushFrom(fwdDst), "40000 S. 1000:1000(0) ack 5001")
-	out, _ := r.sendTo(peer, fwdDst, ". 5001:5001(0) ack 1001 win 65535")
-	r.match(out)
-	require.Equal(t, StateEstablished, c.state)
+	c := r.forwardOpen(peer)
 	assert.NotZero(t, r.ev[c]&evEstablished, "the handshake's completion is reported")
-	out, _ = r.sendTo(peer, fwdDst, "P. 5001:5004(3) ack 1001 win 65535")
+	out, _ := r.sendTo(peer, fwdDst, "P. 5001:5004(3) ack 1001 win 65535")
 	r.match(out, "40000 . 1001:1001(0) ack 5004")
 	assert.Equal(t, uint64(0), r.h.stats.accepted.Load(), "no listener's accept queue is involved")
 }
@@ -261,22 +270,16 @@ func TestHost_ForwardTimeWait(t *testing.T) {
 	r := newForwardRig(t, nil)
 	r.listen(80)
 	peer := netip.AddrPortFrom(peerAddr, 40000)
-	_, fresh := r.sendTo(peer, fwdDst, "S 5000:5000(0) win 65535")
-	require.Len(t, fresh, 1)
-	c, err := r.h.forwardAccept(r.now, fresh[0])
-	require.NoError(t, err)
-	r.match(r.flushFrom(fwdDst), "40000 S. 1000:1000(0) ack 5001")
-	out, _ := r.sendTo(peer, fwdDst, ". 5001:5001(0) ack 1001 win 65535")
-	r.match(out)
+	c := r.forwardOpen(peer)
 	require.NoError(t, c.close(r.now))
 	r.h.touch(r.now, c)
 	r.match(r.flushFrom(fwdDst), "40000 F. 1001:1001(0) ack 5001")
-	out, _ = r.sendTo(peer, fwdDst, "F. 5001:5001(0) ack 1002 win 65535")
+	out, _ := r.sendTo(peer, fwdDst, "F. 5001:5001(0) ack 1002 win 65535")
 	r.match(out, "40000 . 1002:1002(0) ack 5002")
 	id := FourTuple{Local: fwdDst, Remote: peer}
 	require.NotNil(t, r.h.tw.recs[id], "TIME-WAIT as a record, by the forwarded four-tuple")
 
-	out, fresh = r.sendTo(peer, fwdDst, "S 9000:9000(0) win 65535")
+	out, fresh := r.sendTo(peer, fwdDst, "S 9000:9000(0) win 65535")
 	r.match(out, "40000 . 1002:1002(0) ack 5002")
 	assert.Empty(t, fresh, "no request: the four-tuple is in TIME-WAIT")
 	assert.Zero(t, r.h.stats.timeWaitReopened.Load(), "our listener on port 80 does not take it")
