@@ -142,8 +142,9 @@ type Config struct {
 	EphemeralPorts [2]uint16
 
 	// Forward, if set, turns on forwarding mode (tcp/forward.go): the
-	// stack takes packets to any address, and a SYN to any address and
-	// port that no listener at Addr takes is handed to Forward, on the
+	// stack takes IPv4 packets to any address (IPv6 only to its own), and
+	// a SYN to any address and port that no listener of ours takes is
+	// handed to Forward, on the
 	// stack's loop, before any answer. Forward runs under the stack's
 	// lock, so it must not block nor call into the stack (Accept, Dial,
 	// a Conn's methods): it decides with Refuse or Drop, or starts a
