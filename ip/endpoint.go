@@ -76,11 +76,18 @@ func (s StatsSnapshot) String() string {
 // ICMP echo requests.
 // Set Addr (and optionally TTL) before use; an Endpoint must not be copied.
 type Endpoint struct {
-	Addr netip.Addr // the local address; only packets to it are accepted
+	Addr netip.Addr // the local address; only packets to it are accepted, unless AnyDst
 	// Addrs are further local addresses, of either family (dual stack).
 	Addrs []netip.Addr
 	TTL   uint8 // TTL or hop limit of packets the Endpoint sends; 0 means 64
 	Stats Stats
+
+	// AnyDst accepts IPv4 TCP segments and ICMP errors sent to any
+	// address, for a stack that answers for every destination (forwarding mode).
+	AnyDst bool
+	// EchoAny, with AnyDst, answers echo requests to any unicast address
+	// from that address; without it only the local addresses answer.
+	EchoAny bool
 
 	id      atomic.Uint32 // last IP identification handed out
 	errors6 errorBucket   // ICMPv6 errors originated (RFC 4443 §2.4 (f))
@@ -154,7 +161,7 @@ func (e *Endpoint) InputAt(now time.Time, pkt []byte, reply []byte) (h Header, t
 		e.Stats.Fragments.Add(1)
 		return h, nil, nil, ICMPError{}
 	}
-	if !e.IsLocal(h.Dst) {
+	if !e.IsLocal(h.Dst) && !e.AnyDst {
 		// RFC 1122 §3.2.1.3: silently discard a datagram not destined for the
 		// host (broadcast and multicast are not supported). Any source is accepted.
 		e.Stats.NotForUs.Add(1)
@@ -183,6 +190,11 @@ func (e *Endpoint) inputICMP(h *Header, payload, reply []byte) ([]byte, ICMPErro
 		return nil, ICMPError{}
 	}
 	switch m.Type {
+	case ICMPTypeEchoRequest:
+		if !e.IsLocal(h.Dst) && (!e.EchoAny || h.Dst.IsMulticast() || h.Dst == limitedBroadcast) {
+			e.Stats.NotForUs.Add(1)
+			return nil, ICMPError{}
+		}
 	case ICMPTypeSourceQuench:
 		// RFC 9293 MUST-55 (RFC 6633 §3): silently discard a source quench.
 		e.Stats.SourceQuench.Add(1)

@@ -141,6 +141,25 @@ type Config struct {
 	// EphemeralPorts is the first and last local port Dial and Listen(0)
 	// choose from, as Linux's ip_local_port_range. Default 49152–65535 (RFC 6335 §6).
 	EphemeralPorts [2]uint16
+
+	// Forward, if set, turns on forwarding mode (tcp/forward.go): the
+	// stack takes IPv4 packets to any address (IPv6 only to its own), and
+	// a SYN to any address and port that no listener of ours takes is
+	// handed to Forward, on the
+	// stack's loop, before any answer. Forward runs under the stack's
+	// lock, so it must not block nor call into the stack (Accept, Dial,
+	// a Conn's methods): it decides with Refuse or Drop, or starts a
+	// goroutine or queues the request for one that Accepts it.
+	Forward func(*ForwardRequest)
+	// ForwardTimeout is how long a request may stay undecided; then it is
+	// dropped (ForwardStats.Timeouts). Default 10 s.
+	ForwardTimeout time.Duration
+	// MaxForwardPending bounds the undecided requests; a SYN past it is
+	// dropped (ForwardStats.Overflow). Default 1024.
+	MaxForwardPending int
+	// ForwardEcho, in forwarding mode, answers ICMP echo requests to any
+	// address from that address. Off by default: only Addr answers.
+	ForwardEcho bool
 }
 
 func (c *Config) withDefaults() Config {
@@ -194,6 +213,10 @@ func (c *Config) withDefaults() Config {
 	}
 	if d.StackOutOfOrderRanges <= 0 {
 		d.StackOutOfOrderRanges = 65536
+	}
+	def(&d.ForwardTimeout, 10*time.Second)
+	if d.MaxForwardPending <= 0 {
+		d.MaxForwardPending = 1024
 	}
 	if d.StackOutOfOrderBytes <= 0 {
 		d.StackOutOfOrderBytes = 64 << 20

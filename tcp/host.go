@@ -48,6 +48,8 @@ type host struct {
 	stats  hostCounters
 	budget oooBudget // out-of-order data held by all TCBs (host_budget.go)
 	icmp   hostICMP  // ICMP errors and the path MTU cache (host_icmp.go)
+
+	fwd hostForward // pending requests of forwarding mode (host_forward.go)
 }
 
 // listenState is one listener: a passive OPEN on a port (RFC 9293 §3.10.1).
@@ -128,7 +130,8 @@ func (h *host) input(now time.Time, src, dst netip.Addr, seg *Segment) *tcb {
 	if seg.Flags.Has(FlagSYN) && (!validUnicast(src) || seg.SrcPort == 0 || seg.DstPort == 0) {
 		// RFC 9293 MUST-57/MUST-63 (§3.9.2.3): silently discard a SYN from a
 		// broadcast or multicast (or otherwise invalid) source. The IP layer
-		// only delivers packets sent to our own unicast address.
+		// only delivers packets sent to our own unicast address, or in
+		// forwarding mode to any (forwardInput checks it).
 		h.stats.badAddr.Add(1)
 		h.drop(now, id, seg, ReasonDropBadAddress)
 		return nil
@@ -138,8 +141,12 @@ func (h *host) input(now time.Time, src, dst netip.Addr, seg *Segment) *tcb {
 		t = h.thaw(id)
 	}
 	if t == nil {
-		if ln := h.listeners[id.Local.Port()]; ln != nil {
+		if ln := h.listeners[id.Local.Port()]; ln != nil && h.listensOn(id) {
 			return h.listenInput(now, ln, id, seg)
+		}
+		if h.forwarding() {
+			h.forwardInput(now, id, seg)
+			return nil
 		}
 		// RFC 9293 §3.10.7.1: no connection; answer anything but a RST with a RST.
 		if rst, ok := replyToClosed(seg); ok {
@@ -293,7 +300,7 @@ func (h *host) reopenTimeWait(now time.Time, t *tcb, seg *Segment) (Seq, admissi
 		return 0, 0, false
 	}
 	ln := h.listeners[t.id.Local.Port()]
-	if ln == nil {
+	if ln == nil || !h.listensOn(t.id) {
 		return 0, 0, false
 	}
 	a, _ := h.admit(now, ln)

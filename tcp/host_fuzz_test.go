@@ -38,7 +38,9 @@ var (
 //	     7 port 0. Opcode 3 adds an MSS, window scale and SACK-permitted option;
 //	     opcodes 2 and 3 add timestamps near the TCB's TS.Recent and an ECN codepoint.
 //	4    dial a peer (arg%4)
-//	5    accept on a listening port (arg%2)
+//	5    accept on a listening port (arg%2); in forwarding mode, with
+//	     arg/2%4 non-zero, decide a pending request (arg/8 picks it):
+//	     1 accept, 2 refuse, 3 drop
 //	6    a user call on a dialled or accepted connection: arg%8 picks it,
 //	     arg/8%8 the call (close, abort, closefull, send, receive, keep-alive)
 //	7    with op/10 even, advance to the next timer and fire it; odd, an ICMP
@@ -48,7 +50,10 @@ var (
 //	8    advance the clock by arg×4 ms, firing what is due
 //	9    close or reopen a listener (arg%2)
 //
-// The input's length modulo 3 picks Config.SYNCookies. A segment to a
+// The input's length modulo 3 picks Config.SYNCookies, and its length
+// divided by 3, if odd, turns forwarding mode on: then port 82's segments
+// go to another address (fuzzFwdAddr), and SYNs to ports without a
+// listener make pending requests. A segment to a
 // four-tuple that has no TCB but was sent a SYN cookie takes its numbers
 // from the cookie's SYN-ACK, so that cookie ACKs come often.
 func FuzzHost(f *testing.F) {
@@ -75,6 +80,12 @@ func FuzzHost(f *testing.F) {
 			},
 		}
 		cfg.Tracer = whyChecker{t: t}
+		forwarding := len(data)/3%2 == 1
+		if forwarding {
+			cfg.Forward = func(*ForwardRequest) {}
+			cfg.MaxForwardPending = 3
+			cfg.ForwardTimeout = 2 * time.Second
+		}
 		cfg = cfg.withDefaults()
 		h := newHost(&cfg)
 		h.eph = &portAlloc{first: 50000, last: 50003} // zero secrets: a run repeats
@@ -92,6 +103,7 @@ func FuzzHost(f *testing.F) {
 		passive := map[*tcb]uint16{}       // children, and the port they were made on
 		var apps []*tcb                    // dialled or accepted: the user may call into them
 		cookies := map[FourTuple]Segment{} // the last SYN cookie's SYN-ACK to each four-tuple with no TCB
+		var fwdReqs []*fwdPending          // pending requests the fuzzer has not decided
 		buf := make([]byte, 4096)
 
 		for step := 0; len(data) > 0 && step < 400; step++ {
@@ -111,6 +123,9 @@ func FuzzHost(f *testing.F) {
 				sel := data[0]
 				remote := fuzzRemotes[sel%4]
 				local := fuzzLocal(remote, fuzzLocalPorts[sel/4%8])
+				if forwarding && local.Port() == 82 && local.Addr().Is4() {
+					local = netip.AddrPortFrom(fuzzFwdAddr, 82)
+				}
 				switch sel >> 5 {
 				case 5:
 					remote = netip.AddrPortFrom(netip.MustParseAddr("255.255.255.255"), remote.Port())
@@ -171,6 +186,12 @@ func FuzzHost(f *testing.F) {
 					thawed[id] = true
 				}
 				got := h.input(now, remote.Addr(), local.Addr(), &seg)
+				for _, p := range h.takeFresh() {
+					if !forwarding || !seg.Flags.Has(FlagSYN) || p.id != id || !validUnicast(remote.Addr()) {
+						t.Fatalf("step %d: %v made a forward request for %v", step, &seg, p.id)
+					}
+					fwdReqs = append(fwdReqs, p)
+				}
 				if got != nil && !known[got] && rec != nil && got.id == id && got.state != StateSynReceived {
 					known[got] = true // thawed from its TIME-WAIT record
 				} else if got != nil && !known[got] {
@@ -196,6 +217,29 @@ func FuzzHost(f *testing.F) {
 				}
 			case 5:
 				data = data[min(len(data), 1):]
+				if d := arg / 2 % 4; forwarding && d != 0 {
+					if len(fwdReqs) == 0 {
+						break
+					}
+					i := int(arg/8) % len(fwdReqs)
+					p := fwdReqs[i]
+					fwdReqs = append(fwdReqs[:i], fwdReqs[i+1:]...)
+					switch d {
+					case 1:
+						if c, err := h.forwardAccept(now, p); err == nil {
+							if c.id != p.id || c.state != StateSynReceived {
+								t.Fatalf("step %d: accepting %v made %v in %v", step, p.id, c.id, c.state)
+							}
+							known[c] = true
+							apps = append(apps, c)
+						}
+					case 2:
+						h.forwardRefuse(p)
+					default:
+						h.forwardDrop(p)
+					}
+					break
+				}
 				p := fuzzListenable[arg%2]
 				if ln := listeners[p]; ln != nil {
 					if c := h.accept(ln); c != nil {
@@ -294,8 +338,43 @@ func FuzzHost(f *testing.F) {
 				t.Fatalf("step %d: %d segments in one step", step, total)
 			}
 			checkHost(t, step, h, &cfg, known, passive, listeners)
+			checkForward(t, step, h, &cfg)
 		}
 	})
+}
+
+// fuzzFwdAddr is the destination of port 82's segments in forwarding mode.
+var fuzzFwdAddr = netip.MustParseAddr("198.18.0.7")
+
+// checkForward checks the table of pending requests: within its bounds,
+// in arrival order with a pending one first, and the host's next timeout
+// no later than any of their deadlines.
+func checkForward(t *testing.T, step int, h *host, cfg *Config) {
+	t.Helper()
+	f := &h.fwd
+	if len(f.pending) > cfg.MaxForwardPending || len(f.order) > 2*cfg.MaxForwardPending {
+		t.Fatalf("step %d: %d requests pending, %d in order (MaxForwardPending %d)", step, len(f.pending), len(f.order), cfg.MaxForwardPending)
+	}
+	live := 0
+	for i, p := range f.order {
+		if i > 0 && p.at.Before(f.order[i-1].at) {
+			t.Fatalf("step %d: request %v out of arrival order", step, p.id)
+		}
+		if p.gone == nil {
+			live++
+			if f.pending[p.id] != p {
+				t.Fatalf("step %d: pending request %v is not in the table", step, p.id)
+			}
+			if next := h.nextTimeout(); next.IsZero() || next.After(p.at.Add(cfg.ForwardTimeout)) {
+				t.Fatalf("step %d: request %v times out at %v, the host's next timeout is %v", step, p.id, p.at.Add(cfg.ForwardTimeout), next)
+			}
+		} else if i == 0 {
+			t.Fatalf("step %d: the oldest request %v has ended (%v)", step, p.id, p.gone)
+		}
+	}
+	if live != len(f.pending) {
+		t.Fatalf("step %d: %d requests pending, %d in order", step, len(f.pending), live)
+	}
 }
 
 // fuzzHostAddr6 is the host's IPv6 address in FuzzHost.

@@ -108,7 +108,7 @@ func (h *host) popDue(now time.Time) *tcb {
 // timer is armed. It may be early (a TCB's timer moved later since it was
 // filed), never late.
 func (h *host) nextTimeout() time.Time {
-	next := h.tw.nextExpiry()
+	next := earliest(h.tw.nextExpiry(), h.forwardNextTimeout())
 	if len(h.timers) > 0 {
 		next = earliest(next, h.timers[0].heapAt)
 	}
@@ -141,4 +141,5 @@ func (h *host) handleTimeout(now time.Time) {
 	clear(due)
 	h.due = due[:0]
 	h.expireTimeWait(now)
+	h.forwardExpire(now)
 }

@@ -63,6 +63,7 @@ const (
 	ReasonRstUserTimeout       // RST: R2 expired
 	ReasonRstKeepAlive         // RST: keep-alive probes unanswered
 	ReasonRstFinWait2          // RST: FIN-WAIT-2 timed out
+	ReasonRstForwardRefused    // RST: the application refused a forwarded connection
 
 	// Reasons for an arriving segment that is dropped or ignored
 	// (Tracer.SegmentDropped). Each is a drop (Reason.Drop).
@@ -96,6 +97,8 @@ const (
 	ReasonDropMaxConns
 	ReasonDropMemoryLimit
 	ReasonDropTimeWait
+	ReasonDropForwardPending
+	ReasonDropForwardFull
 
 	reasonCount
 )
@@ -161,6 +164,7 @@ var reasons = [reasonCount]reasonInfo{
 	ReasonRstUserTimeout:       {"rst-user-timeout", "RST: user timeout (R2), giving up", "RFC 9293 §3.8.3"},
 	ReasonRstKeepAlive:         {"rst-keepalive", "RST: keep-alive probes unanswered", "RFC 9293 §3.8.4"},
 	ReasonRstFinWait2:          {"rst-finwait2-timeout", "RST: FIN-WAIT-2 timed out", "Config.FinTimeout, as Linux tcp_fin_timeout (RFC 9293 §3.6 sets no bound)"},
+	ReasonRstForwardRefused:    {"rst-forward-refused", "RST: the application refused the forwarded connection (ForwardRequest.Refuse)", "RFC 9293 §3.10.7.1"},
 
 	ReasonDropBadChecksum:      {"drop-bad-checksum", "bad checksum", "RFC 9293 §3.1 (MUST-3)"},
 	ReasonDropMalformed:        {"drop-malformed", "malformed header or options", "RFC 9293 §3.1, §3.2 (MUST-7)"},
@@ -179,6 +183,8 @@ var reasons = [reasonCount]reasonInfo{
 	ReasonDropOutOfOrderBound:  {"drop-ooo-bound", "out of order past the bound on held ranges", "RFC 9293 §3.10.7.4 (SHLD-31)"},
 	ReasonDropClosedRst:        {"drop-closed-rst", "RST for no connection: discarded", "RFC 9293 §3.10.7.1"},
 	ReasonDropNoListener:       {"drop-no-listener", "no listener or connection: answered with a RST", "RFC 9293 §3.10.7.1"},
+	ReasonDropForwardPending:   {"drop-forward-pending", "forwarding: the application has not decided on this SYN's connection yet", "RFC 9293 §3.10.7.2 (a LISTEN awaiting its user)"},
+	ReasonDropForwardFull:      {"drop-forward-full", "forwarding: too many SYNs await the application's decision (Config.MaxForwardPending)", "RFC 4987 §3.3 (a bounded backlog)"},
 	ReasonDropListenRst:        {"drop-listen-rst", "RST to a listener: ignored", "RFC 9293 §3.10.7.2 first check"},
 	ReasonDropListenAck:        {"drop-listen-ack", "ACK to a listener: answered with a RST", "RFC 9293 §3.10.7.2 second check"},
 	ReasonDropListenNoSyn:      {"drop-listen-no-syn", "no SYN, ACK or RST to a listener", "RFC 9293 §3.10.7.2 fourth check"},

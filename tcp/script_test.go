@@ -54,6 +54,9 @@ const scriptDir = "../testdata/scripts"
 // segment from replyToClosed). nosack and nots turn off SACK-permitted and
 // timestamps (Config.NoSACK, Config.NoTimestamps); ecn=on|off|accept sets
 // Config.ECN. keepalive=IDLE,INTERVAL,COUNT turns keep-alive on.
+// forward=accept|refuse|drop|wait turns forwarding mode on (Config.Forward)
+// and decides each request as it is made (wait: never); maxforward sets
+// Config.MaxForwardPending.
 //
 // Our timestamp clock is deterministic: TSval is the milliseconds since
 // the script's start plus tsoffset (default 0), so a segment sent at +.1
@@ -160,6 +163,7 @@ type scriptOptions struct {
 	iss, irs Seq
 	tsOffset uint32
 	noconn   bool
+	forward  string // forward=: what the script decides for each forwarded SYN
 }
 
 // scriptSent is a segment the host or a TCB emitted, waiting for a '>' line.
@@ -411,6 +415,10 @@ func scriptParseOptions(o *scriptOptions, text string) error {
 			var m int
 			num(&m)
 			o.cfg.MemoryLimit = int64(m)
+		case "forward":
+			err = scriptParseForward(o, v)
+		case "maxforward":
+			num(&o.cfg.MaxForwardPending)
 		case "syncookies":
 			o.cfg.SYNCookies, err = ParseSYNCookies(v)
 		case "synackretries":
@@ -659,6 +667,7 @@ func (r *scriptRunner) checkInvariants() {
 
 // flush collects what the host and its TCBs send, and their events.
 func (r *scriptRunner) flush() {
+	r.decideForwards()
 	r.h.flush(r.now, r.collect, r.wake)
 }
 

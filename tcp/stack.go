@@ -54,6 +54,8 @@ type Stack struct {
 	bigFree chan []byte // the reader's spare big buffers on an offload link
 	rxBig   []byte      // the big buffer the reader reads into; the reader's own
 
+	fwd stackForward // forwarding mode's decisions (forward.go)
+
 	// mu guards what follows, the host and every TCB: the loop and the
 	// user calls take it in turn (runOnLoop).
 	mu        sync.Mutex
@@ -123,6 +125,8 @@ type StackStats struct {
 	LinkReadErrors  uint64 // packets lost to read errors (a too-short buffer)
 	OffloadDropped  uint64 // packets the link dropped for bad offload metadata (a malformed virtio-net header)
 	LinkWriteErrors uint64 // packets the link refused
+
+	Forward ForwardStats // forwarding mode (Config.Forward)
 }
 
 // stackCounters are the loop's atomic counters behind StackStats (the
@@ -191,6 +195,10 @@ func NewStack(link Link, cfg Config) (*Stack, error) {
 	s.ep.Addr = s.cfg.Addr
 	s.ep.Addrs = s.host.addrs
 	s.ep.TTL = s.cfg.TTL
+	if s.cfg.Forward != nil {
+		s.ep.AnyDst, s.ep.EchoAny = true, s.cfg.ForwardEcho
+		s.fwd.wake = make(chan struct{}, 1)
+	}
 	s.bufSz = max(s.cfg.MTU, link.MTU())
 	s.setupOffloadRx(link)
 	s.pkt = make([]byte, 0, s.cfg.MTU+ip.Header6Len+HeaderLen+MaxOptionsLen)
@@ -262,6 +270,7 @@ func (s *Stack) Stats() StackStats {
 		SynCookiesRejected:    h.cookiesRejected.Load(),
 		HalfOpenEvicted:       h.halfOpenEvicted.Load(),
 		SynAckRetriesExceeded: h.synAckRetriesExceeded.Load(),
+		Forward:               s.host.fwd.snapshot(),
 	}
 }
 
@@ -389,6 +398,10 @@ func (s *Stack) run() {
 			s.host.handleTimeout(now)
 			s.flush(now)
 			s.mu.Unlock()
+		case <-s.fwd.wake: // a Refuse or Drop from off the loop
+			s.mu.Lock()
+			s.flush(time.Now())
+			s.mu.Unlock()
 		case <-s.quit:
 			s.mu.Lock()
 			s.shutdown(time.Now())
@@ -413,6 +426,7 @@ func (s *Stack) shutdown(now time.Time) {
 	for id := range s.host.tw.recs {
 		s.host.dropRecord(id) // ABORT in TIME-WAIT sends nothing
 	}
+	s.forwardShutdown()
 	s.flush(now)
 	s.timer.Stop()
 	if s.idle != nil {
@@ -469,6 +483,7 @@ func (s *Stack) update(now time.Time, c *Conn) { s.host.touch(now, c.tcb) }
 // flush sends what the host and its touched TCBs have to send, wakes the
 // waiters, and re-arms the timer.
 func (s *Stack) flush(now time.Time) {
+	s.forwardDispatch()
 	s.host.flush(now, s.emitFn, s.wakeFn)
 	if s.batch != nil {
 		s.flushTx()

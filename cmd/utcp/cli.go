@@ -70,6 +70,12 @@ type options struct {
 	port uint16
 
 	explain explainOptions // explain FILE (explain.go)
+	// forward
+	allow       []netip.Prefix // --allow: the destinations relayed; none: all
+	mark        int            // --mark: SO_MARK of the relay's own sockets
+	bindIface   string         // --bind-interface: SO_BINDTODEVICE of the relay's own sockets
+	socks5      string         // --socks5: dial through this SOCKS5 proxy
+	dialTimeout time.Duration  // --dial-timeout
 }
 
 // usageError is a mistake on the command line: exit 2, one line.
@@ -146,6 +152,27 @@ reasons. Packets that are not TCP, IP fragments and malformed ones are skipped
 and counted on the last line, as are segments past the first 262144. explain
 needs no TUN device and takes only the flags below.`,
 		positional: []string{"FILE"},
+	},
+	{
+		name: "forward", args: "[flags]",
+		short: "transparent TCP proxy: relay every connection that reaches the TUN to its destination",
+		long: `Relay every TCP connection that reaches the TUN device, to any address and
+port, to its original destination through this host's own network, like
+tun2socks without SOCKS (or with it: --socks5). utcp answers each SYN from
+the address it was sent to, only after its own dial to that address
+succeeded: a refused or unreachable destination gets a RST, a dial that
+times out gets no answer (the client's next SYN tries again), and a
+destination outside --allow gets a RST at once.
+
+The relay's own connections must not loop back into the TUN. Mark them and
+route the marks around it, for example for 198.18.0.0/15:
+  sudo utcp forward --mark 100 --allow 198.18.0.0/15 &
+  ip route add 198.18.0.0/15 dev utcp0           # clients' traffic into utcp
+  ip rule add fwmark 100 table 100               # utcp's own traffic ...
+  ip route add 198.18.0.0/15 via GATEWAY table 100   # ... takes the real route
+With strict reverse-path filtering (rp_filter=1) the replies to the marked
+connections are dropped: use 0 or 2 on the outgoing interface. Or bind the
+relay's sockets to the outgoing interface: --bind-interface eth0.`,
 	},
 }
 
@@ -231,6 +258,12 @@ func flagSet(cmd string, o *options) *pflag.FlagSet {
 		fs.DurationVarP(&o.timeout, "timeout", "w", 0, "give up connecting after `D` (0: the stack's user timeout, 3m)")
 	case "http":
 		fs.StringVar(&o.dir, "dir", "", "also serve the files under `DIR` at /files/ (the status page stays at /, its JSON at /status.json)")
+	case "forward":
+		fs.StringArray("allow", nil, "relay only to destinations in `PREFIX` such as 198.18.0.0/15 (repeatable; default: all); others get a RST")
+		fs.IntVar(&o.mark, "mark", 0, "set SO_MARK `N` on the relay's own connections, for a routing rule (ip rule add fwmark N) that keeps them off the TUN")
+		fs.StringVar(&o.bindIface, "bind-interface", "", "bind the relay's own connections to interface `IFACE` (SO_BINDTODEVICE)")
+		fs.StringVar(&o.socks5, "socks5", "", "dial through the SOCKS5 proxy at `HOST:PORT` instead of directly")
+		fs.DurationVar(&o.dialTimeout, "dial-timeout", 5*time.Second, "give up a dial to a destination after `D`; the client's SYN is then dropped, and its next SYN tries again")
 	}
 	return fs
 }
@@ -241,14 +274,14 @@ func flagSet(cmd string, o *options) *pflag.FlagSet {
 func parseArgs(args []string) (*options, error) {
 	o := &options{}
 	if len(args) == 0 {
-		return o, usagef("missing command: want listen, dial, echo or http (see utcp --help)")
+		return o, usagef("missing command: want listen, dial, echo, http or forward (see utcp --help)")
 	}
 	name := args[0]
 	switch name {
 	case "help", "-h", "--help":
 		if name == "help" && len(args) > 1 {
 			if lookupCommand(args[1]) == nil {
-				return o, usagef("unknown command %q: want listen, dial, echo or http", args[1])
+				return o, usagef("unknown command %q: want listen, dial, echo, http or forward", args[1])
 			}
 			o.cmd = args[1]
 		}
@@ -263,9 +296,9 @@ func parseArgs(args []string) (*options, error) {
 	cmd := lookupCommand(name)
 	if cmd == nil {
 		if strings.HasPrefix(name, "-") {
-			return o, usagef("the command comes first: utcp listen|dial|echo|http [flags] ... (see utcp --help)")
+			return o, usagef("the command comes first: utcp listen|dial|echo|http|forward [flags] ... (see utcp --help)")
 		}
-		return o, usagef("unknown command %q: want listen, dial, echo or http (see utcp --help)", name)
+		return o, usagef("unknown command %q: want listen, dial, echo, http or forward (see utcp --help)", name)
 	}
 	o.cmd = name
 	fs := flagSet(name, o)
@@ -313,6 +346,11 @@ func parseArgs(args []string) (*options, error) {
 	if o.impairOut, o.impairIn, err = parseImpair(fs); err != nil {
 		return o, err
 	}
+	if name == "forward" {
+		if err := parseForward(fs, o); err != nil {
+			return o, err
+		}
+	}
 
 	pos := fs.Args()
 	if len(pos) != len(cmd.positional) {
@@ -335,6 +373,9 @@ func parseArgs(args []string) (*options, error) {
 		o.host = h
 		pos = pos[1:]
 	}
+	if len(pos) == 0 {
+		return o, nil
+	}
 	if o.port, err = parsePort(pos[0]); err != nil {
 		return o, err
 	}
@@ -352,6 +393,28 @@ func parseExplain(o *options, pos []string) error {
 		return usagef("bad --conn %d: want a conversation number from 1", o.explain.conn)
 	}
 	o.explain.file = pos[0]
+	return nil
+}
+
+// parseForward reads the flags of forward.
+func parseForward(fs *pflag.FlagSet, o *options) error {
+	allow, _ := fs.GetStringArray("allow")
+	for _, a := range allow {
+		p, err := netip.ParsePrefix(a)
+		if err != nil || !p.Addr().Is4() {
+			return usagef("bad --allow %q: want an IPv4 prefix such as 198.18.0.0/15", a)
+		}
+		o.allow = append(o.allow, p.Masked())
+	}
+	if o.mark < 0 || uint64(o.mark) > 0xffffffff {
+		return usagef("bad --mark %d: want 1-4294967295, or 0 for none", o.mark)
+	}
+	if len(o.bindIface) > 15 {
+		return usagef("bad --bind-interface %q: an interface name has at most 15 characters", o.bindIface)
+	}
+	if o.dialTimeout <= 0 {
+		return usagef("bad --dial-timeout %v: want a positive duration such as 5s", o.dialTimeout)
+	}
 	return nil
 }
 

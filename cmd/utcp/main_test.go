@@ -284,10 +284,10 @@ func TestRun_UsageErrorsAreOneLineExit2(t *testing.T) {
 		args []string
 		want string // the whole line
 	}{
-		{nil, "missing command: want listen, dial, echo or http (see utcp --help)"},
-		{[]string{"serve", "80"}, `unknown command "serve": want listen, dial, echo or http (see utcp --help)`},
-		{[]string{"--trace", "80"}, "the command comes first: utcp listen|dial|echo|http [flags] ... (see utcp --help)"},
-		{[]string{"--trace"}, "the command comes first: utcp listen|dial|echo|http [flags] ... (see utcp --help)"},
+		{nil, "missing command: want listen, dial, echo, http or forward (see utcp --help)"},
+		{[]string{"serve", "80"}, `unknown command "serve": want listen, dial, echo, http or forward (see utcp --help)`},
+		{[]string{"--trace", "80"}, "the command comes first: utcp listen|dial|echo|http|forward [flags] ... (see utcp --help)"},
+		{[]string{"--trace"}, "the command comes first: utcp listen|dial|echo|http|forward [flags] ... (see utcp --help)"},
 		{[]string{"listen", "x"}, `bad port "x": want 1-65535`},
 		{[]string{"listen", "0"}, `bad port "0": want 1-65535`},
 		{[]string{"listen", "65536"}, `bad port "65536": want 1-65535`},
@@ -313,7 +313,7 @@ func TestRun_UsageErrorsAreOneLineExit2(t *testing.T) {
 		{[]string{"listen", "80", "--mtu", "big"}, `invalid argument "big" for "--mtu" flag: strconv.ParseInt: parsing "big": invalid syntax (see utcp listen --help)`},
 		{[]string{"listen", "80", "--msl", "0s"}, "bad MSL 0s: want a positive duration such as 30s or 100ms"},
 		{[]string{"listen", "80", "--tun", "a-very-long-name0"}, `bad TUN name "a-very-long-name0": want 1-15 characters, no '/' or spaces`},
-		{[]string{"help", "nope"}, `unknown command "nope": want listen, dial, echo or http`},
+		{[]string{"help", "nope"}, `unknown command "nope": want listen, dial, echo, http or forward`},
 		{[]string{"echo", "7", "--impair", "loss 2"}, `bad --impair "loss 2": loss "2": want a percentage in [0%, 100%], such as 1%`},
 		{[]string{"echo", "7", "--impair-in", "reorder 5%"}, `bad --impair-in "reorder 5%": reorder needs a delay: a reordered packet is one sent without it`},
 		{[]string{"echo", "7", "--impair-out", "wobble"}, `bad --impair-out "wobble": unknown netem option "wobble": want delay, loss, duplicate, corrupt, reorder, gap, rate, limit, mtu or seed`},

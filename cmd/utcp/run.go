@@ -109,7 +109,8 @@ type session struct {
 	stopFlush chan struct{}
 	flushDone chan struct{}
 	stack     *tcp.Stack
-	web       web // --web, --trace-html, utcp http's /trace/
+	web       web        // --web, --trace-html, utcp http's /trace/
+	fwd       *forwarder // utcp forward's relay
 
 	done      chan struct{} // closed by teardown
 	stdinOnce sync.Once
@@ -175,6 +176,7 @@ func (s *session) setup(openLink linkOpener) error {
 		cfg.Tracer = tcp.NewLadder(s.stderr)
 	}
 	cfg.Tracer = s.webTracer(cfg.Tracer)
+	s.forwardSetup(&cfg)
 	st, err := tcp.NewStack(s.link, cfg)
 	if err != nil {
 		return fmt.Errorf("start the stack: %v", err)
@@ -223,6 +225,8 @@ func (s *session) command(ctx context.Context) error {
 		return s.echo(ctx)
 	case "http":
 		return s.serveHTTP(ctx)
+	case "forward":
+		return s.forward(ctx)
 	}
 	return fmt.Errorf("unknown command %q", s.o.cmd)
 }
@@ -272,6 +276,7 @@ func (s *session) teardown() error {
 	}
 	if s.stack != nil && s.o.verbose {
 		printStats(s.stderr, s.stack.Stats())
+		s.forwardVerbose(s.stderr)
 		if s.impaired != nil {
 			fmt.Fprintf(s.stderr, "impair out: %s\nimpair in: %s\n", counters(s.impaired.OutStats()), counters(s.impaired.InStats()))
 		}
