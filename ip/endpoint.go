@@ -30,6 +30,8 @@ type Stats struct {
 	SourceQuench      atomic.Uint64 // source quench messages, dropped (also counted in ICMPDropped)
 	ICMPErrorBadQuote atomic.Uint64 // ICMP errors quoting too little or no IPv4 header, dropped (in ICMPDropped)
 	ICMPErrorNotOurs  atomic.Uint64 // ICMP errors quoting no TCP segment from our address, dropped (in ICMPDropped)
+
+	Unhandled atomic.Uint64 // of UnknownProtocol and ICMPDropped, packets for Endpoint.Unhandled (passed on when it is set)
 }
 
 // StatsSnapshot is a plain copy of Stats at one moment.
@@ -38,6 +40,8 @@ type StatsSnapshot struct {
 	UnknownProtocol, EchoRequests, EchoReplies, ICMPDropped uint64
 
 	ICMPErrors, SourceQuench, ICMPErrorBadQuote, ICMPErrorNotOurs uint64
+
+	Unhandled uint64
 }
 
 // Snapshot returns a copy of the counters. Each counter is read atomically;
@@ -59,15 +63,16 @@ func (s *Stats) Snapshot() StatsSnapshot {
 		SourceQuench:      s.SourceQuench.Load(),
 		ICMPErrorBadQuote: s.ICMPErrorBadQuote.Load(),
 		ICMPErrorNotOurs:  s.ICMPErrorNotOurs.Load(),
+		Unhandled:         s.Unhandled.Load(),
 	}
 }
 
 // String formats the counters as "name=value" pairs.
 func (s StatsSnapshot) String() string {
-	return fmt.Sprintf("received=%d delivered=%d malformed=%d bad_checksum=%d fragments=%d not_for_us=%d unknown_protocol=%d echo_requests=%d echo_replies=%d icmp_dropped=%d icmp_errors=%d source_quench=%d icmp_error_bad_quote=%d icmp_error_not_ours=%d",
+	return fmt.Sprintf("received=%d delivered=%d malformed=%d bad_checksum=%d fragments=%d not_for_us=%d unknown_protocol=%d echo_requests=%d echo_replies=%d icmp_dropped=%d icmp_errors=%d source_quench=%d icmp_error_bad_quote=%d icmp_error_not_ours=%d unhandled=%d",
 		s.Received, s.Delivered, s.Malformed, s.BadChecksum, s.Fragments, s.NotForUs,
 		s.UnknownProtocol, s.EchoRequests, s.EchoReplies, s.ICMPDropped,
-		s.ICMPErrors, s.SourceQuench, s.ICMPErrorBadQuote, s.ICMPErrorNotOurs)
+		s.ICMPErrors, s.SourceQuench, s.ICMPErrorBadQuote, s.ICMPErrorNotOurs, s.Unhandled)
 }
 
 // Endpoint is the IPv4 input path of one local address: it validates
@@ -78,6 +83,12 @@ type Endpoint struct {
 	Addr  netip.Addr // the local address; only packets to it are accepted
 	TTL   uint8      // TTL of packets the Endpoint sends; 0 means 64
 	Stats Stats
+	// Unhandled, if set, is given each valid packet to Addr that Input
+	// does not handle: a protocol other than TCP and ICMP, an ICMP type
+	// other than echo request and the errors it returns, an ICMP error
+	// quoting no TCP segment of ours. Input returns nothing for it. It runs
+	// inside Input and must not retain pkt.
+	Unhandled func(pkt []byte)
 
 	id atomic.Uint32 // last IP identification handed out
 }
@@ -135,42 +146,57 @@ func (e *Endpoint) Input(pkt []byte, reply []byte) (h Header, tcpSeg []byte, out
 		e.Stats.Delivered.Add(1)
 		return h, payload, nil, ICMPError{}
 	case ProtoICMP:
-		out, icmpErr = e.inputICMP(&h, payload, reply)
+		out, icmpErr, pass := e.inputICMP(&h, payload, reply)
+		if pass {
+			e.unhandled(pkt[:h.TotalLen])
+		}
 		return h, nil, out, icmpErr
 	default:
-		// RFC 1122 §3.2.2.1 suggests a Protocol Unreachable; we only drop.
+		// RFC 1122 §3.2.2.1 suggests a Protocol Unreachable; we drop, or
+		// pass the packet to the embedder's own UDP (Unhandled).
 		e.Stats.UnknownProtocol.Add(1)
+		e.unhandled(pkt[:h.TotalLen])
 		return h, nil, nil, ICMPError{}
 	}
 }
 
+// unhandled counts pkt and passes it to e.Unhandled.
+func (e *Endpoint) unhandled(pkt []byte) {
+	e.Stats.Unhandled.Add(1)
+	if e.Unhandled != nil {
+		e.Unhandled(pkt)
+	}
+}
+
 // inputICMP answers an echo request, returns an error message about one of
-// our TCP segments, and drops every other ICMP message.
-func (e *Endpoint) inputICMP(h *Header, payload, reply []byte) ([]byte, ICMPError) {
+// our TCP segments, and drops every other ICMP message; pass says it is
+// one for Unhandled.
+func (e *Endpoint) inputICMP(h *Header, payload, reply []byte) (out []byte, ie ICMPError, pass bool) {
 	m, err := ParseICMP(payload)
 	if err != nil {
 		e.Stats.ICMPDropped.Add(1)
-		return nil, ICMPError{}
+		return nil, ICMPError{}, false
 	}
 	switch m.Type {
 	case ICMPTypeSourceQuench:
 		// RFC 9293 MUST-55 (RFC 6633 §3): silently discard a source quench.
 		e.Stats.SourceQuench.Add(1)
 		e.Stats.ICMPDropped.Add(1)
-		return nil, ICMPError{}
+		return nil, ICMPError{}, false
 	case ICMPTypeDestUnreachable, ICMPTypeTimeExceeded, ICMPTypeParamProblem:
-		return nil, e.inputICMPError(&m)
+		ie, pass = e.inputICMPError(&m)
+		return nil, ie, pass
 	}
 	if m.Type != ICMPTypeEchoRequest || m.Code != 0 {
 		e.Stats.ICMPDropped.Add(1)
-		return nil, ICMPError{}
+		return nil, ICMPError{}, m.Type != ICMPTypeEchoRequest // echo replies, timestamps, ...: the embedder's
 	}
 	e.Stats.EchoRequests.Add(1)
 	// RFC 1122 §3.2.1.3: never answer a broadcast, multicast or unspecified
 	// source address (it is not a host we can reply to).
 	if h.Src.IsMulticast() || h.Src.IsUnspecified() || h.Src == limitedBroadcast {
 		e.Stats.ICMPDropped.Add(1)
-		return nil, ICMPError{}
+		return nil, ICMPError{}, false
 	}
 	// RFC 1122 §3.2.2.6: the reply's source is the request's specific
 	// destination; identifier, sequence number and data are returned unchanged.
@@ -182,29 +208,31 @@ func (e *Endpoint) inputICMP(h *Header, payload, reply []byte) ([]byte, ICMPErro
 		Src:      h.Dst,
 		Dst:      h.Src,
 	}
-	out := appendEchoPacket(reply[:0], &rh, ICMPTypeEchoReply, m.ID, m.Seq, m.Data)
+	out = appendEchoPacket(reply[:0], &rh, ICMPTypeEchoReply, m.ID, m.Seq, m.Data)
 	e.Stats.EchoReplies.Add(1)
 	e.Stats.Delivered.Add(1)
-	return out, ICMPError{}
+	return out, ICMPError{}, false
 }
 
 // inputICMPError checks the datagram an error message quotes and returns
 // the error if it is about a TCP segment of ours (RFC 1122 §3.2.2: the
 // quoted header and 64 bits of data identify the transport connection).
-func (e *Endpoint) inputICMPError(m *ICMP) ICMPError {
+// One quoting no TCP segment of ours may be about the embedder's UDP: pass.
+func (e *Endpoint) inputICMPError(m *ICMP) (ie ICMPError, pass bool) {
 	ie, v := parseICMPError(m, e.Addr)
 	switch v {
 	case icmpErrBadQuote:
 		e.Stats.ICMPErrorBadQuote.Add(1)
 	case icmpErrNotOurs:
 		e.Stats.ICMPErrorNotOurs.Add(1)
+		pass = true
 	default:
 		e.Stats.ICMPErrors.Add(1)
 		e.Stats.Delivered.Add(1)
-		return ie
+		return ie, false
 	}
 	e.Stats.ICMPDropped.Add(1)
-	return ICMPError{}
+	return ICMPError{}, pass
 }
 
 // limitedBroadcast is 255.255.255.255 (RFC 919).

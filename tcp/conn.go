@@ -58,18 +58,18 @@ func newConn(s *Stack, t *tcb) *Conn {
 	}
 }
 
-// Dial opens a connection to addr; see DialContext.
+// Dial opens a connection to addr; see DialAddrPort.
 func (s *Stack) Dial(addr netip.AddrPort) (*Conn, error) {
-	return s.DialContext(context.Background(), addr)
+	return s.DialAddrPort(context.Background(), addr)
 }
 
-// DialContext opens a connection to addr (an active OPEN, RFC 9293
+// DialAddrPort opens a connection to addr (an active OPEN, RFC 9293
 // §3.10.1) from an ephemeral port. It returns once the peer's SYN-ACK has
 // arrived and been acknowledged. A RST in answer gives an error wrapping
 // syscall.ECONNREFUSED; no answer within Config.UserTimeout gives
 // ETIMEDOUT; when ctx ends first the attempt is abandoned and the error
 // wraps ctx.Err().
-func (s *Stack) DialContext(ctx context.Context, addr netip.AddrPort) (*Conn, error) {
+func (s *Stack) DialAddrPort(ctx context.Context, addr netip.AddrPort) (*Conn, error) {
 	raddr := net.TCPAddrFromAddrPort(addr)
 	fail := func(local net.Addr, err error) (*Conn, error) {
 		return nil, opError("dial", local, raddr, err)
@@ -126,6 +126,9 @@ func (s *Stack) DialContext(ctx context.Context, addr netip.AddrPort) (*Conn, er
 // openActive makes a connection to addr; the flush after the call sends its
 // SYN (on the loop).
 func (s *Stack) openActive(now time.Time, addr netip.AddrPort) (*Conn, error) {
+	if s.shuttingDown {
+		return nil, net.ErrClosed
+	}
 	t, err := s.host.dial(now, addr)
 	if err != nil {
 		return nil, err

@@ -53,24 +53,27 @@ type Stack struct {
 	rxLink  OffloadLink // the link, when the reader uses ReadOffload (stack_offload.go)
 	bigFree chan []byte // the reader's spare big buffers on an offload link
 	rxBig   []byte      // the big buffer the reader reads into; the reader's own
+	wmu     sync.Mutex  // serializes writes to the link: the loop's and WritePacket's (unhandled.go)
 
 	// mu guards what follows, the host and every TCB: the loop and the
 	// user calls take it in turn (runOnLoop).
-	mu        sync.Mutex
-	closed    bool                 // the loop has shut the stack down
-	host      *host                // set once; Stats reads its atomic counters from any goroutine
-	conns     map[*tcb]*Conn       // the TCBs a Conn stands for: dialled or accepted
-	listeners map[uint16]*Listener // by port
-	timer     *time.Timer
-	timerAt   time.Time // when timer fires; zero when stopped
-	idle      chan struct{}
-	pkt       []byte                           // the outgoing packet buffer for segments without payload in place, reused
-	out       []byte                           // the outgoing packet buffer whose payload area TCBs fill (outHeadroom)
-	offload   OffloadLink                      // the link, when it takes large segments with offload metadata
-	reply     []byte                           // ICMP echo reply buffer, reused
-	seg       Segment                          // the segment being processed, reused
-	emitFn    func(FourTuple, *Segment)        // writeSegment, bound once so flush does not allocate
-	wakeFn    func(time.Time, *tcb, tcbEvents) // wake, bound once
+	mu           sync.Mutex
+	closed       bool                 // the loop has shut the stack down
+	host         *host                // set once; Stats reads its atomic counters from any goroutine
+	conns        map[*tcb]*Conn       // the TCBs a Conn stands for: dialled or accepted
+	listeners    map[uint16]*Listener // by port
+	timer        *time.Timer
+	timerAt      time.Time // when timer fires; zero when stopped
+	idle         chan struct{}
+	drained      chan struct{}                    // closed when Shutdown's connections are CLOSED or in TIME-WAIT (shutdown.go)
+	shuttingDown bool                             // Shutdown has begun: no new Dial or Listen
+	pkt          []byte                           // the outgoing packet buffer for segments without payload in place, reused
+	out          []byte                           // the outgoing packet buffer whose payload area TCBs fill (outHeadroom)
+	offload      OffloadLink                      // the link, when it takes large segments with offload metadata
+	reply        []byte                           // ICMP echo reply buffer, reused
+	seg          Segment                          // the segment being processed, reused
+	emitFn       func(FourTuple, *Segment)        // writeSegment, bound once so flush does not allocate
+	wakeFn       func(time.Time, *tcb, tcbEvents) // wake, bound once
 }
 
 // StackStats are a Stack's counters.
@@ -118,6 +121,7 @@ type StackStats struct {
 	LinkReadErrors  uint64 // packets lost to read errors (a too-short buffer)
 	OffloadDropped  uint64 // packets the link dropped for bad offload metadata (a malformed virtio-net header)
 	LinkWriteErrors uint64 // packets the link refused
+	Unhandled       uint64 // packets for Config.Unhandled: protocols other than TCP, ICMP other than echo requests and TCP's errors
 }
 
 // stackCounters are the loop's atomic counters behind StackStats (the
@@ -175,6 +179,7 @@ func NewStack(link Link, cfg Config) (*Stack, error) {
 	s.host = newHost(&s.cfg)
 	s.ep.Addr = s.cfg.Addr
 	s.ep.TTL = s.cfg.TTL
+	s.ep.Unhandled = s.cfg.Unhandled
 	s.bufSz = max(s.cfg.MTU, link.MTU())
 	s.setupOffloadRx(link)
 	s.pkt = make([]byte, 0, s.cfg.MTU+ip.HeaderLen+HeaderLen+MaxOptionsLen)
@@ -232,6 +237,7 @@ func (s *Stack) Stats() StackStats {
 		LinkReadErrors:      c.linkReadErrors.Load(),
 		LinkWriteErrors:     c.linkWriteErrors.Load(),
 		OffloadDropped:      c.offloadDropped.Load(),
+		Unhandled:           s.ep.Stats.Unhandled.Load(),
 
 		SynCookiesSent:        h.cookiesSent.Load(),
 		SynCookiesAccepted:    h.cookiesAccepted.Load(),
@@ -451,6 +457,7 @@ func (s *Stack) flush(now time.Time) {
 		close(s.idle)
 		s.idle = nil
 	}
+	s.checkDrained()
 	if tr := s.cfg.Tracer; tr != nil {
 		tr.Flush() // a Ladder completes its last line
 	}
@@ -559,9 +566,11 @@ func (s *Stack) writeSegment(id FourTuple, seg *Segment) {
 		if g := int(seg.GSOSize); g > 0 && len(seg.Payload) > g {
 			o.GSOSize = seg.GSOSize
 		}
+		s.wmu.Lock()
 		if err := s.offload.WriteOffload(b, o); err != nil {
 			s.stats.linkWriteErrors.Add(1)
 		}
+		s.wmu.Unlock()
 		return
 	}
 	s.write(b)
@@ -569,9 +578,11 @@ func (s *Stack) writeSegment(id FourTuple, seg *Segment) {
 
 // write hands one packet to the link.
 func (s *Stack) write(pkt []byte) {
+	s.wmu.Lock()
 	if err := s.link.WritePacket(pkt); err != nil {
 		s.stats.linkWriteErrors.Add(1)
 	}
+	s.wmu.Unlock()
 }
 
 // putBuf returns a packet buffer to the reader's free list.

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -25,7 +24,7 @@ import (
 func echoOnce(n *testNet, port uint16, data []byte) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
-	conn, err := n.peer.DialContext(ctx, netip.AddrPortFrom(utcpAddr, port))
+	conn, err := n.peer.DialAddrPort(ctx, netip.AddrPortFrom(utcpAddr, port))
 	if err != nil {
 		return nil, err
 	}
@@ -91,19 +90,7 @@ func TestEcho_SmallMTU(t *testing.T) {
 
 // httpClient sends its requests through the peer stack.
 func httpClient(n *testNet) *http.Client {
-	return &http.Client{Transport: &http.Transport{
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			ap, err := netip.ParseAddrPort(addr)
-			if err != nil {
-				return nil, err
-			}
-			c, err := n.peer.DialContext(ctx, ap)
-			if err != nil {
-				return nil, err
-			}
-			return c, nil
-		},
-	}}
+	return &http.Client{Transport: &http.Transport{DialContext: n.peer.DialContext}}
 }
 
 func get(t *testing.T, client *http.Client, url string) (int, string, http.Header) {
