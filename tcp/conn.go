@@ -40,6 +40,8 @@ type Conn struct {
 	estabOK   bool // the handshake completed
 	eofSeen   bool // EventReadEOF was reported
 	readShut  bool // CloseRead was called: Read returns io.EOF
+	lingerOn  bool // SetLinger was called with sec >= 0
+	linger    int  // SetLinger's seconds
 }
 
 var _ net.Conn = (*Conn)(nil)
@@ -319,13 +321,26 @@ func (c *Conn) writeOnLoop(now time.Time, b []byte) (int, error) {
 // reset instead (RFC 9293 §3.6.1 SHLD-3). Close returns at once, as
 // close(2) does without SO_LINGER: the stack goes on sending queued data
 // and the FIN, and keeps the connection through FIN-WAIT and TIME-WAIT.
-// Pending and later calls return an error wrapping net.ErrClosed.
+// SetLinger changes that. Pending and later calls return an error wrapping
+// net.ErrClosed.
 func (c *Conn) Close() error {
-	return c.closeWith("close", func(now time.Time) {
+	var linger time.Duration
+	err := c.closeWith("close", func(now time.Time) {
+		if c.lingerOn && c.linger == 0 {
+			c.tcb.abort(now) // SetLinger(0)
+			return
+		}
+		if c.lingerOn {
+			linger = time.Duration(c.linger) * time.Second
+		}
 		if !c.tcb.closeRead(now) {
 			c.tcb.close(now) // an error means it is closing or closed already
 		}
 	})
+	if err == nil && linger > 0 {
+		c.lingerWait(linger)
+	}
+	return err
 }
 
 // Abort resets the connection (RFC 9293 §3.10.5 ABORT): a RST goes to the

@@ -113,11 +113,7 @@ func TestShutdown_ResetsWhatIsLeftWhenCtxEnds(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				cfgB := fastConfig(addrB)
-				cfgB.RecvBuffer, cfgB.RecvBufferMax = 16<<10, -1
-				p := newPair(t, fastConfig(addrA), cfgB)
-				ca, cb := p.connect(t, 80)
-				defer cb.Close()
+				p, ca, cb := shutWindowPair(t, 0)
 				written := make(chan error, 1)
 				go func() {
 					_, err := ca.Write(make([]byte, 1<<20)) // more than B's window: blocks

@@ -159,7 +159,9 @@ func (c *tcb) setState(now time.Time, s State) {
 		}
 	case StateFinWait2:
 		c.armFinWait2(now)
+		c.events |= evWritable // our FIN is acknowledged: a lingering Close returns
 	case StateTimeWait:
+		c.events |= evWritable
 		// RFC 9293 §3.10.7.4: in TIME-WAIT all timers but the 2×MSL one are off.
 		c.timers.stopAll()
 		c.timers.set(timerTimeWait, now.Add(2*c.cfg.MSL))

@@ -158,6 +158,57 @@ func TestHTTP_StatusPageAndJSON(t *testing.T) {
 	assert.Equal(t, 143, c.wait(t))
 }
 
+// /debug/vars has the process's expvars and the stack's under "utcp";
+// /debug/pprof/ the profiles, on the server's own mux.
+func TestHTTP_ExpvarAndPprof(t *testing.T) {
+	n := newTestNet(t, netOpts{})
+	c := start(t, n.open, nil, "http", "8080")
+	c.stderr.waitFor(t, "listening on 10.9.0.2:8080\n")
+	client := httpClient(n)
+	defer client.CloseIdleConnections()
+
+	code, body, hdr := get(t, client, "http://10.9.0.2:8080/debug/vars")
+	assert.Equal(t, http.StatusOK, code)
+	assert.Equal(t, "application/json; charset=utf-8", hdr.Get("Content-Type"))
+	var vars struct {
+		Memstats map[string]any `json:"memstats"`
+		Cmdline  []string       `json:"cmdline"`
+		Utcp     struct {
+			Addr        string             `json:"addr"`
+			Stack       map[string]float64 `json:"stack"`
+			Connections []struct {
+				Local, State string
+				Stats        map[string]float64
+			} `json:"connections"`
+		} `json:"utcp"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(body), &vars), body)
+	assert.NotEmpty(t, vars.Memstats, "the standard expvars are there")
+	assert.NotEmpty(t, vars.Cmdline)
+	assert.Equal(t, "10.9.0.2", vars.Utcp.Addr)
+	assert.Greater(t, vars.Utcp.Stack["segs_in"], 0.0)
+	assert.Contains(t, vars.Utcp.Stack, "unhandled")
+	require.Len(t, vars.Utcp.Connections, 1, "the request's own connection")
+	assert.Equal(t, "ESTABLISHED", vars.Utcp.Connections[0].State)
+	assert.Greater(t, vars.Utcp.Connections[0].Stats["segs_in"], 0.0)
+
+	code, body, _ = get(t, client, "http://10.9.0.2:8080/debug/pprof/")
+	assert.Equal(t, http.StatusOK, code)
+	assert.Contains(t, body, "goroutine")
+	code, body, _ = get(t, client, "http://10.9.0.2:8080/debug/pprof/goroutine?debug=1")
+	assert.Equal(t, http.StatusOK, code)
+	assert.Contains(t, body, "goroutine profile:")
+	code, _, _ = get(t, client, "http://10.9.0.2:8080/debug/pprof/cmdline")
+	assert.Equal(t, http.StatusOK, code)
+
+	code, body, _ = get(t, client, "http://10.9.0.2:8080/")
+	assert.Equal(t, http.StatusOK, code)
+	assert.Contains(t, body, `href="/debug/vars"`)
+
+	c.interrupt(syscall.SIGTERM)
+	assert.Equal(t, 143, c.wait(t))
+}
+
 func TestHTTP_Dir(t *testing.T) {
 	dir := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "hello.txt"), []byte("hello over utcp\n"), 0o644))
