@@ -27,7 +27,9 @@ func (s *Stack) Shutdown(ctx context.Context) error {
 		for _, c := range s.conns {
 			c.closeOnLoop(now)
 		}
-		s.drained = make(chan struct{})
+		if s.drained == nil { // a concurrent Shutdown waits on the same channel
+			s.drained = make(chan struct{})
+		}
 		drained = s.drained
 		s.checkDrained()
 	}) != nil {

@@ -112,31 +112,6 @@ func TestSetSendBuffer(t *testing.T) {
 	assert.Equal(t, 100000, h.c.snd.buf.Cap())
 }
 
-// A lingering Close waits for the ACK of the FIN: the states that end the
-// wait report evWritable.
-func TestFINAckedWakesWriter(t *testing.T) {
-	tests := []struct {
-		name  string
-		state State
-		steps []string
-	}{
-		{"FIN-WAIT-2", StateFinWait2, []string{"closefull", ". 1:1(0) ack 2 win 65535"}},
-		{"TIME-WAIT from FIN-WAIT-1", StateTimeWait, []string{"closefull", "F. 1:1(0) ack 2 win 65535"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			h := fixture(t, StateEstablished, true)
-			for _, s := range tt.steps {
-				h.events = 0
-				_, err := h.do(s)
-				require.NoError(t, err)
-			}
-			assert.Equal(t, tt.state, h.c.state)
-			assert.NotZero(t, h.events&evWritable, fmtEvents(h.events))
-		})
-	}
-}
-
 func atoi(t *testing.T, s string) int {
 	t.Helper()
 	n, err := strconv.Atoi(s)
