@@ -103,12 +103,19 @@ func get(t *testing.T, client *http.Client, url string) (int, string, http.Heade
 	return resp.StatusCode, string(body), resp.Header
 }
 
-func TestHTTP_StatusPageAndJSON(t *testing.T) {
+// startHTTP runs `utcp http 8080` and returns it with a client through the
+// peer stack; the test's cleanup closes the client's idle connections.
+func startHTTP(t *testing.T) (*cmd, *http.Client) {
 	n := newTestNet(t, netOpts{})
 	c := start(t, n.open, nil, "http", "8080")
 	c.stderr.waitFor(t, "listening on 10.9.0.2:8080\n")
 	client := httpClient(n)
-	defer client.CloseIdleConnections()
+	t.Cleanup(client.CloseIdleConnections)
+	return c, client
+}
+
+func TestHTTP_StatusPageAndJSON(t *testing.T) {
+	c, client := startHTTP(t)
 
 	code, body, hdr := get(t, client, "http://10.9.0.2:8080/")
 	assert.Equal(t, http.StatusOK, code)
@@ -161,11 +168,7 @@ func TestHTTP_StatusPageAndJSON(t *testing.T) {
 // /debug/vars has the process's expvars and the stack's under "utcp";
 // /debug/pprof/ the profiles, on the server's own mux.
 func TestHTTP_ExpvarAndPprof(t *testing.T) {
-	n := newTestNet(t, netOpts{})
-	c := start(t, n.open, nil, "http", "8080")
-	c.stderr.waitFor(t, "listening on 10.9.0.2:8080\n")
-	client := httpClient(n)
-	defer client.CloseIdleConnections()
+	c, client := startHTTP(t)
 
 	code, body, hdr := get(t, client, "http://10.9.0.2:8080/debug/vars")
 	assert.Equal(t, http.StatusOK, code)
