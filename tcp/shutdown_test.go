@@ -3,6 +3,7 @@ package tcp
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/netip"
@@ -14,6 +15,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/utcp/utcp/tun"
 )
 
 // Shutdown with live connections, dialled and accepted, each with data
@@ -102,12 +105,17 @@ func TestShutdown_ResetsWhatIsLeftWhenCtxEnds(t *testing.T) {
 	tests := []struct {
 		name string
 		// peer acts as B on its end once A has queued data and shut down.
-		peer func(t *testing.T, c *Conn)
+		peer func(t *testing.T, p *pair, c *Conn)
 	}{
-		{"peer's window shut", func(t *testing.T, c *Conn) {}},
-		{"peer never closes", func(t *testing.T, c *Conn) {
+		{"peer's window shut", func(*testing.T, *pair, *Conn) {}},
+		{"peer never closes", func(t *testing.T, _ *pair, c *Conn) {
 			_, err := io.Copy(io.Discard, c)
 			assert.NoError(t, err, "the peer reads to EOF")
+		}},
+		{"peer's ACKs never arrive", func(t *testing.T, p *pair, c *Conn) {
+			p.eb.SetFaults(tun.Faults{Loss: 1}) // B to A: all lost; A's data and FIN go unacknowledged
+			_, err := io.Copy(io.Discard, c)
+			assert.ErrorIs(t, err, syscall.ECONNRESET, "the peer reads until A's RST")
 		}},
 	}
 	for _, tt := range tests {
@@ -123,7 +131,7 @@ func TestShutdown_ResetsWhatIsLeftWhenCtxEnds(t *testing.T) {
 				peerDone := make(chan struct{})
 				go func() {
 					defer close(peerDone)
-					tt.peer(t, cb)
+					tt.peer(t, p, cb)
 				}()
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 				defer cancel()
@@ -152,5 +160,66 @@ func TestShutdown_Idle(t *testing.T) {
 		_, err = ln.Accept()
 		assert.ErrorIs(t, err, net.ErrClosed)
 		assert.NoError(t, p.a.Shutdown(context.Background()))
+	})
+}
+
+// Shutdown while every connection has a Read and a Write running on both
+// sides, an Accept waits, and Dials keep coming: under -race, no data race,
+// and the calls all return.
+func TestShutdown_ConcurrentCalls(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := newPair(t, fastConfig(addrA), fastConfig(addrB))
+		ln, err := p.a.Listen(80)
+		require.NoError(t, err)
+		var wg sync.WaitGroup
+		pump := func(c *Conn) {
+			wg.Go(func() { io.Copy(io.Discard, c) })
+			wg.Go(func() {
+				buf := make([]byte, 4096)
+				for {
+					if _, err := c.Write(buf); err != nil {
+						return
+					}
+				}
+			})
+		}
+		var theirs []*Conn
+		for range 4 {
+			cb, err := p.b.Dial(netip.AddrPortFrom(addrA, 80))
+			require.NoError(t, err)
+			ca, err := ln.AcceptTCP()
+			require.NoError(t, err)
+			pump(ca)
+			pump(cb)
+			theirs = append(theirs, cb)
+		}
+		wg.Go(func() {
+			for {
+				if _, err := ln.Accept(); err != nil {
+					return
+				}
+			}
+		})
+		wg.Go(func() {
+			for {
+				c, err := p.a.Dial(netip.AddrPortFrom(addrB, 9))
+				if errors.Is(err, net.ErrClosed) {
+					return
+				}
+				if err == nil {
+					c.Close()
+				}
+			}
+		})
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		err = p.a.Shutdown(ctx) // B keeps writing: A's Close of unread data resets some (SHLD-3)
+		if err != nil {
+			assert.ErrorIs(t, err, context.DeadlineExceeded)
+		}
+		for _, c := range theirs {
+			c.Close()
+		}
+		wg.Wait()
 	})
 }
