@@ -9,7 +9,8 @@ import (
 // server. It closes every listener, so that new SYNs are answered with a
 // RST (RFC 9293 §3.10.7.1) and connections not yet accepted are reset;
 // refuses new Dials and Listens; closes every connection as Conn.Close
-// does, so that queued data and the FIN go out; and waits until every
+// does, so that queued data and the FIN go out (SetLinger does not apply:
+// ctx bounds the wait); and waits until every
 // connection is CLOSED or in TIME-WAIT (TIME-WAIT is not waited out). If
 // ctx ends first, what is left is reset and Shutdown returns ctx.Err().
 // Either way it ends by closing the stack, as Close does. It returns nil
