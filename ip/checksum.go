@@ -81,11 +81,21 @@ func Fold(sum uint32) uint16 {
 // A buffer that contains a correct checksum yields 0.
 func Checksum(b []byte, initial uint32) uint16 { return Fold(Sum(b, initial)) }
 
-// PseudoHeaderSum is the running sum of the IPv4 pseudo-header that the TCP
-// checksum covers (RFC 9293 §3.1): source, destination, zero, protocol, length.
+// PseudoHeaderSum is the running sum of the pseudo-header that the TCP and
+// ICMPv6 checksums cover: for IPv4 source, destination, zero, protocol and
+// length (RFC 9293 §3.1); for IPv6 source, destination, the 32-bit
+// upper-layer length, zero and the next header (RFC 8200 §8.1). The sums
+// are equal once folded, so one formula serves both.
 func PseudoHeaderSum(src, dst netip.Addr, proto uint8, length int) uint32 {
-	s4, d4 := src.As4(), dst.As4()
-	s := Sum(s4[:], 0)
-	s = Sum(d4[:], s)
-	return s + uint32(proto) + uint32(length)
+	var s uint32
+	if src.Is4() {
+		s4, d4 := src.As4(), dst.As4()
+		s = Sum(s4[:], 0)
+		s = Sum(d4[:], s)
+	} else {
+		s16, d16 := src.As16(), dst.As16()
+		s = Sum(s16[:], 0)
+		s = Sum(d16[:], s)
+	}
+	return s + uint32(proto) + uint32(length>>16) + uint32(length&0xffff)
 }

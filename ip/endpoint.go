@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sync/atomic"
+	"time"
 )
 
 // Stats counts what an Endpoint did with its input. Every packet given to
@@ -80,17 +81,34 @@ func (s StatsSnapshot) String() string {
 // ICMP echo requests.
 // Set Addr (and optionally TTL) before use; an Endpoint must not be copied.
 type Endpoint struct {
-	Addr  netip.Addr // the local address; only packets to it are accepted
-	TTL   uint8      // TTL of packets the Endpoint sends; 0 means 64
+	Addr netip.Addr // the local address; only packets to it are accepted
+	// Addrs are further local addresses, of either family (dual stack).
+	Addrs []netip.Addr
+	TTL   uint8 // TTL or hop limit of packets the Endpoint sends; 0 means 64
 	Stats Stats
-	// Unhandled, if set, is given each valid packet to Addr that Input
-	// does not handle: a protocol other than TCP and ICMP, an ICMP type
-	// other than echo request and the errors it returns, an ICMP error
-	// quoting no TCP segment of ours. Input returns nothing for it. It runs
-	// inside Input and must not retain pkt.
+	// Unhandled, if set, is given each valid packet, IPv4 or IPv6, to a
+	// local address that Input does not handle: a protocol other than TCP
+	// and ICMP (ICMPv6), an ICMP type other than echo request and the
+	// errors it returns, an ICMP error quoting no TCP segment of ours.
+	// Input returns nothing for it. It runs inside Input and must not
+	// retain pkt.
 	Unhandled func(pkt []byte)
 
-	id atomic.Uint32 // last IP identification handed out
+	id      atomic.Uint32 // last IP identification handed out
+	errors6 errorBucket   // ICMPv6 errors originated (RFC 4443 §2.4 (f))
+}
+
+// IsLocal reports whether a is one of the Endpoint's addresses.
+func (e *Endpoint) IsLocal(a netip.Addr) bool {
+	if a == e.Addr {
+		return a.IsValid()
+	}
+	for _, l := range e.Addrs {
+		if a == l {
+			return true
+		}
+	}
+	return false
 }
 
 // NextID returns the IP identification for the next outgoing packet. It is a
@@ -119,6 +137,19 @@ func (e *Endpoint) ttl() uint8 {
 // Everything else is dropped and counted in e.Stats. Input does not allocate
 // when reply has room for the echo reply.
 func (e *Endpoint) Input(pkt []byte, reply []byte) (h Header, tcpSeg []byte, out []byte, icmpErr ICMPError) {
+	return e.InputAt(time.Time{}, pkt, reply)
+}
+
+// InputAt is Input for a packet of either family that arrived at now. For
+// an IPv6 packet (ipv6.go) the returned Header holds its traffic class as
+// TOS, its hop limit as TTL, the upper-layer protocol as Protocol, the
+// addresses, and in HeaderLen the fixed and extension headers' length;
+// out may be an ICMPv6 echo reply or parameter problem. A zero now
+// originates no ICMPv6 error messages.
+func (e *Endpoint) InputAt(now time.Time, pkt []byte, reply []byte) (h Header, tcpSeg []byte, out []byte, icmpErr ICMPError) {
+	if Version(pkt) == 6 {
+		return e.input6(now, pkt, reply)
+	}
 	e.Stats.Received.Add(1)
 	h, payload, err := Parse(pkt)
 	switch {
@@ -135,7 +166,7 @@ func (e *Endpoint) Input(pkt []byte, reply []byte) (h Header, tcpSeg []byte, out
 		e.Stats.Fragments.Add(1)
 		return h, nil, nil, ICMPError{}
 	}
-	if h.Dst != e.Addr {
+	if !e.IsLocal(h.Dst) {
 		// RFC 1122 §3.2.1.3: silently discard a datagram not destined for the
 		// host (broadcast and multicast are not supported). Any source is accepted.
 		e.Stats.NotForUs.Add(1)
@@ -184,7 +215,7 @@ func (e *Endpoint) inputICMP(h *Header, payload, reply []byte) (out []byte, ie I
 		e.Stats.ICMPDropped.Add(1)
 		return nil, ICMPError{}, false
 	case ICMPTypeDestUnreachable, ICMPTypeTimeExceeded, ICMPTypeParamProblem:
-		ie, pass = e.inputICMPError(&m)
+		ie, pass = e.inputICMPError(&icmpIn{ICMP: m, dst: h.Dst})
 		return nil, ie, pass
 	}
 	if m.Type != ICMPTypeEchoRequest || m.Code != 0 {
@@ -218,8 +249,13 @@ func (e *Endpoint) inputICMP(h *Header, payload, reply []byte) (out []byte, ie I
 // the error if it is about a TCP segment of ours (RFC 1122 §3.2.2: the
 // quoted header and 64 bits of data identify the transport connection).
 // One quoting no TCP segment of ours may be about the embedder's UDP: pass.
-func (e *Endpoint) inputICMPError(m *ICMP) (ie ICMPError, pass bool) {
-	ie, v := parseICMPError(m, e.Addr)
+func (e *Endpoint) inputICMPError(m *icmpIn) (ie ICMPError, pass bool) {
+	var v icmpErrorVerdict
+	if m.V6 {
+		ie, v = parseICMPv6Error(&m.ICMP, m.dst)
+	} else {
+		ie, v = parseICMPError(&m.ICMP, m.dst)
+	}
 	switch v {
 	case icmpErrBadQuote:
 		e.Stats.ICMPErrorBadQuote.Add(1)
@@ -237,3 +273,11 @@ func (e *Endpoint) inputICMPError(m *ICMP) (ie ICMPError, pass bool) {
 
 // limitedBroadcast is 255.255.255.255 (RFC 919).
 var limitedBroadcast = netip.AddrFrom4([4]byte{255, 255, 255, 255})
+
+// icmpIn is an ICMP or ICMPv6 message and the local address it came to,
+// the address the datagram it quotes must have come from.
+type icmpIn struct {
+	ICMP
+	V6  bool
+	dst netip.Addr
+}

@@ -166,11 +166,13 @@ func TestEndpoint_Unhandled(t *testing.T) {
 		{"TCP", build(Header{TTL: 64, Protocol: ProtoTCP, Src: remote, Dst: local}, make([]byte, 20)), false},
 		{"UDP not for us", build(Header{TTL: 64, Protocol: 17, Src: remote, Dst: netip.MustParseAddr("10.9.0.3")}, make([]byte, 8)), false},
 		{"ICMP truncated", build(Header{TTL: 64, Protocol: ProtoICMP, Src: remote, Dst: local}, []byte{8, 0}), false},
+		{"UDP over IPv6", AppendPacket6(nil, &Header6{NextHeader: 17, HopLimit: 64, Src: remote6, Dst: local6}, make([]byte, 12)), true},
+		{"ICMPv6 echo request", AppendEchoRequest6(nil, remote6, local6, 1, 1, nil), false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var got [][]byte
-			e := &Endpoint{Addr: local, Unhandled: func(pkt []byte) { got = append(got, append([]byte{}, pkt...)) }}
+			e := &Endpoint{Addr: local, Addrs: []netip.Addr{local6}, Unhandled: func(pkt []byte) { got = append(got, append([]byte{}, pkt...)) }}
 			e.Input(tt.pkt, nil)
 			if !tt.pass {
 				assert.Empty(t, got)
@@ -178,15 +180,20 @@ func TestEndpoint_Unhandled(t *testing.T) {
 				return
 			}
 			require.Len(t, got, 1)
-			assert.Equal(t, udpOrICMPLen(tt.pkt), len(got[0]), "the IPv4 packet, without link padding")
+			assert.Equal(t, ipLen(tt.pkt), len(got[0]), "the IP packet, without link padding")
 			assert.Equal(t, tt.pkt[:len(got[0])], got[0])
 			assert.Equal(t, uint64(1), e.Stats.Unhandled.Load())
 		})
 	}
 }
 
-// udpOrICMPLen is the total length field of an IPv4 packet.
-func udpOrICMPLen(pkt []byte) int { return int(pkt[2])<<8 | int(pkt[3]) }
+// ipLen is the length an IP packet's header gives it.
+func ipLen(pkt []byte) int {
+	if Version(pkt) == 6 {
+		return Header6Len + (int(pkt[4])<<8 | int(pkt[5]))
+	}
+	return int(pkt[2])<<8 | int(pkt[3])
+}
 
 // fixICMP recomputes the checksum of an ICMP message after a test edited it.
 func fixICMP(b []byte) {

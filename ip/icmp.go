@@ -48,6 +48,11 @@ func ParseICMP(b []byte) (ICMP, error) {
 	if Checksum(b, 0) != 0 {
 		return ICMP{}, ErrICMPChecksum
 	}
+	return decodeICMP(b), nil
+}
+
+// decodeICMP splits an ICMP or ICMPv6 message of at least 8 octets into its fields.
+func decodeICMP(b []byte) ICMP {
 	return ICMP{
 		Type:     b[0],
 		Code:     b[1],
@@ -55,7 +60,7 @@ func ParseICMP(b []byte) (ICMP, error) {
 		ID:       binary.BigEndian.Uint16(b[4:6]),
 		Seq:      binary.BigEndian.Uint16(b[6:8]),
 		Data:     b[ICMPHeaderLen:],
-	}, nil
+	}
 }
 
 // appendEcho appends an ICMP echo message of type typ (request or reply) with

@@ -28,6 +28,9 @@ const quotedTCPLen = 8
 // ICMPError is an ICMP error message about a TCP segment we sent: what the
 // message says and what it quotes. The zero value (Type 0) means none.
 type ICMPError struct {
+	// V6 says the message is ICMPv6 (RFC 4443): Type and Code are then
+	// ICMPv6 values, and MTU is a packet too big message's.
+	V6         bool
 	Type, Code uint8
 	// MTU is the next-hop MTU of a fragmentation-needed message (RFC 1191
 	// §4); 0 if the router did not give one.
@@ -42,6 +45,9 @@ type ICMPError struct {
 
 // FragNeeded reports whether e is a fragmentation-needed message (type 3, code 4).
 func (e *ICMPError) FragNeeded() bool {
+	if e.V6 {
+		return e.Type == ICMPv6TypePacketTooBig
+	}
 	return e.Type == ICMPTypeDestUnreachable && e.Code == ICMPCodeFragNeeded
 }
 

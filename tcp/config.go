@@ -9,9 +9,17 @@ import (
 // Config holds a Stack's settings. The zero value of each field selects the
 // default given in its comment.
 type Config struct {
-	// Addr is the stack's own IPv4 address (required).
+	// Addr is the stack's own address, IPv4 or IPv6 (required unless
+	// Addrs is set).
 	Addr netip.Addr
-	// MTU of the link; 0 takes Link.MTU(). The MSS we announce is MTU-40 (RFC 9293 MUST-67).
+	// Addrs are further addresses of the stack, of either family (dual
+	// stack). The stack accepts segments to each, a Listener listens on all
+	// of them, and a Dial goes out from the first address (Addr, then
+	// Addrs) of the destination's family.
+	Addrs []netip.Addr
+	// MTU of the link; 0 takes Link.MTU(). The MSS we announce is MTU-40
+	// over IPv4 and MTU-60 over IPv6 (RFC 9293 MUST-67; RFC 8200 §8.3). With
+	// an IPv6 address it must be at least 1280 (RFC 8200 §5).
 	MTU int
 	// TTL of the packets the stack sends (RFC 9293 MUST-49: configurable). Default 64.
 	TTL uint8
@@ -129,11 +137,11 @@ type Config struct {
 	TSOffset func(id FourTuple) uint32
 	// Tracer, if set, is told about segments, state changes and user events.
 	Tracer Tracer
-	// Unhandled, if set, is given every packet to the stack's address that
-	// it does not handle (StackStats.Unhandled counts them either way):
-	// protocols other than TCP and ICMP, UDP above all; ICMP messages other
-	// than echo requests and the errors about TCP segments. pkt is the
-	// whole IPv4 packet. It runs on the stack's loop, under its lock, so it
+	// Unhandled, if set, is given every packet to the stack's addresses
+	// that it does not handle (StackStats.Unhandled counts them either
+	// way): protocols other than TCP and ICMP (ICMPv6), UDP above all; ICMP
+	// messages other than echo requests and the errors about TCP segments.
+	// pkt is the whole IPv4 or IPv6 packet. It runs on the stack's loop, under its lock, so it
 	// must not block nor call into the stack, except Stack.WritePacket
 	// (an answer); it must not retain pkt.
 	Unhandled func(pkt []byte)

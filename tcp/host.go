@@ -3,6 +3,7 @@ package tcp
 import (
 	"cmp"
 	"net/netip"
+	"slices"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -40,6 +41,7 @@ type host struct {
 	tsEpoch  time.Time     // the origin of every TCB's timestamp clock: the first now seen
 	scratch  []byte        // the payload of the segment a TCB is emitting, shared by all
 	tsoMax   int           // the most payload per emitted segment on an offload link; 0 on a plain one
+	addrs    []netip.Addr  // our addresses: cfg.Addr, then cfg.Addrs
 	seg      Segment       // the segment a TCB is emitting, shared by all
 	mem      memAccount    // the memory of every TCB
 
@@ -103,6 +105,7 @@ func newHost(cfg *Config) *host {
 		tw:        timeWaitTable{recs: make(map[FourTuple]*timeWaitRecord)},
 	}
 	h.mem.limit = cfg.MemoryLimit
+	h.addrs = localAddrs(cfg)
 	h.quietCfg.Tracer = nil
 	h.budget.init(cfg)
 	first, last, err := portRange(cfg.EphemeralPorts)
@@ -285,18 +288,23 @@ func (h *host) reopenTimeWait(now time.Time, t *tcb, seg *Segment) (Seq, admissi
 }
 
 // dial makes a TCB for an active OPEN (RFC 9293 §3.10.1) from a free
-// ephemeral port to remote, a valid unicast address and port; flush sends
-// its SYN. It fails with ErrNoPorts when every ephemeral port is taken
-// toward remote.
+// ephemeral port of our address of remote's family to remote, a valid
+// unicast address and port; flush sends its SYN. It fails with ErrNoPorts
+// when every ephemeral port is taken toward remote, and ENETUNREACH when
+// the stack has no address of remote's family.
 func (h *host) dial(now time.Time, remote netip.AddrPort) (*tcb, error) {
 	if err := h.roomForConn(); err != nil {
 		return nil, err
 	}
-	port, ok := h.dialPort(remote)
+	local, ok := h.localFor(remote.Addr())
+	if !ok {
+		return nil, syscall.ENETUNREACH
+	}
+	port, ok := h.dialPort(local, remote)
 	if !ok {
 		return nil, ErrNoPorts
 	}
-	id := FourTuple{Local: netip.AddrPortFrom(h.cfg.Addr, port), Remote: remote}
+	id := FourTuple{Local: netip.AddrPortFrom(local, port), Remote: remote}
 	t := h.newTCB(now, id, h.chooseISS(id, now))
 	h.add(t)
 	h.stats.dialed.Add(1)
@@ -499,7 +507,11 @@ func (h *host) newTCB(now time.Time, id FourTuple, iss Seq) *tcb {
 	}
 	t := newTCB(h.cfg, id, iss)
 	t.scratch, t.seg = &h.scratch, &h.seg
-	t.tsoMax = h.tsoMax
+	if id.Local.Addr().Is4() {
+		// TSO for IPv4 only: a device may take TCPv4 GSO and not TCPv6
+		// (TUN_F_TSO6 refused), and the link does not say which.
+		t.tsoMax = h.tsoMax
+	}
 	t.snd.buf.acct, t.rcv.buf.acct = &h.mem, &h.mem
 	t.ooo.budget = &h.budget
 	h.pmtuApply(now, t)
@@ -524,4 +536,28 @@ func (h *host) add(t *tcb) {
 // compareID orders four-tuples by local, then remote address and port.
 func compareID(a, b FourTuple) int {
 	return cmp.Or(a.Local.Compare(b.Local), a.Remote.Compare(b.Remote))
+}
+
+// localFor returns the stack's first address of remote's family: the
+// source of an active OPEN (RFC 9293 §3.10.1 leaves the choice to the
+// implementation; RFC 6724's longest match is moot with one address per
+// family, the common case).
+func (h *host) localFor(remote netip.Addr) (netip.Addr, bool) {
+	for _, a := range h.addrs {
+		if a.Is4() == remote.Is4() {
+			return a, true
+		}
+	}
+	return netip.Addr{}, false
+}
+
+// localAddrs lists cfg's valid addresses, Addr first, each once.
+func localAddrs(cfg *Config) []netip.Addr {
+	var out []netip.Addr
+	for _, a := range append([]netip.Addr{cfg.Addr}, cfg.Addrs...) {
+		if a = a.Unmap(); a.IsValid() && !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	return out
 }

@@ -17,7 +17,7 @@ var (
 	fuzzRemotes = [...]netip.AddrPort{
 		netip.MustParseAddrPort("10.0.0.2:40000"),
 		netip.MustParseAddrPort("10.0.0.2:40001"),
-		netip.MustParseAddrPort("10.0.0.3:40000"),
+		netip.MustParseAddrPort("[fd00::3]:40000"), // dual stack: one peer over IPv6
 		netip.MustParseAddrPort("10.0.0.2:80"),
 	}
 	fuzzLocalPorts = [...]uint16{80, 81, 82, 0, 50000, 50001, 50002, 50003}
@@ -56,6 +56,7 @@ func FuzzHost(f *testing.F) {
 		cfg := Config{
 			SYNCookies:  SYNCookieMode(len(data) % 3),
 			Addr:        hostAddr,
+			Addrs:       []netip.Addr{fuzzHostAddr6},
 			MSL:         time.Second,
 			InitialRTO:  200 * time.Millisecond,
 			MinRTO:      200 * time.Millisecond,
@@ -108,7 +109,7 @@ func FuzzHost(f *testing.F) {
 				}
 				sel := data[0]
 				remote := fuzzRemotes[sel%4]
-				local := netip.AddrPortFrom(hostAddr, fuzzLocalPorts[sel/4%8])
+				local := fuzzLocal(remote, fuzzLocalPorts[sel/4%8])
 				switch sel >> 5 {
 				case 5:
 					remote = netip.AddrPortFrom(netip.MustParseAddr("255.255.255.255"), remote.Port())
@@ -300,20 +301,32 @@ func FuzzHost(f *testing.F) {
 	})
 }
 
-// fuzzICMPKinds are the ICMP errors FuzzHost sends: type and code.
-var fuzzICMPKinds = [...][2]uint8{{3, 0}, {3, 1}, {3, 2}, {3, 3}, {3, 4}, {3, 4}, {3, 13}, {11, 0}, {12, 0}}
+// fuzzHostAddr6 is the host's IPv6 address in FuzzHost.
+var fuzzHostAddr6 = netip.MustParseAddr("fd00::1")
+
+// fuzzLocal is the host's address of remote's family, with port.
+func fuzzLocal(remote netip.AddrPort, port uint16) netip.AddrPort {
+	if remote.Addr().Is6() {
+		return netip.AddrPortFrom(fuzzHostAddr6, port)
+	}
+	return netip.AddrPortFrom(hostAddr, port)
+}
+
+// fuzzICMPKinds are the ICMP errors FuzzHost sends: type and code (read
+// as ICMPv6's for the IPv6 peer).
+var fuzzICMPKinds = [...][2]uint8{{3, 0}, {3, 1}, {3, 2}, {3, 3}, {3, 4}, {3, 4}, {3, 13}, {11, 0}, {12, 0}, {2, 0}, {1, 4}}
 
 // fuzzICMP hands the host an ICMP error quoting a segment from a local port
 // to a peer, its SEQ near the SND.UNA of the TCB it names, if any.
 func fuzzICMP(h *host, now time.Time, b []byte) {
 	remote := fuzzRemotes[b[0]%4]
-	local := netip.AddrPortFrom(hostAddr, fuzzLocalPorts[b[0]/4%8])
+	local := fuzzLocal(remote, fuzzLocalPorts[b[0]/4%8])
 	k := fuzzICMPKinds[int(b[1])%len(fuzzICMPKinds)]
 	base := Seq(1000)
 	if c := h.conns[FourTuple{Local: local, Remote: remote}]; c != nil {
 		base = c.snd.una
 	}
-	e := ip.ICMPError{Type: k[0], Code: k[1], MTU: uint16(b[4]) * 8, QuotedLen: 1500 - uint16(b[1]),
+	e := ip.ICMPError{V6: remote.Addr().Is6(), Type: k[0], Code: k[1], MTU: uint16(b[4]) * 8, QuotedLen: 1500 - uint16(b[1]),
 		Src: local.Addr(), Dst: remote.Addr(), SrcPort: local.Port(), DstPort: remote.Port(),
 		Seq: uint32(base.Add(fuzzOffset(b[2:])))}
 	h.icmpError(now, &e)

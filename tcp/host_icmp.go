@@ -38,7 +38,11 @@ func (h *host) icmpError(now time.Time, e *ip.ICMPError) {
 	}
 	h.icmp.accepted.Add(1)
 	before := t.pathMTU()
-	t.icmpError(now, e.Type, e.Code, int(e.MTU), int(e.QuotedLen))
+	typ, code := e.Type, e.Code
+	if e.V6 {
+		typ, code = icmpv6AsICMP(typ, code)
+	}
+	t.icmpError(now, typ, code, int(e.MTU), int(e.QuotedLen))
 	if mtu := t.pathMTU(); mtu < before {
 		h.pmtuStore(now, id.Remote.Addr(), mtu)
 	}
@@ -78,3 +82,34 @@ func (h *host) pmtuApply(now time.Time, t *tcb) {
 		t.pmtuStart(e.mtu, e.at.Add(pmtuReprobe))
 	}
 }
+
+// icmpv6AsICMP maps an ICMPv6 error (RFC 4443) to the ICMPv4 type and code
+// that mean the same to TCP, so one set of rules acts on both: packet too
+// big is fragmentation needed (RFC 8201 §4 as RFC 1191); port unreachable
+// is the hard error it is in IPv4 (RFC 1122 §4.2.3.9); the prohibitions
+// map to "communication administratively prohibited" (RFC 1812), a soft
+// error; a parameter problem, as in IPv4, is EPROTO. These follow the
+// errnos of Linux's icmpv6_err_convert.
+func icmpv6AsICMP(typ, code uint8) (uint8, uint8) {
+	switch typ {
+	case ip.ICMPv6TypePacketTooBig:
+		return ip.ICMPTypeDestUnreachable, ip.ICMPCodeFragNeeded
+	case ip.ICMPv6TypeTimeExceeded:
+		return ip.ICMPTypeTimeExceeded, 0
+	case ip.ICMPv6TypeParamProblem:
+		return ip.ICMPTypeParamProblem, 0
+	}
+	switch code {
+	case ip.ICMPv6CodeNoRoute:
+		return ip.ICMPTypeDestUnreachable, ip.ICMPCodeNetUnreachable
+	case ip.ICMPv6CodePortUnreachable:
+		return ip.ICMPTypeDestUnreachable, ip.ICMPCodePortUnreachable
+	case ip.ICMPv6CodeAdminProhibited, ip.ICMPv6CodeSourcePolicyFail, ip.ICMPv6CodeRejectRoute:
+		return ip.ICMPTypeDestUnreachable, icmpCodeAdminProhibited
+	}
+	return ip.ICMPTypeDestUnreachable, ip.ICMPCodeHostUnreachable // beyond scope, address unreachable
+}
+
+// icmpCodeAdminProhibited is ICMPv4's "communication administratively
+// prohibited" (RFC 1812 §5.2.7.1).
+const icmpCodeAdminProhibited = 13

@@ -101,8 +101,7 @@ func (h *host) inUse(id FourTuple) bool {
 // §3.3.4's check_suitable_port: the four-tuple must be free and the port
 // not a listener's, so one port serves many remotes and the range bounds
 // the connections toward each remote, not the total.
-func (h *host) dialPort(remote netip.AddrPort) (uint16, bool) {
-	local := h.cfg.Addr
+func (h *host) dialPort(local netip.Addr, remote netip.AddrPort) (uint16, bool) {
 	return h.eph.choose(local, remote, func(p uint16) bool {
 		return h.listeners[p] == nil && !h.inUse(FourTuple{Local: netip.AddrPortFrom(local, p), Remote: remote})
 	})

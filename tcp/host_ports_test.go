@@ -206,7 +206,7 @@ func BenchmarkHostPorts_Dial(b *testing.B) {
 	h := newHost(&cfg)
 	remote := netip.MustParseAddrPort("10.0.0.2:80")
 	for b.Loop() {
-		if _, ok := h.dialPort(remote); !ok {
+		if _, ok := h.dialPort(hostAddr, remote); !ok {
 			b.Fatal("no port")
 		}
 	}

@@ -2,7 +2,6 @@ package tcp
 
 import (
 	"context"
-	"errors"
 	"net"
 	"net/netip"
 	"os"
@@ -14,15 +13,13 @@ import (
 // The shapes of package net: dialling and listening by network and
 // address string, and Accept with a context.
 
-// errIPv6 is the error for an IPv6 address: the stack is IPv4 only.
-var errIPv6 = errors.New("tcp: IPv6 is not supported")
-
 // DialContext connects to address on the named network, with the shape of
 // net.Dialer.DialContext, so it fits http.Transport.DialContext. The
-// network is "tcp" or "tcp4"; address is "host:port" where host is an IPv4
-// literal or a name, resolved with net.DefaultResolver to its first IPv4
-// address. When ctx ends before the handshake completes the attempt is
-// abandoned (see DialAddrPort). Errors are *net.OpError values.
+// network is "tcp", "tcp4" or "tcp6"; address is "host:port" where host is
+// an IP literal or a name, resolved with net.DefaultResolver: the first
+// address of the network's family ("tcp": of a family the stack has an
+// address of) is dialled. When ctx ends before the handshake completes the
+// attempt is abandoned (see DialAddrPort). Errors are *net.OpError values.
 func (s *Stack) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
 	ap, err := s.resolve(ctx, "dial", network, address)
 	if err != nil {
@@ -35,13 +32,20 @@ func (s *Stack) DialContext(ctx context.Context, network, address string) (net.C
 	return c, nil
 }
 
-// resolve turns a network and "host:port" into an IPv4 address and port.
+// resolve turns a network and "host:port" into an address and port. An
+// empty host is the unspecified address of the network's family.
 func (s *Stack) resolve(ctx context.Context, op, network, address string) (netip.AddrPort, error) {
 	fail := func(err error) (netip.AddrPort, error) {
 		return netip.AddrPort{}, &net.OpError{Op: op, Net: network, Err: err}
 	}
+	var lookup string // the resolver's network
 	switch network {
-	case "tcp", "tcp4":
+	case "tcp":
+		lookup = "ip"
+	case "tcp4":
+		lookup = "ip4"
+	case "tcp6":
+		lookup = "ip6"
 	default:
 		return fail(net.UnknownNetworkError(network))
 	}
@@ -53,46 +57,53 @@ func (s *Stack) resolve(ctx context.Context, op, network, address string) (netip
 	if err != nil {
 		return fail(&net.AddrError{Err: "invalid port", Addr: address})
 	}
+	fits := func(a netip.Addr) bool { // of the network's family
+		return lookup == "ip" || (lookup == "ip4") == a.Is4()
+	}
 	var addr netip.Addr
 	switch a, err := netip.ParseAddr(host); {
+	case host == "" && network == "tcp6":
+		addr = netip.IPv6Unspecified()
 	case host == "":
 		addr = netip.IPv4Unspecified()
 	case err == nil:
 		addr = a.Unmap()
+		if !fits(addr) {
+			return fail(&net.AddrError{Err: "address of the wrong family for " + network, Addr: host})
+		}
 	default:
-		addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip4", host)
+		addrs, err := net.DefaultResolver.LookupNetIP(ctx, lookup, host)
 		if err != nil {
 			return fail(err)
 		}
 		for _, a := range addrs {
-			if a = a.Unmap(); a.Is4() {
-				addr = a
+			if _, ours := s.host.localFor(a.Unmap()); ours && fits(a.Unmap()) {
+				addr = a.Unmap()
 				break
 			}
 		}
 		if !addr.IsValid() {
-			return fail(&net.DNSError{Err: "no IPv4 address", Name: host, IsNotFound: true})
+			return fail(&net.DNSError{Err: "no address of a family the stack has", Name: host, IsNotFound: true})
 		}
-	}
-	if !addr.Is4() {
-		return fail(&net.AddrError{Err: errIPv6.Error(), Addr: host})
 	}
 	return netip.AddrPortFrom(addr, uint16(port)), nil
 }
 
-// ListenAddrPort listens on addr, which is the stack's address or the
-// unspecified address 0.0.0.0; port 0 picks an ephemeral port. Any other
-// address fails with an error wrapping syscall.EADDRNOTAVAIL.
+// ListenAddrPort listens on addr's port, as Listen does (on every address
+// of the stack). addr's address is one of the stack's or an unspecified
+// address, 0.0.0.0 or ::; any other fails with an error wrapping
+// syscall.EADDRNOTAVAIL. Port 0 picks an ephemeral port.
 func (s *Stack) ListenAddrPort(addr netip.AddrPort) (*Listener, error) {
-	if a := addr.Addr().Unmap(); a != s.cfg.Addr && a != netip.IPv4Unspecified() {
+	if a := addr.Addr().Unmap(); !a.IsUnspecified() && !s.ep.IsLocal(a) {
 		return nil, opError("listen", nil, net.TCPAddrFromAddrPort(addr), syscall.EADDRNOTAVAIL)
 	}
 	return s.Listen(addr.Port())
 }
 
-// ListenAddr listens with the shape of net.Listen: network "tcp" or
-// "tcp4", address "host:port" where host is empty, 0.0.0.0, the stack's
-// address or a name that resolves to it (see ListenAddrPort).
+// ListenAddr listens with the shape of net.Listen: network "tcp", "tcp4"
+// or "tcp6", address "host:port" where host is empty, unspecified, an
+// address of the stack or a name that resolves to one (see
+// ListenAddrPort).
 func (s *Stack) ListenAddr(network, address string) (net.Listener, error) {
 	ap, err := s.resolve(context.Background(), "listen", network, address)
 	if err != nil {

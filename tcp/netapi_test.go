@@ -19,14 +19,21 @@ import (
 )
 
 // httpPair is an http.Server on B's listener and an http.Client whose
-// Transport dials through A's DialContext, in real time.
-func httpPair(t *testing.T, addrServer netip.Addr) (*Stack, *Stack, *http.Client, uint16) {
+// Transport dials through A's DialContext, in real time. B's address is
+// addrServer; with v6 both stacks have an IPv6 address too.
+func httpPair(t *testing.T, addrServer netip.Addr, v6 bool) (*Stack, *Stack, *http.Client, uint16) {
 	t.Helper()
 	ea, eb := tun.Pipe(1500)
-	cfg := func(a netip.Addr) Config { return Config{Addr: a, MinRTO: 200 * time.Millisecond} }
-	a, err := NewStack(ea, cfg(addrA))
+	cfg := func(a netip.Addr, a6 string) Config {
+		c := Config{Addr: a, MinRTO: 200 * time.Millisecond}
+		if v6 {
+			c.Addrs = []netip.Addr{netip.MustParseAddr(a6)}
+		}
+		return c
+	}
+	a, err := NewStack(ea, cfg(addrA, "2001:db8::1"))
 	require.NoError(t, err)
-	b, err := NewStack(eb, cfg(addrServer))
+	b, err := NewStack(eb, cfg(addrServer, "2001:db8::2"))
 	require.NoError(t, err)
 	ln, err := b.ListenAddr("tcp", "0.0.0.0:0")
 	require.NoError(t, err)
@@ -63,7 +70,7 @@ func getBody(t *testing.T, c *http.Client, url string) string {
 // name net.DefaultResolver finds in /etc/hosts ("localhost", 127.0.0.1,
 // which the server stack takes as its address).
 func TestDialContext_HTTPTransport(t *testing.T) {
-	_, _, client, port := httpPair(t, addrB)
+	_, _, client, port := httpPair(t, addrB, false)
 	body := getBody(t, client, fmt.Sprintf("http://%v:%d/", addrB, port))
 	assert.Contains(t, body, "hello 10.0.0.1:")
 	body = getBody(t, client, fmt.Sprintf("http://%v:%d/again", addrB, port))
@@ -75,14 +82,25 @@ func TestDialContext_HTTPTransportByName(t *testing.T) {
 	if err != nil || len(addrs) == 0 || addrs[0].Unmap() != netip.MustParseAddr("127.0.0.1") {
 		t.Skipf("localhost does not resolve to 127.0.0.1 offline: %v %v", addrs, err)
 	}
-	_, _, client, port := httpPair(t, netip.MustParseAddr("127.0.0.1"))
+	_, _, client, port := httpPair(t, netip.MustParseAddr("127.0.0.1"), false)
 	body := getBody(t, client, fmt.Sprintf("http://localhost:%d/", port))
 	assert.Contains(t, body, fmt.Sprintf("from localhost:%d", port))
 }
 
+// Over IPv6 too, on a dual-stack pair: "tcp" and "tcp6" with an IPv6 literal.
+func TestDialContext_HTTPTransportIPv6(t *testing.T) {
+	a, _, client, port := httpPair(t, addrB, true)
+	body := getBody(t, client, fmt.Sprintf("http://[2001:db8::2]:%d/", port))
+	assert.Contains(t, body, "hello [2001:db8::1]:")
+	c, err := a.DialContext(context.Background(), "tcp6", fmt.Sprintf("[2001:db8::2]:%d", port))
+	require.NoError(t, err)
+	assert.Equal(t, "2001:db8::1", c.LocalAddr().(*net.TCPAddr).AddrPort().Addr().String())
+	c.Close()
+}
+
 // A canceled context fails the request and the Dial, with ctx's error.
 func TestDialContext_Canceled(t *testing.T) {
-	a, _, client, port := httpPair(t, addrB)
+	a, _, client, port := httpPair(t, addrB, false)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	req, err := http.NewRequestWithContext(ctx, "GET", fmt.Sprintf("http://%v:%d/", addrB, port), nil)
@@ -114,11 +132,11 @@ func TestDialContext_BadNetworkOrAddress(t *testing.T) {
 			var u net.UnknownNetworkError
 			assert.ErrorAs(t, err, &u)
 		}},
-		{"tcp6", "[::1]:80", func(t *testing.T, err error) {
-			var u net.UnknownNetworkError
-			assert.ErrorAs(t, err, &u)
+		{"tcp6", "10.0.0.2:80", func(t *testing.T, err error) { assert.ErrorContains(t, err, "wrong family for tcp6") }},
+		{"tcp4", "[2001:db8::2]:80", func(t *testing.T, err error) { assert.ErrorContains(t, err, "wrong family for tcp4") }},
+		{"tcp", "[2001:db8::2]:80", func(t *testing.T, err error) {
+			assert.ErrorIs(t, err, syscall.ENETUNREACH, "an IPv4-only stack has no route to IPv6")
 		}},
-		{"tcp", "[::1]:80", func(t *testing.T, err error) { assert.ErrorContains(t, err, "IPv6 is not supported") }},
 		{"tcp", "10.0.0.2", func(t *testing.T, err error) { assert.ErrorContains(t, err, "missing port") }},
 		{"tcp", "10.0.0.2:http", func(t *testing.T, err error) { assert.ErrorContains(t, err, "invalid port") }},
 		{"tcp", "10.0.0.2:70000", func(t *testing.T, err error) { assert.ErrorContains(t, err, "invalid port") }},
@@ -155,7 +173,8 @@ func TestListenAddrPort(t *testing.T) {
 		{"mapped own address", netip.AddrPortFrom(netip.AddrFrom16(addrB.As16()), 83), nil},
 		{"ephemeral", netip.AddrPortFrom(addrB, 0), nil},
 		{"another address", netip.AddrPortFrom(addrA, 84), syscall.EADDRNOTAVAIL},
-		{"IPv6", netip.MustParseAddrPort("[::1]:85"), syscall.EADDRNOTAVAIL},
+		{"IPv6 not ours", netip.MustParseAddrPort("[2001:db8::2]:85"), syscall.EADDRNOTAVAIL},
+		{"IPv6 unspecified", netip.MustParseAddrPort("[::]:87"), nil},
 		{"port in use", netip.AddrPortFrom(netip.IPv4Unspecified(), 86), syscall.EADDRINUSE},
 	}
 	for _, tt := range tests {

@@ -145,10 +145,17 @@ func NewStack(link Link, cfg Config) (*Stack, error) {
 	if link == nil {
 		return nil, errors.New("tcp: NewStack: nil link")
 	}
-	if !validUnicast(cfg.Addr) {
-		return nil, fmt.Errorf("tcp: NewStack: address %v: %w", cfg.Addr, ErrInvalidAddr)
+	if !cfg.Addr.IsValid() && len(cfg.Addrs) > 0 {
+		cfg.Addr = cfg.Addrs[0]
 	}
 	cfg.Addr = cfg.Addr.Unmap()
+	has6 := false
+	for _, a := range append([]netip.Addr{cfg.Addr}, cfg.Addrs...) {
+		if !validUnicast(a) {
+			return nil, fmt.Errorf("tcp: NewStack: address %v: %w", a, ErrInvalidAddr)
+		}
+		has6 = has6 || a.Unmap().Is6()
+	}
 	if cfg.MTU == 0 {
 		cfg.MTU = link.MTU()
 	}
@@ -158,6 +165,9 @@ func NewStack(link Link, cfg Config) (*Stack, error) {
 	if cfg.MTU < 68 || cfg.MTU > 65535 {
 		// RFC 791: every IPv4 host handles 68-octet datagrams; 65535 is the most a datagram can be.
 		return nil, fmt.Errorf("tcp: NewStack: MTU %d out of range [68, 65535]", cfg.MTU)
+	}
+	if has6 && cfg.MTU < ip.MinMTU6 {
+		return nil, fmt.Errorf("tcp: NewStack: MTU %d below IPv6's minimum of %d (RFC 8200 §5)", cfg.MTU, ip.MinMTU6)
 	}
 	if _, _, err := portRange(cfg.EphemeralPorts); err != nil {
 		return nil, fmt.Errorf("tcp: NewStack: %w", err)
@@ -178,11 +188,12 @@ func NewStack(link Link, cfg Config) (*Stack, error) {
 	s.timer.Stop()
 	s.host = newHost(&s.cfg)
 	s.ep.Addr = s.cfg.Addr
+	s.ep.Addrs = s.host.addrs
 	s.ep.TTL = s.cfg.TTL
 	s.ep.Unhandled = s.cfg.Unhandled
 	s.bufSz = max(s.cfg.MTU, link.MTU())
 	s.setupOffloadRx(link)
-	s.pkt = make([]byte, 0, s.cfg.MTU+ip.HeaderLen+HeaderLen+MaxOptionsLen)
+	s.pkt = make([]byte, 0, s.cfg.MTU+ip.Header6Len+HeaderLen+MaxOptionsLen)
 	s.setupOutput(link)
 	s.emitFn = s.writeSegment
 	s.wakeFn = s.wake
@@ -191,8 +202,11 @@ func NewStack(link Link, cfg Config) (*Stack, error) {
 	return s, nil
 }
 
-// Addr returns the stack's IPv4 address.
+// Addr returns the stack's first address (Config.Addr).
 func (s *Stack) Addr() netip.Addr { return s.cfg.Addr }
+
+// Addrs returns every address of the stack, Config.Addr first.
+func (s *Stack) Addrs() []netip.Addr { return slices.Clone(s.host.addrs) }
 
 // Close resets every connection, closes every listener and stops the
 // stack. Calls on its connections and listeners then fail with an error
@@ -410,14 +424,14 @@ func (s *Stack) input(now time.Time, p inPacket) {
 // handlePacket is the receive path: IPv4, checksum, decoding, then the
 // host. csumOK says the link vouches for the TCP checksum.
 func (s *Stack) handlePacket(now time.Time, pkt []byte, csumOK bool) {
-	h, tcpSeg, out, icmpErr := s.ep.Input(pkt, s.reply)
+	h, tcpSeg, out, icmpErr := s.ep.InputAt(now, pkt, s.reply)
 	if icmpErr.Type != 0 {
 		s.host.icmpError(now, &icmpErr)
 		return
 	}
 	if out != nil {
 		s.reply = out[:0]
-		s.write(out) // an ICMP echo reply
+		s.write(out) // an ICMP echo reply, or an ICMPv6 parameter problem
 		return
 	}
 	if tcpSeg == nil {
@@ -514,8 +528,8 @@ func (s *Stack) schedule(now, t time.Time) {
 }
 
 // outHeadroom is the room in front of a payload in the output buffer for
-// the largest IPv4 and TCP headers.
-const outHeadroom = ip.HeaderLen + HeaderLen + MaxOptionsLen
+// the largest IP and TCP headers: IPv6's fixed header is the larger.
+const outHeadroom = ip.Header6Len + HeaderLen + MaxOptionsLen
 
 // setupOutput makes the output buffer, and on an offload link lets TCBs
 // emit segments of up to 64 KiB (TSO). The host's shared payload scratch
@@ -532,34 +546,54 @@ func (s *Stack) setupOutput(link Link) {
 	s.host.scratch = s.out[outHeadroom:outHeadroom]
 }
 
-// writeSegment sends seg as an IPv4 packet from id.Local to id.Remote. The
-// packet buffers are reused, so this does not allocate.
+// writeSegment sends seg as an IP packet from id.Local to id.Remote, IPv4
+// or IPv6 as their addresses are. The packet buffers are reused, so this
+// does not allocate.
 func (s *Stack) writeSegment(id FourTuple, seg *Segment) {
 	var b []byte
 	src, dst := id.Local.Addr(), id.Remote.Addr()
+	v6 := src.Is6()
+	ipLen := ip.HeaderLen
+	if v6 {
+		ipLen = ip.Header6Len
+	}
 	partial := false // the link completes the TCP checksum
 	if n := len(seg.Payload); n > 0 && &seg.Payload[0] == &s.out[outHeadroom] {
 		// The payload is in place: the headers go in front of it.
-		off := outHeadroom - seg.headerLen() - ip.HeaderLen
+		off := outHeadroom - seg.headerLen() - ipLen
 		b = s.out[off : outHeadroom+n]
 		partial = s.offload != nil
-		putHeaderBefore(b[ip.HeaderLen:], seg, src, dst, partial)
+		putHeaderBefore(b[ipLen:], seg, src, dst, partial)
 	} else {
-		b = s.pkt[:ip.HeaderLen] // room for the IP header, written last
+		b = s.pkt[:ipLen] // room for the IP header, written last
 		b = AppendSegment(b, seg, src, dst)
 		s.pkt = b[:0]
 	}
-	h := ip.Header{
-		TOS:          seg.ECN & ecnMask, // RFC 3168 §5
-		TotalLen:     uint16(len(b)),
-		ID:           s.ep.NextID(),
-		DontFragment: true, // RFC 1191: we never fragment; the MSS fits the MTU
-		TTL:          s.cfg.TTL,
-		Protocol:     ip.ProtoTCP,
-		Src:          id.Local.Addr(),
-		Dst:          id.Remote.Addr(),
+	if v6 {
+		// RFC 8200 §3; no extension headers. IPv6 routers never fragment,
+		// and we send within the path MTU (RFC 8201).
+		h := ip.Header6{
+			TrafficClass: seg.ECN & ecnMask, // RFC 3168 §5: the ECN field of the traffic class
+			PayloadLen:   uint16(len(b) - ip.Header6Len),
+			NextHeader:   ip.ProtoTCP,
+			HopLimit:     s.cfg.TTL,
+			Src:          src,
+			Dst:          dst,
+		}
+		ip.PutHeader6(b, &h)
+	} else {
+		h := ip.Header{
+			TOS:          seg.ECN & ecnMask, // RFC 3168 §5
+			TotalLen:     uint16(len(b)),
+			ID:           s.ep.NextID(),
+			DontFragment: true, // RFC 1191: we never fragment; the MSS fits the MTU
+			TTL:          s.cfg.TTL,
+			Protocol:     ip.ProtoTCP,
+			Src:          src,
+			Dst:          dst,
+		}
+		ip.PutHeader(b, &h)
 	}
-	ip.PutHeader(b, &h)
 	s.stats.segsOut.Add(1)
 	if s.offload != nil {
 		o := ip.Offload{ChecksumPartial: partial}
@@ -601,10 +635,12 @@ func signal(ch chan struct{}) {
 	}
 }
 
-// validUnicast reports whether a can be a connection's address: IPv4, and
-// not unspecified, multicast or the limited broadcast (RFC 9293 MUST-46,
-// MUST-57, MUST-63; RFC 1122 §3.2.1.3).
+// validUnicast reports whether a can be a connection's address: IPv4 or
+// IPv6, and not unspecified, multicast or the limited broadcast (RFC 9293
+// MUST-46, MUST-57, MUST-63; RFC 1122 §3.2.1.3), nor IPv6's loopback,
+// which never leaves a node (RFC 4291 §2.5.2, §2.5.3, §2.7).
 func validUnicast(a netip.Addr) bool {
 	a = a.Unmap()
-	return a.Is4() && !a.IsUnspecified() && !a.IsMulticast() && a != netip.AddrFrom4([4]byte{255, 255, 255, 255})
+	return a.IsValid() && !a.IsUnspecified() && !a.IsMulticast() && a != netip.AddrFrom4([4]byte{255, 255, 255, 255}) &&
+		!(a.Is6() && a.IsLoopback())
 }

@@ -190,7 +190,12 @@ func (r *rawPeer) send(t testing.TB, src, dst netip.AddrPort, seg Segment) {
 	t.Helper()
 	seg.SrcPort, seg.DstPort = src.Port(), dst.Port()
 	tcp := AppendSegment(nil, &seg, src.Addr(), dst.Addr())
-	pkt := ip.AppendPacket(nil, &ip.Header{TOS: seg.ECN, TTL: 64, Protocol: ip.ProtoTCP, Src: src.Addr(), Dst: dst.Addr()}, tcp)
+	var pkt []byte
+	if src.Addr().Is6() {
+		pkt = ip.AppendPacket6(nil, &ip.Header6{TrafficClass: seg.ECN, HopLimit: 64, NextHeader: ip.ProtoTCP, Src: src.Addr(), Dst: dst.Addr()}, tcp)
+	} else {
+		pkt = ip.AppendPacket(nil, &ip.Header{TOS: seg.ECN, TTL: 64, Protocol: ip.ProtoTCP, Src: src.Addr(), Dst: dst.Addr()}, tcp)
+	}
 	require.NoError(t, r.end.WritePacket(pkt), "the pipe must take the packet")
 }
 
@@ -219,8 +224,8 @@ func (r *rawPeer) recv(t *testing.T) (ip.Header, Segment) {
 	t.Helper()
 	p, ok := r.next()
 	require.True(t, ok, "the stack must have sent a packet")
-	h, payload, err := ip.Parse(p)
-	require.NoError(t, err, "the stack must send valid IPv4")
+	h, payload, err := parseIP(p)
+	require.NoError(t, err, "the stack must send valid IPv4 or IPv6")
 	require.Equal(t, uint8(ip.ProtoTCP), h.Protocol, "the packet must carry TCP")
 	require.True(t, VerifyChecksum(payload, h.Src, h.Dst), "MUST-2: the stack must checksum its segments")
 	seg, err := decodeSegment(payload)
@@ -233,17 +238,28 @@ func (r *rawPeer) recvNone(t *testing.T, why string) {
 	t.Helper()
 	p, ok := r.next()
 	if ok {
-		h, payload, _ := ip.Parse(p)
+		h, payload, _ := parseIP(p)
 		seg, _ := decodeSegment(payload)
 		assert.Failf(t, "unexpected packet", "%s; got %v→%v %v", why, h.Src, h.Dst, &seg)
 	}
+}
+
+// parseIP parses an IPv4 or IPv6 packet, giving an IPv6 header's fields
+// the names of their IPv4 counterparts.
+func parseIP(p []byte) (ip.Header, []byte, error) {
+	if ip.Version(p) != 6 {
+		return ip.Parse(p)
+	}
+	h6, payload, err := ip.Parse6(p)
+	return ip.Header{TOS: h6.TrafficClass, TTL: h6.HopLimit, Protocol: h6.NextHeader, Src: h6.Src, Dst: h6.Dst,
+		HeaderLen: h6.HeaderLen, TotalLen: uint16(ip.Header6Len + int(h6.PayloadLen))}, payload, err
 }
 
 func TestNewStack_InvalidAddress_MUST46(t *testing.T) {
 	ea, eb := tun.Pipe(1500)
 	defer ea.Close()
 	defer eb.Close()
-	for _, a := range []string{"0.0.0.0", "255.255.255.255", "224.0.0.1", "::1"} {
+	for _, a := range []string{"0.0.0.0", "255.255.255.255", "224.0.0.1", "::1", "::", "ff02::1"} {
 		_, err := NewStack(ea, Config{Addr: netip.MustParseAddr(a)})
 		assert.ErrorIs(t, err, ErrInvalidAddr, "%s cannot be a host's own address", a)
 	}
@@ -251,6 +267,10 @@ func TestNewStack_InvalidAddress_MUST46(t *testing.T) {
 	assert.ErrorIs(t, err, ErrInvalidAddr, "the address is required")
 	_, err = NewStack(ea, Config{Addr: addrA, MTU: 9000})
 	assert.Error(t, err, "the MTU cannot exceed the link's")
+	_, err = NewStack(ea, Config{Addr: addrA, Addrs: []netip.Addr{netip.MustParseAddr("ff02::1")}})
+	assert.ErrorIs(t, err, ErrInvalidAddr, "every address is checked")
+	_, err = NewStack(ea, Config{Addr: netip.MustParseAddr("fd00::2"), MTU: 1000})
+	assert.Error(t, err, "RFC 8200 §5: IPv6 needs an MTU of 1280")
 }
 
 func TestStack_RSTToClosedPort_3_10_7_1(t *testing.T) {

@@ -132,7 +132,7 @@ func newTCB(cfg *Config, id FourTuple, iss Seq) *tcb {
 	}
 	c.scratch, c.seg = new([]byte), new(Segment)
 	c.snd.init(cfg, iss)
-	c.rcv.init(cfg)
+	c.rcv.init(cfg, headersLen(id))
 	// Until the handshake settles the MSS, the controller works with 536
 	// octets (MUST-15); establish replaces it.
 	c.cc = newCongestionControl(cfg.Congestion, c.snd.mss, initialWindow(c.snd.mss, false))
@@ -222,4 +222,14 @@ func (b *challengeBudget) take(now time.Time) bool {
 	}
 	b.count++
 	return true
+}
+
+// headersLen is the IP and TCP header octets, without options, in front
+// of each segment of connection id: RFC 9293 MUST-67's 40 over IPv4, and
+// 60 over IPv6, whose fixed header is 40 (RFC 8200 §8.3).
+func headersLen(id FourTuple) int {
+	if id.Local.Addr().Is6() {
+		return 60
+	}
+	return 40
 }

@@ -68,11 +68,12 @@ func (c *tcb) pathMTU() int {
 }
 
 // mssFor is the send MSS over a path of MTU mtu: the peer's MSS option,
-// limited by what mtu carries past the IPv4 and TCP headers (RFC 1191 §3),
+// limited by what mtu carries past the IP and TCP headers (RFC 1191 §3,
+// RFC 8201 §5),
 // less the option space on every segment: RFC 9293 MUST-16, RFC 7323 §3.2
 // (Linux takes the same 12 octets for timestamps off).
 func (c *tcb) mssFor(mtu int) int {
-	m := min(c.icmp.peerMSS, mtu-40)
+	m := min(c.icmp.peerMSS, mtu-headersLen(c.id))
 	if c.opt.ts {
 		m -= tsOptionLen
 	}
@@ -164,6 +165,9 @@ func nextHopMTU(mtu, quotedLen int) int {
 // MSS follows it.
 func (c *tcb) pmtuDecrease(now time.Time, mtu, quotedLen int) {
 	mtu = max(nextHopMTU(mtu, quotedLen), minPMTU)
+	if c.id.Local.Addr().Is6() {
+		mtu = max(mtu, ip.MinMTU6) // RFC 8201 §4: never below IPv6's minimum link MTU
+	}
 	if mtu >= c.pathMTU() {
 		return
 	}
@@ -233,7 +237,8 @@ func (c *tcb) icmpOnTimeout(now time.Time) {
 	}
 	cur, next := c.pathMTU(), 0
 	for _, mtu := range blackHoleMTUs {
-		if mtu < cur {
+		// RFC 8200 §5: an IPv6 path carries 1280 octets; there is no step below.
+		if mtu < cur && (mtu >= ip.MinMTU6 || !c.id.Local.Addr().Is6()) {
 			next = mtu
 			break
 		}

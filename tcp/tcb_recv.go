@@ -21,7 +21,7 @@ type recvSpace struct {
 	adv     Seq    // the right edge advertised: RCV.NXT+RCV.WND when it was sent
 	scale   uint8  // our window scale, 0 unless both SYNs carried the option (RFC 7323 §2.2)
 	scaleOK bool   // both SYNs carried the window scale option
-	mss     int    // the MSS we announce (RFC 9293 MUST-67: MTU-40)
+	mss     int    // the MSS we announce (RFC 9293 MUST-67: MTU-40; MTU-60 over IPv6)
 
 	buf ring // in-order octets the user has not read, then out-of-order octets in place
 	// bufWant is SetReadBuffer's size while what is held or promised
@@ -64,8 +64,8 @@ type recvSpace struct {
 	fullSized int // the size of a full-sized segment from the peer (SHLD-19)
 }
 
-func (r *recvSpace) init(cfg *Config) {
-	r.mss = cfg.MTU - 40
+func (r *recvSpace) init(cfg *Config, headers int) {
+	r.mss = cfg.MTU - headers
 	r.maxBuf = cfg.RecvBufferMax
 	// RFC 7323 §2.3: the smallest shift that lets the window describe the
 	// largest the receive buffer may grow to.

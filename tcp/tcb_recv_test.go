@@ -8,7 +8,7 @@ import (
 
 func newRecvSpace(buf int) *recvSpace {
 	var r recvSpace
-	r.init(&Config{RecvBuffer: buf, RecvBufferMax: buf, MTU: 1500})
+	r.init(&Config{RecvBuffer: buf, RecvBufferMax: buf, MTU: 1500}, 40)
 	r.synReceived(99) // RCV.NXT = 100
 	return &r
 }

@@ -186,7 +186,7 @@ func (c *tcb) addSACK(s *Segment) {
 		return
 	}
 	n, _ := s.Options.optionsLayout()
-	room := min(MaxOptionsLen-n, c.pathMTU()-40-len(s.Payload)-n) - 4 // NOP, NOP, kind, length
+	room := min(MaxOptionsLen-n, c.pathMTU()-headersLen(c.id)-len(s.Payload)-n) - 4 // NOP, NOP, kind, length
 	k := min(max(room/8, 0), maxSACKBlocks)
 	if k == 0 {
 		return

@@ -17,7 +17,8 @@ import (
 
 const protoUDP = 17
 
-// appendUDP builds an IPv4/UDP packet with a valid checksum (RFC 768).
+// appendUDP builds a UDP packet over IPv4 or IPv6 with a valid checksum
+// (RFC 768; RFC 8200 §8.1).
 func appendUDP(b []byte, src, dst netip.AddrPort, payload []byte) []byte {
 	udp := make([]byte, 8+len(payload))
 	binary.BigEndian.PutUint16(udp[0:], src.Port())
@@ -29,35 +30,71 @@ func appendUDP(b []byte, src, dst netip.AddrPort, payload []byte) []byte {
 		sum = 0xffff // RFC 768: a computed zero is sent as all ones
 	}
 	binary.BigEndian.PutUint16(udp[6:], sum)
+	if src.Addr().Is6() {
+		h := ip.Header6{NextHeader: protoUDP, HopLimit: 64, Src: src.Addr(), Dst: dst.Addr()}
+		return ip.AppendPacket6(b, &h, udp)
+	}
 	h := ip.Header{TTL: 64, Protocol: protoUDP, Src: src.Addr(), Dst: dst.Addr()}
 	return ip.AppendPacket(b, &h, udp)
+}
+
+// parseUDP returns the addresses and ports, and the payload, of a UDP
+// packet over IPv4 or IPv6.
+func parseUDP(pkt []byte) (src, dst netip.AddrPort, payload []byte, ok bool) {
+	var sa, da netip.Addr
+	var proto uint8
+	var body []byte
+	if ip.Version(pkt) == 6 {
+		h, b, err := ip.Parse6(pkt)
+		if err != nil {
+			return src, dst, nil, false
+		}
+		sa, da, proto, body = h.Src, h.Dst, h.NextHeader, b
+	} else {
+		h, b, err := ip.Parse(pkt)
+		if err != nil {
+			return src, dst, nil, false
+		}
+		sa, da, proto, body = h.Src, h.Dst, h.Protocol, b
+	}
+	if proto != protoUDP || len(body) < 8 {
+		return src, dst, nil, false
+	}
+	src = netip.AddrPortFrom(sa, binary.BigEndian.Uint16(body[0:]))
+	dst = netip.AddrPortFrom(da, binary.BigEndian.Uint16(body[2:]))
+	return src, dst, body[8:], true
 }
 
 // udpEcho answers a UDP packet to port with the same payload, through
 // WritePacket: a DNS-shaped service beside the stack.
 func udpEcho(s **Stack, port uint16, answered *int) func(pkt []byte) {
 	return func(pkt []byte) {
-		h, payload, err := ip.Parse(pkt)
-		if err != nil || h.Protocol != protoUDP || len(payload) < 8 || binary.BigEndian.Uint16(payload[2:]) != port {
+		src, dst, payload, ok := parseUDP(pkt)
+		if !ok || dst.Port() != port {
 			return
 		}
-		src := netip.AddrPortFrom(h.Src, binary.BigEndian.Uint16(payload[0:]))
-		dst := netip.AddrPortFrom(h.Dst, port)
-		if err := (*s).WritePacket(appendUDP(nil, dst, src, payload[8:])); err == nil {
+		if err := (*s).WritePacket(appendUDP(nil, dst, src, payload)); err == nil {
 			*answered++
 		}
 	}
 }
 
 // A UDP echo on port 53 of B answers A's queries through Unhandled and
-// WritePacket while a TCP transfer runs between the same two stacks.
+// WritePacket while a TCP transfer runs between the same two stacks, over
+// IPv4 and, on a dual-stack pair, IPv6.
 func TestUnhandled_UDPEchoBesideTCP(t *testing.T) {
+	t.Run("IPv4", func(t *testing.T) { udpEchoBesideTCP(t, addrA, addrB) })
+	t.Run("IPv6", func(t *testing.T) { udpEchoBesideTCP(t, addrA6, addrB6) })
+}
+
+func udpEchoBesideTCP(t *testing.T, client, server netip.Addr) {
 	synctest.Test(t, func(t *testing.T) {
 		var b *Stack
 		answered := 0
 		var mu sync.Mutex
 		var replies [][]byte
 		cfgA, cfgB := fastConfig(addrA), fastConfig(addrB)
+		cfgA.Addrs, cfgB.Addrs = []netip.Addr{addrA6}, []netip.Addr{addrB6}
 		cfgA.Unhandled = func(pkt []byte) {
 			mu.Lock()
 			defer mu.Unlock()
@@ -75,13 +112,13 @@ func TestUnhandled_UDPEchoBesideTCP(t *testing.T) {
 			defer close(done)
 			transfer(t, ca, cb, 1<<20, 1)
 		}()
-		client, server := netip.AddrPortFrom(addrA, 40000), netip.AddrPortFrom(addrB, 53)
+		from, to := netip.AddrPortFrom(client, 40000), netip.AddrPortFrom(server, 53)
 		const queries = 5
 		for i := range queries {
 			q := []byte{0x12, byte(i), 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 0, 0, 1, 0, 1}
-			require.NoError(t, p.a.WritePacket(appendUDP(nil, client, server, q)))
+			require.NoError(t, p.a.WritePacket(appendUDP(nil, from, to, q)))
 		}
-		require.NoError(t, p.a.WritePacket(appendUDP(nil, client, netip.AddrPortFrom(addrB, 54), []byte("no one"))))
+		require.NoError(t, p.a.WritePacket(appendUDP(nil, from, netip.AddrPortFrom(server, 54), []byte("no one"))))
 		<-done
 		synctest.Wait()
 
@@ -89,11 +126,11 @@ func TestUnhandled_UDPEchoBesideTCP(t *testing.T) {
 		defer mu.Unlock()
 		require.Len(t, replies, queries, "every query came back; the packet to port 54 went unanswered")
 		for i, r := range replies {
-			h, payload, err := ip.Parse(r)
-			require.NoError(t, err)
-			assert.Equal(t, addrB, h.Src)
-			assert.Equal(t, uint8(protoUDP), h.Protocol)
-			assert.Equal(t, byte(i), payload[9], "the echo carries query %d's ID", i)
+			src, dst, payload, ok := parseUDP(r)
+			require.True(t, ok, "a UDP packet")
+			assert.Equal(t, to, src)
+			assert.Equal(t, from, dst)
+			assert.Equal(t, byte(i), payload[1], "the echo carries query %d's ID", i)
 		}
 		assert.Equal(t, queries, answered)
 		assert.Equal(t, uint64(queries+1), p.b.Stats().Unhandled, "B counts every UDP packet")
@@ -124,7 +161,9 @@ func TestWritePacket_Rejects(t *testing.T) {
 			want error
 		}{
 			{"empty", nil, ip.ErrTruncated},
-			{"IPv6", append([]byte{0x60}, make([]byte, 39)...), ip.ErrVersion},
+			{"version 5", append([]byte{0x50}, make([]byte, 39)...), ip.ErrVersion},
+			{"IPv6 without payload", append([]byte{0x60}, make([]byte, 39)...), ip.ErrPayloadLength},
+			{"IPv6 with trailing octets", append(appendUDP(nil, netip.AddrPortFrom(addrA6, 1), netip.AddrPortFrom(addrB6, 53), nil), 0), ErrBadPacket},
 			{"bad header checksum", badSum, ip.ErrChecksum},
 			{"truncated", good[:len(good)-1], ip.ErrTotalLength},
 			{"trailing octets", append(bytes.Clone(good), 0), ErrBadPacket},

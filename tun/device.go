@@ -13,9 +13,12 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/songgao/water"
+	"github.com/utcp/utcp/ip"
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // Link is one IPv4 packet per ReadPacket/WritePacket call. It has the method
@@ -51,6 +54,10 @@ var (
 	DefaultName       = "utcp0"
 	DefaultKernelAddr = netip.AddrFrom4([4]byte{10, 9, 0, 1})
 	DefaultPeerAddr   = netip.AddrFrom4([4]byte{10, 9, 0, 2})
+	// The IPv6 pair the command uses with --ipv6: unique local addresses
+	// (RFC 4193) in a /64 of their own.
+	DefaultKernelAddr6 = netip.MustParseAddr("fd00:9::1")
+	DefaultPeerAddr6   = netip.MustParseAddr("fd00:9::2")
 )
 
 // DefaultMTU is the MTU Open uses when Config.MTU is zero.
@@ -62,6 +69,10 @@ type Config struct {
 	KernelAddr netip.Addr // the kernel's address on the link, default 10.9.0.1
 	PeerAddr   netip.Addr // utcp's own address, default 10.9.0.2
 	MTU        int        // default 1500
+	// KernelAddr6 and PeerAddr6, if set, add an IPv6 point-to-point pair
+	// (both /128; e.g. DefaultKernelAddr6 and DefaultPeerAddr6) for dual
+	// stack. IPv6 needs an MTU of at least 1280 (RFC 8200 §5).
+	KernelAddr6, PeerAddr6 netip.Addr
 	// Offload opens the device with a virtio-net header (IFF_VNET_HDR) and
 	// checksum and TCP segmentation offload (TUNSETOFFLOAD), so that TCP
 	// segments of up to 64 KiB pass whole (ReadOffload, WriteOffload).
@@ -93,6 +104,12 @@ func (c Config) withDefaults() (Config, error) {
 	// RFC 791: every host must accept 68-byte datagrams; an IPv4 packet is at most 65535 bytes.
 	case c.MTU < 68 || c.MTU > 65535:
 		return c, fmt.Errorf("%w: MTU %d outside [68, 65535]", ErrInvalidConfig, c.MTU)
+	case c.KernelAddr6.IsValid() != c.PeerAddr6.IsValid():
+		return c, fmt.Errorf("%w: IPv6 needs both addresses (kernel %v, peer %v)", ErrInvalidConfig, c.KernelAddr6, c.PeerAddr6)
+	case c.KernelAddr6.IsValid() && (!c.KernelAddr6.Is6() || c.KernelAddr6.Is4In6() || !c.PeerAddr6.Is6() || c.PeerAddr6.Is4In6() || c.KernelAddr6 == c.PeerAddr6):
+		return c, fmt.Errorf("%w: IPv6 addresses kernel %v, peer %v", ErrInvalidConfig, c.KernelAddr6, c.PeerAddr6)
+	case c.KernelAddr6.IsValid() && c.MTU < 1280:
+		return c, fmt.Errorf("%w: MTU %d below IPv6's 1280 (RFC 8200 §5)", ErrInvalidConfig, c.MTU)
 	}
 	return c, nil
 }
@@ -178,7 +195,37 @@ func (d *Device) configure() error {
 	if err := netlink.LinkSetUp(link); err != nil {
 		return fmt.Errorf("set link up: %w", err)
 	}
+	// IPv6 after link up: the kernel installs the route to the peer when
+	// the address comes up on a running link.
+	if d.cfg.KernelAddr6.IsValid() {
+		// No duplicate address detection: on a point-to-point TUN nobody
+		// else can hold the address, and DAD would hold it tentative
+		// (unusable) for a second (RFC 4862 §5.4).
+		addr6 := &netlink.Addr{
+			IPNet: &net.IPNet{IP: d.cfg.KernelAddr6.AsSlice(), Mask: net.CIDRMask(128, 128)},
+			Peer:  &net.IPNet{IP: d.cfg.PeerAddr6.AsSlice(), Mask: net.CIDRMask(128, 128)},
+			Flags: unix.IFA_F_NODAD,
+		}
+		if err := netlink.AddrAdd(link, addr6); err != nil {
+			return fmt.Errorf("add address %v peer %v (is IPv6 disabled?): %w", d.cfg.KernelAddr6, d.cfg.PeerAddr6, err)
+		}
+		return waitRoute(d.cfg.PeerAddr6)
+	}
 	return nil
+}
+
+// waitRoute waits until the kernel routes to dst. The kernel brings an
+// IPv6 address up in a work queue after AddrAdd returns, and until then a
+// connection to the peer fails with ENETUNREACH.
+func waitRoute(dst netip.Addr) error {
+	var err error
+	for range 400 { // 2 s
+		if _, err = netlink.RouteGet(dst.AsSlice()); err == nil {
+			return nil
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return fmt.Errorf("no route to %v after adding it: %w", dst, err)
 }
 
 // classify wraps a system error with the sentinel a user can act on.
@@ -232,14 +279,15 @@ func (d *Device) ReadPacket(b []byte) (int, error) {
 		if err != nil {
 			return 0, fmt.Errorf("tun: read %s: %w", d.cfg.Name, err)
 		}
-		// RFC 791: the version field is the high nibble of the first byte.
-		if n > 0 && b[0]>>4 == 4 {
+		// RFC 791, RFC 8200 §3: the version field is the high nibble of
+		// the first byte; IPv4 and IPv6 are passed on.
+		if v := ip.Version(b[:n]); v == 4 || v == 6 {
 			return n, nil
 		}
 	}
 }
 
-// WritePacket hands the IPv4 packet b to the kernel. It does not retain b.
+// WritePacket hands the IP packet b to the kernel. It does not retain b.
 func (d *Device) WritePacket(b []byte) error {
 	if d.closed.Load() {
 		return errDeviceClosed

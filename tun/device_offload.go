@@ -176,7 +176,7 @@ func (d *Device) ReadOffload(b []byte, o *ip.Offload) (int, error) {
 }
 
 // parse checks the header hdr of the n-octet read whose packet is in b. It
-// returns n = 0 for a packet that is not IPv4.
+// returns n = 0 for a packet that is neither IPv4 nor IPv6.
 func (d *Device) parse(hdr, b []byte, n int) (ip.Offload, int, error) {
 	if n < VnetHdrLen {
 		return ip.Offload{}, 0, fmt.Errorf("%w: %d-octet read", ErrVnetHeader, n)
@@ -186,18 +186,30 @@ func (d *Device) parse(hdr, b []byte, n int) (ip.Offload, int, error) {
 	if err := h.check(pkt); err != nil {
 		return ip.Offload{}, 0, err
 	}
-	// RFC 791: the version field is the high nibble of the first byte.
-	if len(pkt) == 0 || pkt[0]>>4 != 4 {
+	// RFC 791, RFC 8200 §3: the version field is the high nibble of the
+	// first byte; the protocol is the IPv4 header's, or the Next Header of
+	// an IPv6 fixed header.
+	var proto uint8
+	switch ip.Version(pkt) {
+	case 4:
+		if len(pkt) >= ip.HeaderLen {
+			proto = pkt[9]
+		}
+	case 6:
+		if len(pkt) >= ip.Header6Len {
+			proto = pkt[6]
+		}
+	default:
 		if h.GSOType != VnetGSONone {
 			return ip.Offload{}, 0, fmt.Errorf("%w: GSO type %d not handled", ErrVnetHeader, h.GSOType)
 		}
 		return ip.Offload{}, 0, nil // skipped, as on a plain device
 	}
-	if h.Flags&VnetFlagNeedsCsum != 0 && h.GSOType == VnetGSONone && len(pkt) >= ip.HeaderLen && pkt[9] != ip.ProtoTCP {
+	if h.Flags&VnetFlagNeedsCsum != 0 && h.GSOType == VnetGSONone && proto != ip.ProtoTCP {
 		// TUN_F_CSUM also covers the kernel's UDP: complete it here, so
 		// that only TCP, the one the stack reads, carries the flag on.
 		completeChecksum(pkt, int(h.CsumStart), int(h.CsumOffset))
-		if at := int(h.CsumStart) + int(h.CsumOffset); pkt[9] == protoUDP && pkt[at] == 0 && pkt[at+1] == 0 {
+		if at := int(h.CsumStart) + int(h.CsumOffset); proto == protoUDP && pkt[at] == 0 && pkt[at+1] == 0 {
 			pkt[at], pkt[at+1] = 0xff, 0xff // RFC 768: a computed zero is sent as all ones
 		}
 		h.Flags &^= VnetFlagNeedsCsum
@@ -367,7 +379,7 @@ func (r *offloadReader) deliver(pkt []byte, o ip.Offload, b []byte) (int, error)
 	}
 	n := copy(b, pkt)
 	if o.ChecksumPartial {
-		if ipLen, _, ok := tcp4Headers(b[:n]); ok {
+		if ipLen, _, ok := tcpHeaders(b[:n]); ok {
 			completeChecksum(b[:n], ipLen, tcpCsumOffset)
 		}
 	}

@@ -74,14 +74,16 @@ func TestDeviceOffload_BadHeadersDroppedAndCounted(t *testing.T) {
 		withVnet(VnetHeader{GSOType: VnetGSOTCPv4 | VnetGSOECN, GSOSize: 100}, good),         // ECN
 		withVnet(VnetHeader{GSOType: VnetGSOTCPv4}, good),                                    // GSO size 0
 		withVnet(VnetHeader{Flags: VnetFlagNeedsCsum, CsumStart: 150, CsumOffset: 16}, good), // outside
-		withVnet(VnetHeader{GSOType: VnetGSOTCPv6, GSOSize: 100}, v6),                        // not handled
+		withVnet(VnetHeader{GSOType: VnetGSOTCPv6, GSOSize: 100}, v6),                        // lengths not the packet's
 		withVnet(VnetHeader{GSOType: VnetGSOUDP, GSOSize: 100}, good),                        // UDP GSO on TCP
 	}
 	for _, b := range bad {
 		peerWrite(t, peer, b)
 	}
-	peerWrite(t, peer, withVnet(VnetHeader{}, v6[:40]))                                                  // plain IPv6: skipped, not counted
-	peerWrite(t, peer, withVnet(VnetHeader{Flags: VnetFlagNeedsCsum, CsumStart: 40, CsumOffset: 2}, v6)) // IPv6 with a partial checksum: skipped too
+	v6ok := append([]byte(nil), v6...)
+	v6ok[5], v6ok[40+12] = 20, 5<<4                                                                         // payload length 20, a bare TCP header
+	peerWrite(t, peer, withVnet(VnetHeader{}, v6[:40]))                                                     // plain IPv6: passed on
+	peerWrite(t, peer, withVnet(VnetHeader{Flags: VnetFlagNeedsCsum, CsumStart: 40, CsumOffset: 16}, v6ok)) // IPv6 TCP with a partial checksum
 	peerWrite(t, peer, withVnet(VnetHeader{Flags: VnetFlagDataValid}, good))
 
 	buf := make([]byte, MaxOffloadSize)
@@ -93,6 +95,13 @@ func TestDeviceOffload_BadHeadersDroppedAndCounted(t *testing.T) {
 	}
 	var o ip.Offload
 	n, err := d.ReadOffload(buf, &o)
+	require.NoError(t, err)
+	assert.Equal(t, v6[:40], buf[:n], "IPv6 is passed on")
+	n, err = d.ReadOffload(buf, &o)
+	require.NoError(t, err)
+	assert.Equal(t, v6ok, buf[:n])
+	assert.Equal(t, ip.Offload{ChecksumPartial: true}, o)
+	n, err = d.ReadOffload(buf, &o)
 	require.NoError(t, err)
 	assert.Equal(t, good, buf[:n], "the device reads on after bad headers")
 	assert.Equal(t, ip.Offload{ChecksumValid: true}, o)

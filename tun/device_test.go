@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/net/icmp"
 	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
 
 	"github.com/utcp/utcp/ip"
 	"github.com/utcp/utcp/tun"
@@ -149,8 +151,13 @@ func TestDeviceCloseUnblocksRead(t *testing.T) {
 	dev := openDevice(t, "utcpblk0")
 	done := make(chan error, 1)
 	go func() {
-		_, err := dev.ReadPacket(make([]byte, 1500))
-		done <- err
+		b := make([]byte, 1500)
+		for { // the kernel may send IPv6 router solicitations first
+			if _, err := dev.ReadPacket(b); err != nil {
+				done <- err
+				return
+			}
+		}
 	}()
 	waitBlockedIn(t, "(*Device).ReadPacket")
 
@@ -205,4 +212,59 @@ func runUnprivileged(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "the unprivileged run:\n%s", out)
 	assert.Contains(t, string(out), "--- PASS: "+t.Name(), "the test ran as nobody:\n%s", out)
+}
+
+// With an IPv6 pair the kernel reaches utcp's IPv6 address through the
+// device: an ICMPv6 echo comes back from the ip layer's IPv6 input.
+func TestDevicePing_IPv6(t *testing.T) {
+	tuntest.RequireNetns(t)
+	dev, err := tun.Open(tun.Config{Name: "utcp6", KernelAddr: kernelAddr, PeerAddr: peerAddr, MTU: 1500,
+		KernelAddr6: tun.DefaultKernelAddr6, PeerAddr6: tun.DefaultPeerAddr6})
+	require.NoError(t, err)
+	defer dev.Close()
+	ep := &ip.Endpoint{Addr: peerAddr, Addrs: []netip.Addr{tun.DefaultPeerAddr6}}
+	done := make(chan error, 1)
+	go func() {
+		buf := make([]byte, dev.MTU())
+		for {
+			n, err := dev.ReadPacket(buf)
+			if err != nil {
+				done <- err
+				return
+			}
+			if _, _, out, _ := ep.InputAt(time.Now(), buf[:n], nil); out != nil {
+				if err := dev.WritePacket(out); err != nil {
+					done <- err
+					return
+				}
+			}
+		}
+	}()
+
+	conn, err := icmp.ListenPacket("ip6:ipv6-icmp", "::")
+	require.NoError(t, err)
+
+	defer conn.Close()
+	req := icmp.Message{Type: ipv6.ICMPTypeEchoRequest, Body: &icmp.Echo{ID: 7, Seq: 1, Data: []byte("dual stack")}}
+	wb, err := req.Marshal(nil) // the kernel fills in the ICMPv6 checksum
+	require.NoError(t, err)
+	_, err = conn.WriteTo(wb, &net.IPAddr{IP: tun.DefaultPeerAddr6.AsSlice()})
+	require.NoError(t, err, "fd00:9::2 is routed through the device by its point-to-point address")
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(10*time.Second)))
+	rb := make([]byte, 1500)
+	for {
+		n, from, err := conn.ReadFrom(rb)
+		require.NoError(t, err, "the echo reply must arrive; endpoint stats: %v", ep.Stats.Snapshot())
+		msg, err := icmp.ParseMessage(58, rb[:n])
+		require.NoError(t, err)
+		echo, ok := msg.Body.(*icmp.Echo)
+		if msg.Type != ipv6.ICMPTypeEchoReply || !ok || echo.ID != 7 {
+			continue
+		}
+		assert.Equal(t, tun.DefaultPeerAddr6.String(), from.String())
+		assert.Equal(t, []byte("dual stack"), echo.Data)
+		break
+	}
+	require.NoError(t, dev.Close())
+	assert.ErrorIs(t, <-done, net.ErrClosed)
 }

@@ -16,7 +16,7 @@ const (
 	tcpCWR = 0x80
 )
 
-// segmenter cuts one IPv4 TCP GSO packet into the MSS-sized packets it
+// segmenter cuts one TCP GSO packet (IPv4 or IPv6) into the MSS-sized packets it
 // stands for, one per next call, in software: for code that reads an
 // offload link through ReadPacket and so expects packets no larger than
 // the MTU. The packet is held, not copied; it must stay unchanged until
@@ -30,12 +30,12 @@ type segmenter struct {
 	i      int    // index of the next segment
 }
 
-// start begins cutting pkt, an IPv4 TCP packet whose total length is
-// len(pkt), into segments of mss payload octets.
+// start begins cutting pkt, a TCP packet whose length fields account for
+// all of it, into segments of mss payload octets.
 func (s *segmenter) start(pkt []byte, mss int) error {
-	ipLen, hdrLen, ok := tcp4Headers(pkt)
+	ipLen, hdrLen, ok := tcpHeaders(pkt)
 	if !ok || mss <= 0 {
-		return fmt.Errorf("%w: GSO on a packet that is not IPv4 TCP with whole headers", ErrVnetHeader)
+		return fmt.Errorf("%w: GSO on a packet that is not TCP with whole headers", ErrVnetHeader)
 	}
 	*s = segmenter{pkt: pkt, ipLen: ipLen, hdrLen: hdrLen, mss: mss, off: hdrLen}
 	return nil
@@ -69,10 +69,14 @@ func (s *segmenter) next(b []byte) (int, error) {
 	copy(b, p[:s.hdrLen])
 	copy(b[s.hdrLen:], p[off:end])
 	seg := b[:n]
-	binary.BigEndian.PutUint16(seg[2:], uint16(n))
-	binary.BigEndian.PutUint16(seg[4:], binary.BigEndian.Uint16(p[4:])+uint16(i))
-	seg[10], seg[11] = 0, 0
-	binary.BigEndian.PutUint16(seg[10:], ip.Checksum(seg[:s.ipLen], 0))
+	if s.ipLen == ip.Header6Len {
+		binary.BigEndian.PutUint16(seg[4:], uint16(n-ip.Header6Len)) // IPv6 has no ID or header checksum
+	} else {
+		binary.BigEndian.PutUint16(seg[2:], uint16(n))
+		binary.BigEndian.PutUint16(seg[4:], binary.BigEndian.Uint16(p[4:])+uint16(i))
+		seg[10], seg[11] = 0, 0
+		binary.BigEndian.PutUint16(seg[10:], ip.Checksum(seg[:s.ipLen], 0))
+	}
 	t := seg[s.ipLen:]
 	binary.BigEndian.PutUint32(t[4:], binary.BigEndian.Uint32(p[s.ipLen+4:])+uint32(off-s.hdrLen))
 	if !last {
@@ -85,12 +89,16 @@ func (s *segmenter) next(b []byte) (int, error) {
 	return n, nil
 }
 
-// putTCPChecksum computes the full TCP checksum of the IPv4 TCP packet pkt,
-// whose IP header is ipLen octets, and stores it (RFC 9293 §3.1).
+// putTCPChecksum computes the full TCP checksum of the TCP packet pkt,
+// whose IP header is ipLen octets, and stores it (RFC 9293 §3.1; the IPv6
+// pseudo-header of RFC 8200 §8.1).
 func putTCPChecksum(pkt []byte, ipLen int) {
 	t := pkt[ipLen:]
 	t[16], t[17] = 0, 0
 	src, dst := netip.AddrFrom4([4]byte(pkt[12:16])), netip.AddrFrom4([4]byte(pkt[16:20]))
+	if ipLen == ip.Header6Len {
+		src, dst = netip.AddrFrom16([16]byte(pkt[8:24])), netip.AddrFrom16([16]byte(pkt[24:40]))
+	}
 	binary.BigEndian.PutUint16(t[16:], ip.Checksum(t, ip.PseudoHeaderSum(src, dst, ip.ProtoTCP, len(t))))
 }
 

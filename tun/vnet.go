@@ -149,27 +149,31 @@ const protoUDP = 17
 const tcpCsumOffset = 16
 
 // Offload converts a header that ParseVnetHeader accepted for pkt into the
-// metadata the stack handles: IPv4 TCP only. It refuses (ErrVnetHeader) a
-// GSO type other than TCPv4 and a partial checksum anywhere but the TCP
-// checksum of an IPv4 TCP packet, the only layout the software fallbacks
-// complete.
+// metadata the stack handles: TCP over IPv4 or IPv6 (a fixed header only).
+// It refuses (ErrVnetHeader) a GSO type other than TCPv4 and TCPv6, one
+// whose family is not the packet's, and a partial checksum anywhere but the
+// TCP checksum, the only layout the software fallbacks complete.
 func (h *VnetHeader) Offload(pkt []byte) (ip.Offload, error) {
 	o := ip.Offload{
 		ChecksumPartial: h.Flags&VnetFlagNeedsCsum != 0,
 		ChecksumValid:   h.Flags&VnetFlagDataValid != 0,
 	}
-	if h.GSOType != VnetGSONone && h.GSOType != VnetGSOTCPv4 {
-		return ip.Offload{}, fmt.Errorf("%w: GSO type %d not handled", ErrVnetHeader, h.GSOType)
-	}
-	if h.GSOType == VnetGSOTCPv4 {
+	switch h.GSOType {
+	case VnetGSONone:
+	case VnetGSOTCPv4, VnetGSOTCPv6:
 		o.GSOSize = h.GSOSize
+	default:
+		return ip.Offload{}, fmt.Errorf("%w: GSO type %d not handled", ErrVnetHeader, h.GSOType)
 	}
 	if !o.ChecksumPartial && o.GSOSize == 0 {
 		return o, nil
 	}
-	ipLen, _, ok := tcp4Headers(pkt)
+	ipLen, _, ok := tcpHeaders(pkt)
 	if !ok {
-		return ip.Offload{}, fmt.Errorf("%w: offload on a packet that is not IPv4 TCP with whole headers", ErrVnetHeader)
+		return ip.Offload{}, fmt.Errorf("%w: offload on a packet that is not TCP with whole headers", ErrVnetHeader)
+	}
+	if o.GSOSize > 0 && (h.GSOType == VnetGSOTCPv6) != (ipLen == ip.Header6Len) {
+		return ip.Offload{}, fmt.Errorf("%w: GSO type %d on an IPv%d packet", ErrVnetHeader, h.GSOType, pkt[0]>>4)
 	}
 	if o.ChecksumPartial && (int(h.CsumStart) != ipLen || h.CsumOffset != tcpCsumOffset) {
 		return ip.Offload{}, fmt.Errorf("%w: partial checksum at %d+%d, not the TCP checksum", ErrVnetHeader, h.CsumStart, h.CsumOffset)
@@ -177,14 +181,25 @@ func (h *VnetHeader) Offload(pkt []byte) (ip.Offload, error) {
 	return o, nil
 }
 
-// tcp4Headers returns the IP header length and the IP+TCP header length of
-// the IPv4 TCP packet pkt, whose total length must be len(pkt).
-func tcp4Headers(pkt []byte) (ipLen, hdrLen int, ok bool) {
-	if len(pkt) < ip.HeaderLen || pkt[0]>>4 != 4 || pkt[9] != ip.ProtoTCP {
+// tcpHeaders returns the IP header length and the IP+TCP header length of
+// the TCP packet pkt, IPv4 or IPv6 without extension headers, whose length
+// fields must account for all of pkt.
+func tcpHeaders(pkt []byte) (ipLen, hdrLen int, ok bool) {
+	switch {
+	case len(pkt) >= ip.HeaderLen && pkt[0]>>4 == 4 && pkt[9] == ip.ProtoTCP:
+		ipLen = int(pkt[0]&0x0f) * 4
+		if ipLen < ip.HeaderLen || int(binary.BigEndian.Uint16(pkt[2:])) != len(pkt) {
+			return 0, 0, false
+		}
+	case len(pkt) >= ip.Header6Len && pkt[0]>>4 == 6 && pkt[6] == ip.ProtoTCP:
+		ipLen = ip.Header6Len
+		if ip.Header6Len+int(binary.BigEndian.Uint16(pkt[4:])) != len(pkt) {
+			return 0, 0, false
+		}
+	default:
 		return 0, 0, false
 	}
-	ipLen = int(pkt[0]&0x0f) * 4
-	if ipLen < ip.HeaderLen || int(binary.BigEndian.Uint16(pkt[2:])) != len(pkt) || len(pkt) < ipLen+20 {
+	if len(pkt) < ipLen+20 {
 		return 0, 0, false
 	}
 	hdrLen = ipLen + int(pkt[ipLen+12]>>4)*4
@@ -196,10 +211,10 @@ func tcp4Headers(pkt []byte) (ipLen, hdrLen int, ok bool) {
 
 // errOffloadPacket means WriteOffload was given metadata its packet does
 // not fit.
-var errOffloadPacket = errors.New("tun: offload metadata on a packet that is not IPv4 TCP")
+var errOffloadPacket = errors.New("tun: offload metadata on a packet that is not TCP")
 
 // vnetHeaderFor is the virtio-net header that hands pkt to the kernel with
-// the offloads o asks for: GSOSize makes it a TCPv4 GSO packet the kernel
+// the offloads o asks for: GSOSize makes it a TCPv4 or TCPv6 GSO packet the kernel
 // cuts into segments of GSOSize payload octets; ChecksumPartial (required
 // with GSO) makes the kernel complete the TCP checksum.
 func vnetHeaderFor(pkt []byte, o ip.Offload) (VnetHeader, error) {
@@ -209,7 +224,7 @@ func vnetHeaderFor(pkt []byte, o ip.Offload) (VnetHeader, error) {
 	if o.GSOSize > 0 && !o.ChecksumPartial {
 		return VnetHeader{}, fmt.Errorf("%w: GSO needs ChecksumPartial", errOffloadPacket)
 	}
-	ipLen, hdrLen, ok := tcp4Headers(pkt)
+	ipLen, hdrLen, ok := tcpHeaders(pkt)
 	if !ok {
 		return VnetHeader{}, errOffloadPacket
 	}
@@ -218,6 +233,9 @@ func vnetHeaderFor(pkt []byte, o ip.Offload) (VnetHeader, error) {
 	h := VnetHeader{Flags: VnetFlagNeedsCsum, CsumStart: uint16(ipLen), CsumOffset: tcpCsumOffset}
 	if o.GSOSize > 0 && len(pkt)-hdrLen > int(o.GSOSize) {
 		h.GSOType, h.GSOSize, h.HdrLen = VnetGSOTCPv4, o.GSOSize, uint16(hdrLen)
+		if ipLen == ip.Header6Len {
+			h.GSOType = VnetGSOTCPv6
+		}
 	}
 	return h, nil
 }

@@ -16,13 +16,16 @@ import (
 )
 
 var (
-	vnetSrc = netip.MustParseAddr("10.9.0.1")
-	vnetDst = netip.MustParseAddr("10.9.0.2")
+	vnetSrc  = netip.MustParseAddr("10.9.0.1")
+	vnetDst  = netip.MustParseAddr("10.9.0.2")
+	vnetSrc6 = netip.MustParseAddr("fd00:9::1")
+	vnetDst6 = netip.MustParseAddr("fd00:9::2")
 )
 
-// tcpSpec describes an IPv4 TCP packet that gopacket builds.
+// tcpSpec describes a TCP packet that gopacket builds.
 type tcpSpec struct {
-	src, dst                netip.AddrPort // default 10.9.0.1:5000 to 10.9.0.2:80
+	v6                      bool           // IPv6 instead of IPv4 (id is then unused)
+	src, dst                netip.AddrPort // default 10.9.0.1:5000 to 10.9.0.2:80, or fd00:9::1 to fd00:9::2
 	id                      uint16
 	seq, ackNum             uint32
 	mss                     uint16 // an MSS option instead of timestamps (a SYN)
@@ -36,12 +39,19 @@ func buildTCP4(t testing.TB, s tcpSpec) []byte {
 	t.Helper()
 	if !s.src.IsValid() {
 		s.src, s.dst = netip.AddrPortFrom(vnetSrc, 5000), netip.AddrPortFrom(vnetDst, 80)
+		if s.v6 {
+			s.src, s.dst = netip.AddrPortFrom(vnetSrc6, 5000), netip.AddrPortFrom(vnetDst6, 80)
+		}
 	}
 	if s.ackNum == 0 {
 		s.ackNum = 77
 	}
-	ipl := &layers.IPv4{Version: 4, IHL: 5, TTL: 64, Id: s.id, Flags: layers.IPv4DontFragment,
+	var ipl gopacket.NetworkLayer = &layers.IPv4{Version: 4, IHL: 5, TTL: 64, Id: s.id, Flags: layers.IPv4DontFragment,
 		Protocol: layers.IPProtocolTCP, SrcIP: net.IP(s.src.Addr().AsSlice()), DstIP: net.IP(s.dst.Addr().AsSlice())}
+	if s.v6 {
+		ipl = &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: layers.IPProtocolTCP,
+			SrcIP: net.IP(s.src.Addr().AsSlice()), DstIP: net.IP(s.dst.Addr().AsSlice())}
+	}
 	ts := make([]byte, 8)
 	binary.BigEndian.PutUint32(ts, 1000)
 	binary.BigEndian.PutUint32(ts[4:], 2000)
@@ -57,22 +67,29 @@ func buildTCP4(t testing.TB, s tcpSpec) []byte {
 	require.NoError(t, tcpl.SetNetworkLayerForChecksum(ipl))
 	buf := gopacket.NewSerializeBuffer()
 	require.NoError(t, gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true},
-		ipl, tcpl, gopacket.Payload(s.payload)))
+		ipl.(gopacket.SerializableLayer), tcpl, gopacket.Payload(s.payload)))
 	return append([]byte(nil), buf.Bytes()...)
 }
 
 // makePartial replaces the TCP checksum of pkt by the folded pseudo-header
 // sum over the whole TCP length, as Linux's tcp_v4_send_check leaves it.
 func makePartial(pkt []byte) {
-	tcpLen := len(pkt) - ip.HeaderLen
-	src, dst := netip.AddrFrom4([4]byte(pkt[12:16])), netip.AddrFrom4([4]byte(pkt[16:20]))
-	binary.BigEndian.PutUint16(pkt[ip.HeaderLen+16:], ^ip.Fold(ip.PseudoHeaderSum(src, dst, ip.ProtoTCP, tcpLen)))
+	ipLen, src, dst := packetAddrs(pkt)
+	binary.BigEndian.PutUint16(pkt[ipLen+16:], ^ip.Fold(ip.PseudoHeaderSum(src, dst, ip.ProtoTCP, len(pkt)-ipLen)))
+}
+
+// packetAddrs returns the IP header length (no IPv6 extension headers)
+// and the addresses of pkt.
+func packetAddrs(pkt []byte) (int, netip.Addr, netip.Addr) {
+	if pkt[0]>>4 == 6 {
+		return ip.Header6Len, netip.AddrFrom16([16]byte(pkt[8:24])), netip.AddrFrom16([16]byte(pkt[24:40]))
+	}
+	return int(pkt[0]&0x0f) * 4, netip.AddrFrom4([4]byte(pkt[12:16])), netip.AddrFrom4([4]byte(pkt[16:20]))
 }
 
 // tcpChecksumOK verifies the full TCP checksum of an IPv4 TCP packet.
 func tcpChecksumOK(pkt []byte) bool {
-	ipLen := int(pkt[0]&0x0f) * 4
-	src, dst := netip.AddrFrom4([4]byte(pkt[12:16])), netip.AddrFrom4([4]byte(pkt[16:20]))
+	ipLen, src, dst := packetAddrs(pkt)
 	return ip.Checksum(pkt[ipLen:], ip.PseudoHeaderSum(src, dst, ip.ProtoTCP, len(pkt)-ipLen)) == 0
 }
 
@@ -154,7 +171,7 @@ func TestVnetHeader_LittleEndianLayout(t *testing.T) {
 func TestVnetHeader_Offload(t *testing.T) {
 	pkt := buildTCP4(t, tcpSpec{ack: true, payload: payloadOf(3000)})
 	v6 := make([]byte, 60)
-	v6[0], v6[6] = 0x60, ip.ProtoTCP
+	v6[0], v6[5], v6[6], v6[40+12] = 0x60, 20, ip.ProtoTCP, 5<<4 // payload length 20, a bare TCP header
 	tests := []struct {
 		name    string
 		h       VnetHeader
@@ -167,10 +184,11 @@ func TestVnetHeader_Offload(t *testing.T) {
 		{"partial", VnetHeader{Flags: VnetFlagNeedsCsum, CsumStart: 20, CsumOffset: 16}, pkt, ip.Offload{ChecksumPartial: true}, ""},
 		{"GSO", VnetHeader{Flags: VnetFlagNeedsCsum, GSOType: VnetGSOTCPv4, GSOSize: 1448, HdrLen: 52, CsumStart: 20, CsumOffset: 16}, pkt,
 			ip.Offload{GSOSize: 1448, ChecksumPartial: true}, ""},
-		{"TCPv6 GSO", VnetHeader{GSOType: VnetGSOTCPv6, GSOSize: 10}, v6, ip.Offload{}, "GSO type 4 not handled"},
+		{"TCPv6 GSO", VnetHeader{Flags: VnetFlagNeedsCsum, GSOType: VnetGSOTCPv6, GSOSize: 10, CsumStart: 40, CsumOffset: 16}, v6, ip.Offload{GSOSize: 10, ChecksumPartial: true}, ""},
+		{"TCPv6 partial checksum at the IPv4 place", VnetHeader{Flags: VnetFlagNeedsCsum, CsumStart: 20, CsumOffset: 16}, v6, ip.Offload{}, "not the TCP checksum"},
 		{"UDP GSO", VnetHeader{GSOType: VnetGSOUDP, GSOSize: 10}, pkt, ip.Offload{}, "GSO type 3 not handled"},
 		{"partial checksum elsewhere", VnetHeader{Flags: VnetFlagNeedsCsum, CsumStart: 20, CsumOffset: 6}, pkt, ip.Offload{}, "not the TCP checksum"},
-		{"partial checksum on a truncated packet", VnetHeader{Flags: VnetFlagNeedsCsum, CsumStart: 20, CsumOffset: 16}, pkt[:100], ip.Offload{}, "not IPv4 TCP"},
+		{"partial checksum on a truncated packet", VnetHeader{Flags: VnetFlagNeedsCsum, CsumStart: 20, CsumOffset: 16}, pkt[:100], ip.Offload{}, "not TCP with whole headers"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -228,10 +246,19 @@ func echoPacketBytes() []byte {
 // builds for each MSS-sized piece: lengths, IP ID, sequence numbers,
 // FIN/PSH on the last only, CWR on the first only, full checksums.
 func TestSegmenter_MatchesGopacket(t *testing.T) {
-	const mss = 1448
-	for _, size := range []int{1, mss - 1, mss, mss + 1, 10 * mss, 10*mss + 7, 65535 - 52} {
+	t.Run("IPv4", func(t *testing.T) { testSegmenterMatchesGopacket(t, false) })
+	t.Run("IPv6", func(t *testing.T) { testSegmenterMatchesGopacket(t, true) })
+}
+
+func testSegmenterMatchesGopacket(t *testing.T, v6 bool) {
+	mss := 1448 // a 1500-octet MTU less 52 octets of IPv4 and TCP headers
+	id := func(i int) uint16 { return 9 + uint16(i) }
+	if v6 {
+		mss, id = 1428, func(int) uint16 { return 0 }
+	}
+	for _, size := range []int{1, mss - 1, mss, mss + 1, 10 * mss, 10*mss + 7, 65535 - 72} {
 		data := payloadOf(size)
-		gso := buildTCP4(t, tcpSpec{id: 9, seq: 0xfffff000, fin: true, psh: true, ack: true, cwr: true, payload: data})
+		gso := buildTCP4(t, tcpSpec{v6: v6, id: id(0), seq: 0xfffff000, fin: true, psh: true, ack: true, cwr: true, payload: data})
 		makePartial(gso)
 
 		var s segmenter
@@ -249,7 +276,7 @@ func TestSegmenter_MatchesGopacket(t *testing.T) {
 			off := i * mss
 			end := min(off+mss, size)
 			last := i == want-1
-			exp := buildTCP4(t, tcpSpec{id: 9 + uint16(i), seq: 0xfffff000 + uint32(off), fin: last, psh: last, ack: true, cwr: i == 0, payload: data[off:end]})
+			exp := buildTCP4(t, tcpSpec{v6: v6, id: id(i), seq: 0xfffff000 + uint32(off), fin: last, psh: last, ack: true, cwr: i == 0, payload: data[off:end]})
 			require.Equal(t, exp, seg, "payload %d, segment %d", size, i)
 			assert.True(t, tcpChecksumOK(seg))
 		}

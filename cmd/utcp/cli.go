@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/utcp/utcp/tun"
 	"github.com/utcp/utcp/tun/netsim"
 )
 
@@ -37,15 +38,17 @@ const (
 type options struct {
 	cmd string // listen, dial, echo, http
 
-	tun     string
-	addr    netip.Addr // utcp's own address
-	peer    netip.Addr // the kernel's address on the TUN
-	mtu     int
-	trace   bool
-	pcap    string
-	offload bool
-	msl     time.Duration
-	verbose bool
+	tun  string
+	addr netip.Addr // utcp's own address
+	peer netip.Addr // the kernel's address on the TUN
+	// With --ipv6 (or --addr6/--peer6): the IPv6 pair, else zero.
+	addr6, peer6 netip.Addr
+	mtu          int
+	trace        bool
+	pcap         string
+	offload      bool
+	msl          time.Duration
+	verbose      bool
 
 	maxConns   int           // --max-conns: Config.MaxConns
 	memLimit   int64         // --memory-limit, in MiB: Config.MemoryLimit
@@ -144,6 +147,9 @@ func flagSet(cmd string, o *options) *pflag.FlagSet {
 	fs.StringVar(&o.tun, "tun", defaultTUN, "create the TUN device `NAME` (removed on exit)")
 	fs.String("addr", defaultAddr, "utcp's own address: the kernel reaches utcp at this `IP`")
 	fs.String("peer", defaultPeer, "the kernel side's address on the TUN: utcp reaches the kernel at this `IP`")
+	fs.Bool("ipv6", false, "dual stack: also give utcp an IPv6 address ("+tun.DefaultPeerAddr6.String()+") and the kernel side one ("+tun.DefaultKernelAddr6.String()+")")
+	fs.String("addr6", "", "utcp's own IPv6 address `IP` (implies --ipv6)")
+	fs.String("peer6", "", "the kernel side's IPv6 address `IP` on the TUN (implies --ipv6)")
 	fs.IntVar(&o.mtu, "mtu", defaultMTU, "the MTU: no packet in or out is larger than `N` bytes (68-65535)")
 	fs.BoolVar(&o.trace, "trace", false, "draw the conversation as a ladder diagram on stderr")
 	fs.StringVar(&o.pcap, "pcap", "", "write every IP packet in and out to `FILE` (pcap, LINKTYPE_RAW)")
@@ -218,6 +224,12 @@ func parseArgs(args []string) (*options, error) {
 	if o.addr == o.peer {
 		return o, usagef("--addr and --peer are both %v: utcp and the kernel need different addresses", o.addr)
 	}
+	if o.addr6, o.peer6, err = parseIPv6Pair(fs); err != nil {
+		return o, err
+	}
+	if o.addr6.IsValid() && o.mtu < 1280 {
+		return o, usagef("bad MTU %d with --ipv6: IPv6 needs at least 1280 (RFC 8200 §5)", o.mtu)
+	}
 	if o.tun == "" || len(o.tun) > 15 || strings.ContainsAny(o.tun, "/ \t\n") {
 		return o, usagef("bad TUN name %q: want 1-15 characters, no '/' or spaces", o.tun)
 	}
@@ -244,10 +256,13 @@ func parseArgs(args []string) (*options, error) {
 	}
 	if name == "dial" {
 		h, err := netip.ParseAddr(pos[0])
-		if err != nil || !h.Is4() || !unicast(h) {
-			return o, usagef("bad address %q: want an IPv4 unicast address such as %s", pos[0], defaultPeer)
+		switch {
+		case err == nil && h.Is6() && !h.Is4In6() && unicast(h) && !o.addr6.IsValid():
+			return o, usagef("%v is an IPv6 address: dial it with --ipv6", h)
+		case err != nil || !unicast(h) || h.Is4In6() || h.Zone() != "":
+			return o, usagef("bad address %q: want a unicast address such as %s (or %s with --ipv6)", pos[0], defaultPeer, tun.DefaultKernelAddr6)
 		}
-		if h == o.addr {
+		if h == o.addr || h == o.addr6 {
 			return o, usagef("%v is utcp's own address: dial the kernel side (%v) or another host", h, o.peer)
 		}
 		o.host = h
@@ -307,6 +322,34 @@ func parseIPv4(fs *pflag.FlagSet, name string) (netip.Addr, error) {
 		return netip.Addr{}, usagef("bad address %q for --%s: want an IPv4 unicast address such as %s", s, name, defaultAddr)
 	}
 	return a, nil
+}
+
+// parseIPv6Pair reads --ipv6, --addr6 and --peer6: zero addresses when
+// none is given, else utcp's and the kernel's IPv6 addresses.
+func parseIPv6Pair(fs *pflag.FlagSet) (addr6, peer6 netip.Addr, err error) {
+	on, _ := fs.GetBool("ipv6")
+	if !on && !fs.Changed("addr6") && !fs.Changed("peer6") {
+		return netip.Addr{}, netip.Addr{}, nil
+	}
+	addr6, peer6 = tun.DefaultPeerAddr6, tun.DefaultKernelAddr6
+	for _, f := range []struct {
+		name string
+		to   *netip.Addr
+	}{{"addr6", &addr6}, {"peer6", &peer6}} {
+		if !fs.Changed(f.name) {
+			continue
+		}
+		s, _ := fs.GetString(f.name)
+		a, err := netip.ParseAddr(s)
+		if err != nil || !a.Is6() || a.Is4In6() || a.Zone() != "" || !unicast(a) {
+			return addr6, peer6, usagef("bad address %q for --%s: want an IPv6 unicast address such as %s", s, f.name, tun.DefaultPeerAddr6)
+		}
+		*f.to = a
+	}
+	if addr6 == peer6 {
+		return addr6, peer6, usagef("--addr6 and --peer6 are both %v: utcp and the kernel need different addresses", addr6)
+	}
+	return addr6, peer6, nil
 }
 
 // unicast reports whether a can be a host's address: not unspecified,

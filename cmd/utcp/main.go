@@ -40,7 +40,7 @@ func main() {
 // openTUN creates and configures the TUN device: the kernel's side gets
 // c.Peer, with c.Addr (utcp's) as the point-to-point peer.
 func openTUN(c linkConfig) (tcp.Link, error) {
-	d, err := tun.Open(tun.Config{Name: c.Name, KernelAddr: c.Peer, PeerAddr: c.Addr, MTU: c.MTU, Offload: c.Offload})
+	d, err := tun.Open(tun.Config{Name: c.Name, KernelAddr: c.Peer, PeerAddr: c.Addr, KernelAddr6: c.Peer6, PeerAddr6: c.Addr6, MTU: c.MTU, Offload: c.Offload})
 	if err != nil {
 		return nil, err
 	}

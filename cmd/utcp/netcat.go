@@ -23,7 +23,11 @@ func (s *session) listenOn() (*tcp.Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen on %v: %s", netip.AddrPortFrom(s.o.addr, s.o.port), describe(err))
 	}
-	fmt.Fprintf(s.stderr, "listening on %v\n", ln.Addr())
+	if s.o.addr6.IsValid() {
+		fmt.Fprintf(s.stderr, "listening on %v and %v\n", ln.Addr(), netip.AddrPortFrom(s.o.addr6, ln.Port()))
+	} else {
+		fmt.Fprintf(s.stderr, "listening on %v\n", ln.Addr())
+	}
 	return ln, nil
 }
 

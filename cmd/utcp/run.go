@@ -26,7 +26,9 @@ type linkConfig struct {
 	Name string     // TUN device name
 	Addr netip.Addr // utcp's own address
 	Peer netip.Addr // the kernel's address on the link
-	MTU  int
+	// Addr6 and Peer6 are the IPv6 pair (--ipv6), zero without it.
+	Addr6, Peer6 netip.Addr
+	MTU          int
 	// Offload opens the TUN device with checksum and segmentation offload
 	// (--offload, tun.Config.Offload).
 	Offload bool
@@ -117,7 +119,7 @@ func (s *session) setup(openLink linkOpener) error {
 		}
 		s.pcapFile = f
 	}
-	link, err := openLink(linkConfig{Name: o.tun, Addr: o.addr, Peer: o.peer, MTU: o.mtu, Offload: o.offload})
+	link, err := openLink(linkConfig{Name: o.tun, Addr: o.addr, Peer: o.peer, Addr6: o.addr6, Peer6: o.peer6, MTU: o.mtu, Offload: o.offload})
 	if err != nil {
 		return linkError(o.tun, err)
 	}
@@ -146,7 +148,7 @@ func (s *session) setup(openLink linkOpener) error {
 		s.stopFlush, s.flushDone = make(chan struct{}), make(chan struct{})
 		go s.flushPcap()
 	}
-	cfg := tcp.Config{Addr: o.addr, MTU: o.mtu, MSL: o.msl, MaxConns: o.maxConns, MemoryLimit: o.memLimit << 20, FinTimeout: o.finTimeout}
+	cfg := tcp.Config{Addr: o.addr, Addrs: addrs6(o.addr6), MTU: o.mtu, MSL: o.msl, MaxConns: o.maxConns, MemoryLimit: o.memLimit << 20, FinTimeout: o.finTimeout}
 	if o.trace {
 		cfg.Tracer = tcp.NewLadder(s.stderr)
 	}
@@ -364,3 +366,11 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 type eofReader struct{}
 
 func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
+
+// addrs6 is the stack's further addresses: the IPv6 one, if any.
+func addrs6(a netip.Addr) []netip.Addr {
+	if !a.IsValid() {
+		return nil
+	}
+	return []netip.Addr{a}
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 
 	"github.com/utcp/utcp/tcp"
 	"github.com/utcp/utcp/tun"
@@ -40,6 +41,9 @@ const (
 var (
 	pmtuRouterAddr = netip.MustParseAddr("10.11.0.1")
 	pmtuServerAddr = netip.MustParseAddr("10.11.0.2")
+	// The same path over IPv6 (ipv6_test.go).
+	pmtuRouterAddr6 = netip.MustParseAddr("fd00:11::1")
+	pmtuServerAddr6 = netip.MustParseAddr("fd00:11::2")
 )
 
 // pmtuSize is how much utcp sends: 16 MiB, 4 MiB under -short.
@@ -179,6 +183,7 @@ func newPMTUServer(t *testing.T) *kernelPath {
 	link, err := netlink.LinkByName(near)
 	require.NoError(t, err)
 	require.NoError(t, netlink.AddrAdd(link, &netlink.Addr{IPNet: prefixNet(netip.PrefixFrom(pmtuRouterAddr, 24))}))
+	require.NoError(t, netlink.AddrAdd(link, &netlink.Addr{IPNet: prefixNet(netip.PrefixFrom(pmtuRouterAddr6, 64)), Flags: unix.IFA_F_NODAD}))
 	require.NoError(t, netlink.LinkSetUp(link))
 	require.NoError(t, p.inNS(func() error {
 		for _, name := range []string{"lo", far} {
@@ -190,15 +195,22 @@ func newPMTUServer(t *testing.T) *kernelPath {
 				if err := netlink.AddrAdd(l, &netlink.Addr{IPNet: prefixNet(netip.PrefixFrom(pmtuServerAddr, 24))}); err != nil {
 					return err
 				}
+				if err := netlink.AddrAdd(l, &netlink.Addr{IPNet: prefixNet(netip.PrefixFrom(pmtuServerAddr6, 64)), Flags: unix.IFA_F_NODAD}); err != nil {
+					return err
+				}
 			}
 			if err := netlink.LinkSetUp(l); err != nil {
 				return err
 			}
 		}
-		// Back to utcp through the router.
-		return netlink.RouteAdd(&netlink.Route{Dst: prefixNet(netip.PrefixFrom(netip.IPv4Unspecified(), 0)), Gw: pmtuRouterAddr.AsSlice()})
+		// Back to utcp through the router, over either family.
+		if err := netlink.RouteAdd(&netlink.Route{Dst: prefixNet(netip.PrefixFrom(netip.IPv4Unspecified(), 0)), Gw: pmtuRouterAddr.AsSlice()}); err != nil {
+			return err
+		}
+		return netlink.RouteAdd(&netlink.Route{Dst: prefixNet(netip.PrefixFrom(netip.IPv6Unspecified(), 0)), Gw: pmtuRouterAddr6.AsSlice()})
 	}), "configure the second namespace")
 	setSysctl(t, "/proc/sys/net/ipv4/ip_forward", "1")
+	setSysctl(t, "/proc/sys/net/ipv6/conf/all/forwarding", "1")
 	return p
 }
 
@@ -214,5 +226,5 @@ func setSysctl(t *testing.T, path, v string) {
 
 // prefixNet is p as a *net.IPNet, for netlink.
 func prefixNet(p netip.Prefix) *net.IPNet {
-	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), 32)}
+	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
 }
