@@ -89,6 +89,7 @@ const scriptDir = "../testdata/scripts"
 //	read N eof       ... expect io.EOF ("read eof" for short)
 //	close | shutdown CLOSE (a half close); closefull: closeRead then CLOSE (Go's Conn.Close)
 //	abort            ABORT
+//	setrcvbuf N      Conn.SetReadBuffer(N)
 //	state NAME       the connection is in state NAME (as RFC 9293 spells it); with no
 //	                 connection from the port it is LISTEN if a listener waits, else CLOSED
 //	< icmp TYPE ...  a router's ICMP error about a segment we sent (see scriptICMP):
@@ -494,6 +495,12 @@ func scriptParseLine(text string, last time.Duration) (scriptLine, error) {
 		return l, err
 	case "listen", "connect", "accept", "close", "shutdown", "closefull", "abort":
 		return l, noArg()
+	case "setrcvbuf":
+		l.n, err = strconv.Atoi(arg)
+		if err != nil || l.n <= 0 {
+			return l, fmt.Errorf("%s: want a positive size, got %q", op, arg)
+		}
+		return l, nil
 	case "write":
 		if strings.HasPrefix(arg, `"`) {
 			s, err := strconv.Unquote(arg)
@@ -761,6 +768,10 @@ func (r *scriptRunner) run(l *scriptLine) {
 	case "abort":
 		c := r.conn(l)
 		c.abort(r.now)
+		r.user(c)
+	case "setrcvbuf":
+		c := r.conn(l)
+		c.setRecvBuffer(l.n)
 		r.user(c)
 	case "state":
 		if got := r.state(l); got != l.st {
