@@ -57,23 +57,25 @@ type Stack struct {
 
 	// mu guards what follows, the host and every TCB: the loop and the
 	// user calls take it in turn (runOnLoop).
-	mu           sync.Mutex
-	closed       bool                 // the loop has shut the stack down
-	host         *host                // set once; Stats reads its atomic counters from any goroutine
-	conns        map[*tcb]*Conn       // the TCBs a Conn stands for: dialled or accepted
-	listeners    map[uint16]*Listener // by port
-	timer        *time.Timer
-	timerAt      time.Time // when timer fires; zero when stopped
-	idle         chan struct{}
-	drained      chan struct{}                    // closed when Shutdown's connections are CLOSED or in TIME-WAIT (shutdown.go)
-	shuttingDown bool                             // Shutdown has begun: no new Dial or Listen
-	pkt          []byte                           // the outgoing packet buffer for segments without payload in place, reused
-	out          []byte                           // the outgoing packet buffer whose payload area TCBs fill (outHeadroom)
-	offload      OffloadLink                      // the link, when it takes large segments with offload metadata
-	reply        []byte                           // ICMP echo reply buffer, reused
-	seg          Segment                          // the segment being processed, reused
-	emitFn       func(FourTuple, *Segment)        // writeSegment, bound once so flush does not allocate
-	wakeFn       func(time.Time, *tcb, tcbEvents) // wake, bound once
+	mu        sync.Mutex
+	closed    bool                 // the loop has shut the stack down
+	host      *host                // set once; Stats reads its atomic counters from any goroutine
+	conns     map[*tcb]*Conn       // the TCBs a Conn stands for: dialled or accepted
+	listeners map[uint16]*Listener // by port
+	timer     *time.Timer
+	timerAt   time.Time // when timer fires; zero when stopped
+	idle      chan struct{}
+	pkt       []byte                           // the outgoing packet buffer for segments without payload in place, reused
+	out       []byte                           // the outgoing packet buffer whose payload area TCBs fill (outHeadroom)
+	offload   OffloadLink                      // the link, when it takes large segments with offload metadata
+	reply     []byte                           // ICMP echo reply buffer, reused
+	seg       Segment                          // the segment being processed, reused
+	emitFn    func(FourTuple, *Segment)        // writeSegment, bound once so flush does not allocate
+	wakeFn    func(time.Time, *tcb, tcbEvents) // wake, bound once
+
+	// Shutdown (shutdown.go), guarded by mu too.
+	drained      chan struct{} // closed when the connections are CLOSED or in TIME-WAIT
+	shuttingDown bool          // Shutdown has begun: no new Dial or Listen
 }
 
 // StackStats are a Stack's counters.
