@@ -10,7 +10,8 @@ import (
 
 // SetReadBuffer sets the receive buffer to bytes octets, as SO_RCVBUF
 // does, and turns receive-buffer autotuning off for the connection. A
-// larger buffer opens the window at once; a smaller one takes effect as
+// larger buffer opens the window at once (the next segment carries it, or a
+// window update if the peer could be held up); a smaller one takes effect as
 // the application reads what is held, since the window already offered is
 // never taken back (RFC 9293 SHLD-14). The window scale is agreed at the
 // SYN, from Config.RecvBufferMax, before a Conn exists: the window offered

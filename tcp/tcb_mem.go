@@ -88,10 +88,10 @@ func (c *tcb) applySendBuffer() {
 
 // setRecvBuffer is SetReadBuffer (SO_RCVBUF): the receive buffer offers
 // size octets and autotuning stops. Growing opens the window at once,
-// within what the window scale agreed at the SYN can carry (available).
+// within what the window scale agreed at the SYN can carry (available); a
+// window update goes out if the peer could be held up without one.
 // Shrinking keeps what is held and every octet of the window already
-// offered (RFC 9293 SHLD-14: the right edge never moves left), so it takes
-// effect as the user reads.
+// offered, so it takes effect as the user reads.
 func (c *tcb) setRecvBuffer(size int) {
 	r := &c.rcv
 	r.maxBuf = size
@@ -107,6 +107,8 @@ func (c *tcb) setRecvBuffer(size int) {
 // window advertised call it.
 func (r *recvSpace) applyBufWant() {
 	want := r.bufWant + r.slack()
+	// RFC 9293 SHLD-14: the right edge offered never moves left, so the
+	// room for it stays.
 	r.buf.Resize(max(want, r.buf.Len()+int(max(0, r.adv.Sub(r.nxt)))+r.slack()))
 	if r.buf.Cap() == want {
 		r.bufWant = 0
