@@ -31,6 +31,8 @@ type Stats struct {
 	SourceQuench      atomic.Uint64 // source quench messages, dropped (also counted in ICMPDropped)
 	ICMPErrorBadQuote atomic.Uint64 // ICMP errors quoting too little or no IPv4 header, dropped (in ICMPDropped)
 	ICMPErrorNotOurs  atomic.Uint64 // ICMP errors quoting no TCP segment from our address, dropped (in ICMPDropped)
+
+	Unhandled atomic.Uint64 // of UnknownProtocol and ICMPDropped, packets for Endpoint.Unhandled (passed on when it is set)
 }
 
 // StatsSnapshot is a plain copy of Stats at one moment.
@@ -39,6 +41,8 @@ type StatsSnapshot struct {
 	UnknownProtocol, EchoRequests, EchoReplies, ICMPDropped uint64
 
 	ICMPErrors, SourceQuench, ICMPErrorBadQuote, ICMPErrorNotOurs uint64
+
+	Unhandled uint64
 }
 
 // Snapshot returns a copy of the counters. Each counter is read atomically;
@@ -60,15 +64,16 @@ func (s *Stats) Snapshot() StatsSnapshot {
 		SourceQuench:      s.SourceQuench.Load(),
 		ICMPErrorBadQuote: s.ICMPErrorBadQuote.Load(),
 		ICMPErrorNotOurs:  s.ICMPErrorNotOurs.Load(),
+		Unhandled:         s.Unhandled.Load(),
 	}
 }
 
 // String formats the counters as "name=value" pairs.
 func (s StatsSnapshot) String() string {
-	return fmt.Sprintf("received=%d delivered=%d malformed=%d bad_checksum=%d fragments=%d not_for_us=%d unknown_protocol=%d echo_requests=%d echo_replies=%d icmp_dropped=%d icmp_errors=%d source_quench=%d icmp_error_bad_quote=%d icmp_error_not_ours=%d",
+	return fmt.Sprintf("received=%d delivered=%d malformed=%d bad_checksum=%d fragments=%d not_for_us=%d unknown_protocol=%d echo_requests=%d echo_replies=%d icmp_dropped=%d icmp_errors=%d source_quench=%d icmp_error_bad_quote=%d icmp_error_not_ours=%d unhandled=%d",
 		s.Received, s.Delivered, s.Malformed, s.BadChecksum, s.Fragments, s.NotForUs,
 		s.UnknownProtocol, s.EchoRequests, s.EchoReplies, s.ICMPDropped,
-		s.ICMPErrors, s.SourceQuench, s.ICMPErrorBadQuote, s.ICMPErrorNotOurs)
+		s.ICMPErrors, s.SourceQuench, s.ICMPErrorBadQuote, s.ICMPErrorNotOurs, s.Unhandled)
 }
 
 // Endpoint is the IPv4 input path of one local address: it validates
@@ -81,6 +86,13 @@ type Endpoint struct {
 	Addrs []netip.Addr
 	TTL   uint8 // TTL or hop limit of packets the Endpoint sends; 0 means 64
 	Stats Stats
+	// Unhandled, if set, is given each valid packet, IPv4 or IPv6, to a
+	// local address that Input does not handle: a protocol other than TCP
+	// and ICMP (ICMPv6), an ICMP type other than echo request and the
+	// errors it returns, an ICMP error quoting no TCP segment of ours.
+	// Input returns nothing for it. It runs inside Input and must not
+	// retain pkt.
+	Unhandled func(pkt []byte)
 
 	// AnyDst accepts IPv4 TCP segments and ICMP errors sent to any
 	// address, for a stack that answers for every destination (forwarding mode).
@@ -172,47 +184,62 @@ func (e *Endpoint) InputAt(now time.Time, pkt []byte, reply []byte) (h Header, t
 		e.Stats.Delivered.Add(1)
 		return h, payload, nil, ICMPError{}
 	case ProtoICMP:
-		out, icmpErr = e.inputICMP(&h, payload, reply)
+		out, icmpErr, pass := e.inputICMP(&h, payload, reply)
+		if pass {
+			e.unhandled(pkt[:h.TotalLen])
+		}
 		return h, nil, out, icmpErr
 	default:
-		// RFC 1122 §3.2.2.1 suggests a Protocol Unreachable; we only drop.
+		// RFC 1122 §3.2.2.1 suggests a Protocol Unreachable; we drop, or
+		// pass the packet to the embedder's own UDP (Unhandled).
 		e.Stats.UnknownProtocol.Add(1)
+		e.unhandled(pkt[:h.TotalLen])
 		return h, nil, nil, ICMPError{}
 	}
 }
 
+// unhandled counts pkt and passes it to e.Unhandled.
+func (e *Endpoint) unhandled(pkt []byte) {
+	e.Stats.Unhandled.Add(1)
+	if e.Unhandled != nil {
+		e.Unhandled(pkt)
+	}
+}
+
 // inputICMP answers an echo request, returns an error message about one of
-// our TCP segments, and drops every other ICMP message.
-func (e *Endpoint) inputICMP(h *Header, payload, reply []byte) ([]byte, ICMPError) {
+// our TCP segments, and drops every other ICMP message; pass says it is
+// one for Unhandled.
+func (e *Endpoint) inputICMP(h *Header, payload, reply []byte) (out []byte, ie ICMPError, pass bool) {
 	m, err := ParseICMP(payload)
 	if err != nil {
 		e.Stats.ICMPDropped.Add(1)
-		return nil, ICMPError{}
+		return nil, ICMPError{}, false
 	}
 	switch m.Type {
 	case ICMPTypeEchoRequest:
 		if !e.IsLocal(h.Dst) && (!e.EchoAny || h.Dst.IsMulticast() || h.Dst == limitedBroadcast) {
 			e.Stats.NotForUs.Add(1)
-			return nil, ICMPError{}
+			return nil, ICMPError{}, false
 		}
 	case ICMPTypeSourceQuench:
 		// RFC 9293 MUST-55 (RFC 6633 §3): silently discard a source quench.
 		e.Stats.SourceQuench.Add(1)
 		e.Stats.ICMPDropped.Add(1)
-		return nil, ICMPError{}
+		return nil, ICMPError{}, false
 	case ICMPTypeDestUnreachable, ICMPTypeTimeExceeded, ICMPTypeParamProblem:
-		return nil, e.inputICMPError(&icmpIn{ICMP: m, dst: h.Dst})
+		ie, pass = e.inputICMPError(&icmpIn{ICMP: m, dst: h.Dst})
+		return nil, ie, pass
 	}
 	if m.Type != ICMPTypeEchoRequest || m.Code != 0 {
 		e.Stats.ICMPDropped.Add(1)
-		return nil, ICMPError{}
+		return nil, ICMPError{}, m.Type != ICMPTypeEchoRequest // echo replies, timestamps, ...: the embedder's
 	}
 	e.Stats.EchoRequests.Add(1)
 	// RFC 1122 §3.2.1.3: never answer a broadcast, multicast or unspecified
 	// source address (it is not a host we can reply to).
 	if h.Src.IsMulticast() || h.Src.IsUnspecified() || h.Src == limitedBroadcast {
 		e.Stats.ICMPDropped.Add(1)
-		return nil, ICMPError{}
+		return nil, ICMPError{}, false
 	}
 	// RFC 1122 §3.2.2.6: the reply's source is the request's specific
 	// destination; identifier, sequence number and data are returned unchanged.
@@ -224,17 +251,17 @@ func (e *Endpoint) inputICMP(h *Header, payload, reply []byte) ([]byte, ICMPErro
 		Src:      h.Dst,
 		Dst:      h.Src,
 	}
-	out := appendEchoPacket(reply[:0], &rh, ICMPTypeEchoReply, m.ID, m.Seq, m.Data)
+	out = appendEchoPacket(reply[:0], &rh, ICMPTypeEchoReply, m.ID, m.Seq, m.Data)
 	e.Stats.EchoReplies.Add(1)
 	e.Stats.Delivered.Add(1)
-	return out, ICMPError{}
+	return out, ICMPError{}, false
 }
 
 // inputICMPError checks the datagram an error message quotes and returns
 // the error if it is about a TCP segment of ours (RFC 1122 §3.2.2: the
 // quoted header and 64 bits of data identify the transport connection).
-func (e *Endpoint) inputICMPError(m *icmpIn) ICMPError {
-	var ie ICMPError
+// One quoting no TCP segment of ours may be about the embedder's UDP: pass.
+func (e *Endpoint) inputICMPError(m *icmpIn) (ie ICMPError, pass bool) {
 	var v icmpErrorVerdict
 	if m.V6 {
 		ie, v = parseICMPv6Error(&m.ICMP, m.dst)
@@ -246,13 +273,14 @@ func (e *Endpoint) inputICMPError(m *icmpIn) ICMPError {
 		e.Stats.ICMPErrorBadQuote.Add(1)
 	case icmpErrNotOurs:
 		e.Stats.ICMPErrorNotOurs.Add(1)
+		pass = true
 	default:
 		e.Stats.ICMPErrors.Add(1)
 		e.Stats.Delivered.Add(1)
-		return ie
+		return ie, false
 	}
 	e.Stats.ICMPDropped.Add(1)
-	return ICMPError{}
+	return ICMPError{}, pass
 }
 
 // limitedBroadcast is 255.255.255.255 (RFC 919).

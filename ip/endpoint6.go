@@ -47,43 +47,49 @@ func (e *Endpoint) input6(now time.Time, pkt, reply []byte) (Header, []byte, []b
 		e.Stats.Delivered.Add(1)
 		return h, payload, nil, ICMPError{}
 	case ProtoICMPv6:
-		out, ie := e.inputICMPv6(&h6, payload, reply)
+		out, ie, pass := e.inputICMPv6(&h6, payload, reply)
+		if pass {
+			e.unhandled(pkt[:Header6Len+int(h6.PayloadLen)])
+		}
 		return h, nil, out, ie
 	default:
 		e.Stats.UnknownProtocol.Add(1)
+		e.unhandled(pkt[:Header6Len+int(h6.PayloadLen)])
 		return h, nil, nil, ICMPError{}
 	}
 }
 
 // inputICMPv6 answers an echo request, returns an error message about one of
 // our TCP segments, and drops every other ICMPv6 message (neighbor
-// discovery has no place on a point-to-point TUN).
-func (e *Endpoint) inputICMPv6(h *Header6, payload, reply []byte) ([]byte, ICMPError) {
+// discovery has no place on a point-to-point TUN); pass says it is one for
+// Unhandled, as inputICMP's.
+func (e *Endpoint) inputICMPv6(h *Header6, payload, reply []byte) (out []byte, ie ICMPError, pass bool) {
 	m, err := ParseICMPv6(payload, h.Src, h.Dst)
 	if err != nil {
 		e.Stats.ICMPDropped.Add(1)
-		return nil, ICMPError{}
+		return nil, ICMPError{}, false
 	}
 	switch m.Type {
 	case ICMPv6TypeDestUnreachable, ICMPv6TypePacketTooBig, ICMPv6TypeTimeExceeded, ICMPv6TypeParamProblem:
-		return nil, e.inputICMPError(&icmpIn{ICMP: m, V6: true, dst: h.Dst})
+		ie, pass = e.inputICMPError(&icmpIn{ICMP: m, V6: true, dst: h.Dst})
+		return nil, ie, pass
 	}
 	if m.Type != ICMPv6TypeEchoRequest || m.Code != 0 {
 		e.Stats.ICMPDropped.Add(1)
-		return nil, ICMPError{}
+		return nil, ICMPError{}, m.Type != ICMPv6TypeEchoRequest
 	}
 	e.Stats.EchoRequests.Add(1)
 	if h.Src.IsMulticast() || h.Src.IsUnspecified() {
 		e.Stats.ICMPDropped.Add(1)
-		return nil, ICMPError{}
+		return nil, ICMPError{}, false
 	}
 	// RFC 4443 §4.2: the reply's source is the request's unicast
 	// destination; identifier, sequence number and data are returned.
-	out := AppendICMPv6(reply[:0], h.Dst, h.Src, ICMPv6TypeEchoReply, 0, uint32(m.ID)<<16|uint32(m.Seq), m.Data)
+	out = AppendICMPv6(reply[:0], h.Dst, h.Src, ICMPv6TypeEchoReply, 0, uint32(m.ID)<<16|uint32(m.Seq), m.Data)
 	setHopLimit(out, e.ttl())
 	e.Stats.EchoReplies.Add(1)
 	e.Stats.Delivered.Add(1)
-	return out, ICMPError{}
+	return out, ICMPError{}, false
 }
 
 // icmpv6Error builds an ICMPv6 error message of type typ about pkt, if RFC

@@ -41,7 +41,7 @@ func TestEndpoint_AnyDst(t *testing.T) {
 		{"ICMP error to another address quoting it: delivered", true, false, AppendICMPError(nil, router, other, 3, 4, 1280, fromOther),
 			StatsSnapshot{Delivered: 1, ICMPErrors: 1}, false, false, true},
 		{"ICMP error to another address quoting ours: not ours", true, false, AppendICMPError(nil, router, other, 3, 4, 1280, quotedTCP(8, nil)),
-			StatsSnapshot{ICMPDropped: 1, ICMPErrorNotOurs: 1}, false, false, false},
+			StatsSnapshot{ICMPDropped: 1, ICMPErrorNotOurs: 1, Unhandled: 1}, false, false, false}, // and handed to Config.Unhandled
 	}
 	for _, row := range rows {
 		t.Run(row.name, func(t *testing.T) {

@@ -117,7 +117,7 @@ func TestEndpoint_Drops(t *testing.T) {
 		{"last fragment", build(Header{FragOffset: 1480, TTL: 64, Protocol: ProtoTCP, Src: remote, Dst: local}, make([]byte, 8)), StatsSnapshot{Fragments: 1}},
 		{"not for us", build(Header{TTL: 64, Protocol: ProtoTCP, Src: remote, Dst: netip.MustParseAddr("10.9.0.3")}, nil), StatsSnapshot{NotForUs: 1}},
 		{"echo not for us", build(Header{TTL: 64, Protocol: ProtoICMP, Src: remote, Dst: netip.MustParseAddr("10.9.0.255")}, echo), StatsSnapshot{NotForUs: 1}},
-		{"UDP", build(Header{TTL: 64, Protocol: 17, Src: remote, Dst: local}, make([]byte, 8)), StatsSnapshot{UnknownProtocol: 1}},
+		{"UDP", build(Header{TTL: 64, Protocol: 17, Src: remote, Dst: local}, make([]byte, 8)), StatsSnapshot{UnknownProtocol: 1, Unhandled: 1}},
 		{"ICMP truncated", build(Header{TTL: 64, Protocol: ProtoICMP, Src: remote, Dst: local}, echo[:7]), StatsSnapshot{ICMPDropped: 1}},
 		{"ICMP bad checksum", build(Header{TTL: 64, Protocol: ProtoICMP, Src: remote, Dst: local}, badEcho), StatsSnapshot{ICMPDropped: 1}},
 		{"ICMP echo code 1", build(Header{TTL: 64, Protocol: ProtoICMP, Src: remote, Dst: local}, badCode), StatsSnapshot{ICMPDropped: 1}},
@@ -146,8 +146,53 @@ func TestEndpoint_Drops(t *testing.T) {
 		icmp := appendEcho(nil, ICMPTypeEchoReply, 1, 1, nil)
 		_, _, out, _ := e.Input(build(Header{TTL: 64, Protocol: ProtoICMP, Src: remote, Dst: local}, icmp), nil)
 		assert.Nil(t, out, "we never answer a reply")
-		assert.Equal(t, StatsSnapshot{Received: 1, ICMPDropped: 1}, e.Stats.Snapshot())
+		assert.Equal(t, StatsSnapshot{Received: 1, ICMPDropped: 1, Unhandled: 1}, e.Stats.Snapshot())
 	})
+}
+
+// Packets Input does not handle go to Unhandled, whole; the rest do not.
+func TestEndpoint_Unhandled(t *testing.T) {
+	build := func(h Header, payload []byte) []byte { return AppendPacket(nil, &h, payload) }
+	udp := build(Header{TTL: 64, Protocol: 17, Src: remote, Dst: local}, make([]byte, 12))
+	tests := []struct {
+		name string
+		pkt  []byte
+		pass bool
+	}{
+		{"UDP", udp, true},
+		{"UDP with trailing link padding", append(append([]byte{}, udp...), 0, 0), true},
+		{"echo reply", build(Header{TTL: 64, Protocol: ProtoICMP, Src: remote, Dst: local}, appendEcho(nil, ICMPTypeEchoReply, 1, 1, nil)), true},
+		{"echo request", AppendEchoRequest(nil, remote, local, 1, 1, nil), false},
+		{"TCP", build(Header{TTL: 64, Protocol: ProtoTCP, Src: remote, Dst: local}, make([]byte, 20)), false},
+		{"UDP not for us", build(Header{TTL: 64, Protocol: 17, Src: remote, Dst: netip.MustParseAddr("10.9.0.3")}, make([]byte, 8)), false},
+		{"ICMP truncated", build(Header{TTL: 64, Protocol: ProtoICMP, Src: remote, Dst: local}, []byte{8, 0}), false},
+		{"UDP over IPv6", AppendPacket6(nil, &Header6{NextHeader: 17, HopLimit: 64, Src: remote6, Dst: local6}, make([]byte, 12)), true},
+		{"ICMPv6 echo request", AppendEchoRequest6(nil, remote6, local6, 1, 1, nil), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got [][]byte
+			e := &Endpoint{Addr: local, Addrs: []netip.Addr{local6}, Unhandled: func(pkt []byte) { got = append(got, append([]byte{}, pkt...)) }}
+			e.Input(tt.pkt, nil)
+			if !tt.pass {
+				assert.Empty(t, got)
+				assert.Zero(t, e.Stats.Unhandled.Load())
+				return
+			}
+			require.Len(t, got, 1)
+			assert.Equal(t, ipLen(tt.pkt), len(got[0]), "the IP packet, without link padding")
+			assert.Equal(t, tt.pkt[:len(got[0])], got[0])
+			assert.Equal(t, uint64(1), e.Stats.Unhandled.Load())
+		})
+	}
+}
+
+// ipLen is the length an IP packet's header gives it.
+func ipLen(pkt []byte) int {
+	if Version(pkt) == 6 {
+		return Header6Len + (int(pkt[4])<<8 | int(pkt[5]))
+	}
+	return int(pkt[2])<<8 | int(pkt[3])
 }
 
 // fixICMP recomputes the checksum of an ICMP message after a test edited it.

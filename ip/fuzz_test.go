@@ -94,11 +94,21 @@ func FuzzEndpointInput(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, pkt []byte) {
-		e := &Endpoint{Addr: local}
+		var passed [][]byte
+		e := &Endpoint{Addr: local, Unhandled: func(p []byte) { passed = append(passed, p) }}
 		_, seg, out, ie := e.Input(pkt, make([]byte, 0, 64))
 		s := e.Stats.Snapshot()
 		if s.Received != 1 || outcomes(s) != 1 {
 			t.Fatalf("want exactly one outcome: %v", s)
+		}
+		if uint64(len(passed)) != s.Unhandled || len(passed) > 1 {
+			t.Fatalf("%d packets passed to Unhandled, counted %d", len(passed), s.Unhandled)
+		}
+		for _, p := range passed {
+			// A whole, valid IPv4 packet to our address, and nothing else came of it.
+			if h, _, err := Parse(p); err != nil || int(h.TotalLen) != len(p) || h.Dst != local || seg != nil || out != nil || ie.Type != 0 {
+				t.Fatalf("Unhandled got %x (%v), with segment %v, reply %v, error %+v", p, err, seg != nil, out != nil, ie)
+			}
 		}
 		if seg != nil && out != nil {
 			t.Fatal("both a TCP segment and a reply")

@@ -62,13 +62,13 @@ func TestEndpoint_ICMPErrors(t *testing.T) {
 		{name: "quoted IHL below 5", typ: 3, code: 1, quote: append([]byte{0x44}, full[1:]...),
 			wantStats: StatsSnapshot{ICMPDropped: 1, ICMPErrorBadQuote: 1}},
 		{name: "quoted datagram not from us", typ: 3, code: 1, quote: quotedTCP(8, func(h *Header) { h.Src = router }),
-			wantStats: StatsSnapshot{ICMPDropped: 1, ICMPErrorNotOurs: 1}},
+			wantStats: StatsSnapshot{ICMPDropped: 1, ICMPErrorNotOurs: 1, Unhandled: 1}},
 		{name: "quoted datagram not TCP", typ: 3, code: 3, quote: quotedTCP(8, func(h *Header) { h.Protocol = 17 }),
-			wantStats: StatsSnapshot{ICMPDropped: 1, ICMPErrorNotOurs: 1}},
+			wantStats: StatsSnapshot{ICMPDropped: 1, ICMPErrorNotOurs: 1, Unhandled: 1}},
 		{name: "quoted datagram a later fragment", typ: 3, code: 1, quote: quotedTCP(8, func(h *Header) { h.FragOffset = 1480 }),
-			wantStats: StatsSnapshot{ICMPDropped: 1, ICMPErrorNotOurs: 1}},
-		{name: "redirect is not handled", typ: 5, code: 1, quote: full,
-			wantStats: StatsSnapshot{ICMPDropped: 1}},
+			wantStats: StatsSnapshot{ICMPDropped: 1, ICMPErrorNotOurs: 1, Unhandled: 1}},
+		{name: "redirect is for Unhandled", typ: 5, code: 1, quote: full,
+			wantStats: StatsSnapshot{ICMPDropped: 1, Unhandled: 1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -138,6 +138,14 @@ type Config struct {
 	TSOffset func(id FourTuple) uint32
 	// Tracer, if set, is told about segments, state changes and user events.
 	Tracer Tracer
+	// Unhandled, if set, is given every packet to the stack's addresses
+	// that it does not handle (StackStats.Unhandled counts them either
+	// way): protocols other than TCP and ICMP (ICMPv6), UDP above all; ICMP
+	// messages other than echo requests and the errors about TCP segments.
+	// pkt is the whole IPv4 or IPv6 packet. It runs on the stack's loop,
+	// under its lock, so it must not block nor call into the stack, except
+	// Stack.WritePacket (an answer); it must not retain pkt.
+	Unhandled func(pkt []byte)
 	// EphemeralPorts is the first and last local port Dial and Listen(0)
 	// choose from, as Linux's ip_local_port_range. Default 49152–65535 (RFC 6335 §6).
 	EphemeralPorts [2]uint16

@@ -41,6 +41,8 @@ type Conn struct {
 	eofSeen   bool  // EventReadEOF was reported
 	readShut  bool  // CloseRead was called: Read returns io.EOF
 	errSeen   error // the last error the tracer was told of (userError)
+	lingerOn  bool  // SetLinger was called with sec >= 0
+	linger    int   // SetLinger's seconds
 }
 
 var _ net.Conn = (*Conn)(nil)
@@ -59,18 +61,18 @@ func newConn(s *Stack, t *tcb) *Conn {
 	}
 }
 
-// Dial opens a connection to addr; see DialContext.
+// Dial opens a connection to addr; see DialAddrPort.
 func (s *Stack) Dial(addr netip.AddrPort) (*Conn, error) {
-	return s.DialContext(context.Background(), addr)
+	return s.DialAddrPort(context.Background(), addr)
 }
 
-// DialContext opens a connection to addr (an active OPEN, RFC 9293
+// DialAddrPort opens a connection to addr (an active OPEN, RFC 9293
 // §3.10.1) from an ephemeral port. It returns once the peer's SYN-ACK has
 // arrived and been acknowledged. A RST in answer gives an error wrapping
 // syscall.ECONNREFUSED; no answer within Config.UserTimeout gives
 // ETIMEDOUT; when ctx ends first the attempt is abandoned and the error
 // wraps ctx.Err().
-func (s *Stack) DialContext(ctx context.Context, addr netip.AddrPort) (*Conn, error) {
+func (s *Stack) DialAddrPort(ctx context.Context, addr netip.AddrPort) (*Conn, error) {
 	raddr := net.TCPAddrFromAddrPort(addr)
 	fail := func(local net.Addr, err error) (*Conn, error) {
 		return nil, opError("dial", local, raddr, err)
@@ -127,6 +129,9 @@ func (s *Stack) DialContext(ctx context.Context, addr netip.AddrPort) (*Conn, er
 // openActive makes a connection to addr; the flush after the call sends its
 // SYN (on the loop).
 func (s *Stack) openActive(now time.Time, addr netip.AddrPort) (*Conn, error) {
+	if s.shuttingDown {
+		return nil, net.ErrClosed
+	}
 	t, err := s.host.dial(now, addr)
 	if err != nil {
 		return nil, err
@@ -320,14 +325,28 @@ func (c *Conn) writeOnLoop(now time.Time, b []byte) (int, error) {
 // reset instead (RFC 9293 §3.6.1 SHLD-3). Close returns at once, as
 // close(2) does without SO_LINGER: the stack goes on sending queued data
 // and the FIN, and keeps the connection through FIN-WAIT and TIME-WAIT.
-// Pending and later calls return an error wrapping net.ErrClosed.
+// SetLinger changes that. Pending and later calls return an error wrapping
+// net.ErrClosed.
 func (c *Conn) Close() error {
-	return c.closeWith("close", func(now time.Time) {
+	var linger time.Duration
+	err := c.closeWith("close", func(now time.Time) {
+		if c.lingerOn && c.linger == 0 {
+			c.userEvent(now, EventAbort, 0)
+			c.tcb.abort(now) // SetLinger(0)
+			return
+		}
+		if c.lingerOn {
+			linger = time.Duration(c.linger) * time.Second
+		}
 		c.closeEvent(now, EventClose, c.unread())
 		if !c.tcb.closeRead(now) {
 			c.tcb.close(now) // an error means it is closing or closed already
 		}
 	})
+	if err == nil && linger > 0 {
+		c.lingerWait(linger)
+	}
+	return err
 }
 
 // Abort resets the connection (RFC 9293 §3.10.5 ABORT): a RST goes to the

@@ -103,7 +103,7 @@ func TestDial_ContextEnds(t *testing.T) {
 		p.ea.SetFaults(tun.Faults{Loss: 1})
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		_, err := p.a.DialContext(ctx, netip.AddrPortFrom(addrB, 80))
+		_, err := p.a.DialAddrPort(ctx, netip.AddrPortFrom(addrB, 80))
 		assert.ErrorIs(t, err, context.DeadlineExceeded, "Dial gives up when its context ends")
 		assert.Empty(t, p.a.Conns(), "the abandoned connection is aborted")
 	})

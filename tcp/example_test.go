@@ -1,11 +1,14 @@
 package tcp_test
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log"
+	"net/http"
 	"net/netip"
 	"os"
+	"time"
 
 	"github.com/utcp/utcp/tcp"
 	"github.com/utcp/utcp/tun"
@@ -51,4 +54,50 @@ func Example() {
 	c.CloseWrite()        // half-close: FIN, reading goes on
 	io.Copy(os.Stdout, c) // until the peer's FIN: io.EOF
 	c.Close()
+}
+
+// Example_httpClient runs net/http over two stacks joined in memory: an
+// http.Server on one stack's listener, an http.Client whose Transport dials
+// through the other's DialContext. Shutdown then closes the server's stack
+// gracefully.
+func Example_httpClient() {
+	clientEnd, serverEnd := tun.Pipe(1500)
+	defer clientEnd.Close()
+	defer serverEnd.Close()
+	client, err := tcp.NewStack(clientEnd, tcp.Config{Addr: netip.MustParseAddr("10.9.0.1")})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer client.Close()
+	server, err := tcp.NewStack(serverEnd, tcp.Config{Addr: netip.MustParseAddr("10.9.0.2")})
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	ln, err := server.ListenAddr("tcp", ":80") // as net.Listen
+	if err != nil {
+		log.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "hello, %s", r.URL.Path[1:])
+	})}
+	go srv.Serve(ln)
+
+	tr := &http.Transport{DialContext: client.DialContext}
+	resp, err := (&http.Client{Transport: tr}).Get("http://10.9.0.2/utcp")
+	if err != nil {
+		log.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	fmt.Println(resp.Status, string(body))
+
+	tr.CloseIdleConnections() // the client's FIN
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := server.Shutdown(ctx); err != nil { // the listener closes, then every connection
+		log.Fatal(err)
+	}
+	srv.Close()
+	// Output: 200 OK hello, utcp
 }

@@ -269,7 +269,14 @@ func FuzzHost(f *testing.F) {
 				case 5, 6:
 					c.receive(buf[:int(arg)*4])
 				default:
-					c.setKeepAlive(net.KeepAliveConfig{Enable: true, Idle: time.Second, Interval: time.Second, Count: 2})
+					switch arg % 3 {
+					case 0:
+						c.setKeepAlive(net.KeepAliveConfig{Enable: true, Idle: time.Second, Interval: time.Second, Count: 2})
+					case 1:
+						c.setRecvBuffer(1 + int(arg)*97) // SetReadBuffer: shrinks and grows
+					default:
+						c.setSendBuffer(1 + int(arg)*97) // SetWriteBuffer
+					}
 				}
 				h.touch(now, c)
 			case 7:

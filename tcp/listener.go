@@ -1,9 +1,9 @@
 package tcp
 
 import (
+	"context"
 	"net"
 	"net/netip"
-	"os"
 	"sync"
 	"time"
 )
@@ -33,6 +33,10 @@ func (s *Stack) Listen(port uint16) (*Listener, error) {
 	ln := &Listener{s: s, ready: make(chan struct{}, 1), closed: make(chan struct{})}
 	var err error
 	if e := s.runOnLoop(func(time.Time) {
+		if s.shuttingDown {
+			err = net.ErrClosed
+			return
+		}
 		ln.ls, err = s.host.listen(port)
 		if err == nil {
 			ln.port = ln.ls.port
@@ -70,29 +74,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 // net.ErrClosed; when the deadline passes, one wrapping
 // os.ErrDeadlineExceeded.
 func (l *Listener) AcceptTCP() (*Conn, error) {
-	for {
-		select {
-		case <-l.closed:
-			return nil, l.opError("accept", net.ErrClosed)
-		default:
-		}
-		if l.dl.expired() {
-			return nil, l.opError("accept", os.ErrDeadlineExceeded)
-		}
-		var c *Conn
-		if e := l.s.runOnLoop(func(now time.Time) { c = l.acceptOnLoop(now) }); e != nil {
-			return nil, l.opError("accept", e)
-		}
-		if c != nil {
-			return c, nil
-		}
-		select {
-		case <-l.ready:
-		case <-l.closed:
-		case <-l.dl.wait():
-		case <-l.s.done:
-		}
-	}
+	return l.AcceptContext(context.Background())
 }
 
 // acceptOnLoop is Accept's work, run as the loop (runOnLoop): it takes the first

@@ -144,7 +144,7 @@ func TestListener_BacklogBoundsTheAcceptQueue(t *testing.T) {
 		synctest.Wait() // B has queued both
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		_, err = p.a.DialContext(ctx, to)
+		_, err = p.a.DialAddrPort(ctx, to)
 		assert.ErrorIs(t, err, context.DeadlineExceeded, "with the accept queue full, B drops the SYN, so the Dial waits for its context")
 		st := p.b.Stats()
 		assert.GreaterOrEqual(t, st.SynDroppedBacklog, uint64(2), "every dropped SYN (retries included) is counted")

@@ -38,7 +38,7 @@ const (
 	ReasonAckPAWS           // ACK: PAWS rejected the segment
 	ReasonAckTimeWaitFIN    // ACK: the peer's FIN again in TIME-WAIT
 	ReasonAckTimeWait       // ACK: another segment in TIME-WAIT
-	ReasonWindowUpdate      // window update: reading opened the window
+	ReasonWindowUpdate      // window update: reading, or a larger buffer, opened the window
 
 	ReasonData                 // data: new data
 	ReasonDataNagle            // data: a short segment, nothing in flight (Nagle)
@@ -139,7 +139,7 @@ var reasons = [reasonCount]reasonInfo{
 	ReasonAckPAWS:           {"ack-paws", "ACK: the timestamp is older than TS.Recent (PAWS)", "RFC 7323 §5.3 R1"},
 	ReasonAckTimeWaitFIN:    {"ack-timewait-fin", "ACK: the peer's FIN again in TIME-WAIT", "RFC 9293 §3.10.7.4 fifth check"},
 	ReasonAckTimeWait:       {"ack-timewait", "ACK: a segment in TIME-WAIT (throttled)", "RFC 9293 §3.10.7.4 first check, RFC 5961 §7"},
-	ReasonWindowUpdate:      {"window-update", "window update: reading opened the window", "RFC 9293 §3.8.6.2.2"},
+	ReasonWindowUpdate:      {"window-update", "window update: reading, or a larger receive buffer, opened the window", "RFC 9293 §3.8.6.2.2"},
 
 	ReasonData:                 {"data", "data: new data in the window", "RFC 9293 §3.8.6"},
 	ReasonDataNagle:            {"data-nagle", "data: a short segment, nothing unacknowledged (Nagle)", "RFC 9293 §3.7.4"},

@@ -65,6 +65,10 @@ func (r *ring) Cap() int { return r.size }
 // Grow raises the capacity to size; memory follows as octets arrive.
 func (r *ring) Grow(size int) { r.size = max(r.size, size) }
 
+// Resize sets the capacity to size, or to Len if more is stored: a ring
+// never drops what it holds. The memory stays as it is until release.
+func (r *ring) Resize(size int) { r.size = max(size, r.n) }
+
 // Write appends as much of p as fits and returns how much that was. The
 // octets it appends overwrite whatever WriteAt put at those positions.
 func (r *ring) Write(p []byte) int {

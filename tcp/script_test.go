@@ -93,6 +93,7 @@ const scriptDir = "../testdata/scripts"
 //	abort            ABORT
 //	nagle            turn Nagle's algorithm on for the connection (Conn.SetNoDelay(false))
 //	drop NAME|none   the reason an arriving segment was dropped (script_why_test.go)
+//	setrcvbuf N      Conn.SetReadBuffer(N)
 //	state NAME       the connection is in state NAME (as RFC 9293 spells it); with no
 //	                 connection from the port it is LISTEN if a listener waits, else CLOSED
 //	peer NAME        the peer's state, as a PeerTracker infers it from the segments
@@ -520,6 +521,12 @@ func scriptParseLine(text string, last time.Duration) (scriptLine, error) {
 		return l, scriptParseDrop(&l, arg)
 	case "listen", "connect", "accept", "close", "shutdown", "closefull", "abort", "nagle":
 		return l, noArg()
+	case "setrcvbuf":
+		l.n, err = strconv.Atoi(arg)
+		if err != nil || l.n <= 0 {
+			return l, fmt.Errorf("%s: want a positive size, got %q", op, arg)
+		}
+		return l, nil
 	case "write":
 		if strings.HasPrefix(arg, `"`) {
 			s, err := strconv.Unquote(arg)
@@ -800,6 +807,10 @@ func (r *scriptRunner) run(l *scriptLine) {
 		r.user(c)
 	case "nagle":
 		r.conn(l).noDelay = false // Conn.SetNoDelay(false)
+	case "setrcvbuf":
+		c := r.conn(l)
+		c.setRecvBuffer(l.n)
+		r.user(c)
 	case "state":
 		if got := r.state(l); got != l.st {
 			r.failf("got state %s, want %s", got, l.st)

@@ -53,6 +53,7 @@ type Stack struct {
 	rxLink  OffloadLink // the link, when the reader uses ReadOffload (stack_offload.go)
 	bigFree chan []byte // the reader's spare big buffers on an offload link
 	rxBig   []byte      // the big buffer the reader reads into; the reader's own
+	wmu     sync.Mutex  // serializes writes to the link: the loop's and WritePacket's (unhandled.go)
 
 	fwd stackForward // forwarding mode's decisions (forward.go)
 
@@ -78,6 +79,9 @@ type Stack struct {
 	// batches from the reader.
 	batch     *stackBatch
 	rxBatches chan *rxBatch
+	// Shutdown (shutdown.go), guarded by mu too.
+	drained      chan struct{} // closed when the connections are CLOSED or in TIME-WAIT
+	shuttingDown bool          // Shutdown has begun: no new Dial or Listen
 }
 
 // StackStats are a Stack's counters.
@@ -126,7 +130,8 @@ type StackStats struct {
 	OffloadDropped  uint64 // packets the link dropped for bad offload metadata (a malformed virtio-net header)
 	LinkWriteErrors uint64 // packets the link refused
 
-	Forward ForwardStats // forwarding mode (Config.Forward)
+	Forward   ForwardStats // forwarding mode (Config.Forward)
+	Unhandled uint64       // packets for Config.Unhandled: protocols other than TCP, ICMP other than echo requests and TCP's errors
 }
 
 // stackCounters are the loop's atomic counters behind StackStats (the
@@ -199,6 +204,7 @@ func NewStack(link Link, cfg Config) (*Stack, error) {
 		s.ep.AnyDst, s.ep.EchoAny = true, s.cfg.ForwardEcho
 		s.fwd.wake = make(chan struct{}, 1)
 	}
+	s.ep.Unhandled = s.cfg.Unhandled
 	s.bufSz = max(s.cfg.MTU, link.MTU())
 	s.setupOffloadRx(link)
 	s.pkt = make([]byte, 0, s.cfg.MTU+ip.Header6Len+HeaderLen+MaxOptionsLen)
@@ -264,6 +270,7 @@ func (s *Stack) Stats() StackStats {
 		LinkReadErrors:      c.linkReadErrors.Load(),
 		LinkWriteErrors:     c.linkWriteErrors.Load(),
 		OffloadDropped:      c.offloadDropped.Load(),
+		Unhandled:           s.ep.Stats.Unhandled.Load(),
 
 		SynCookiesSent:        h.cookiesSent.Load(),
 		SynCookiesAccepted:    h.cookiesAccepted.Load(),
@@ -495,6 +502,7 @@ func (s *Stack) flush(now time.Time) {
 		close(s.idle)
 		s.idle = nil
 	}
+	s.checkDrained()
 	if tr := s.cfg.Tracer; tr != nil {
 		tr.Flush() // a Ladder completes its last line
 	}
@@ -623,9 +631,11 @@ func (s *Stack) writeSegment(id FourTuple, seg *Segment) {
 		if g := int(seg.GSOSize); g > 0 && len(seg.Payload) > g {
 			o.GSOSize = seg.GSOSize
 		}
+		s.wmu.Lock()
 		if err := s.offload.WriteOffload(b, o); err != nil {
 			s.stats.linkWriteErrors.Add(1)
 		}
+		s.wmu.Unlock()
 		return
 	}
 	s.write(b)
@@ -634,12 +644,14 @@ func (s *Stack) writeSegment(id FourTuple, seg *Segment) {
 // write hands one packet to the link.
 func (s *Stack) write(pkt []byte) {
 	if s.batch != nil {
-		s.queueTx(pkt)
+		s.queueTx(pkt) // written by flushTx, under wmu
 		return
 	}
+	s.wmu.Lock()
 	if err := s.link.WritePacket(pkt); err != nil {
 		s.stats.linkWriteErrors.Add(1)
 	}
+	s.wmu.Unlock()
 }
 
 // putBuf returns a packet buffer to the reader's free list.

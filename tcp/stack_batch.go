@@ -173,9 +173,11 @@ func (s *Stack) queueTx(pkt []byte) {
 		pkt = whole[:copy(whole, pkt)]
 	default: // larger than any buffer: alone, after what is queued
 		s.flushTx()
+		s.wmu.Lock()
 		if _, err := b.link.WritePackets([][]byte{pkt}); err != nil {
 			s.stats.linkWriteErrors.Add(1)
 		}
+		s.wmu.Unlock()
 		return
 	}
 	b.txPkts = append(b.txPkts, pkt)
@@ -197,7 +199,9 @@ func (s *Stack) flushTx() {
 	if len(b.txPkts) == 0 {
 		return
 	}
+	s.wmu.Lock() // Stack.WritePacket may write at the same time
 	n, err := b.link.WritePackets(b.txPkts)
+	s.wmu.Unlock()
 	if err != nil {
 		s.stats.linkWriteErrors.Add(uint64(len(b.txPkts) - min(max(n, 0), len(b.txPkts))))
 	}

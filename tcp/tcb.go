@@ -162,7 +162,11 @@ func (c *tcb) setState(now time.Time, s State) {
 		}
 	case StateFinWait2:
 		c.armFinWait2(now)
+		c.events |= evWritable // our FIN is acknowledged: a lingering Close returns
 	case StateTimeWait:
+		if from != StateFinWait2 {
+			c.events |= evWritable // from FIN-WAIT-1 or CLOSING: our FIN is acknowledged
+		}
 		// RFC 9293 §3.10.7.4: in TIME-WAIT all timers but the 2×MSL one are off.
 		c.timers.stopAll()
 		c.timers.set(timerTimeWait, now.Add(2*c.cfg.MSL))

@@ -59,3 +59,58 @@ func (c *tcb) detachMemory() {
 		b.acct = nil
 	}
 }
+
+// setSendBuffer is SetWriteBuffer (SO_SNDBUF): the send buffer's capacity
+// becomes size and stops growing with cwnd. Growing takes effect at once
+// and wakes a waiting writer; shrinking below the octets held (unsent and
+// unacknowledged) takes effect as the peer acknowledges them.
+func (c *tcb) setSendBuffer(size int) {
+	c.snd.bufFixed = true
+	c.snd.bufWant = size
+	if size > c.snd.buf.Cap() {
+		c.events |= evWritable
+	}
+	c.applySendBuffer()
+}
+
+// applySendBuffer moves the send buffer's capacity toward bufWant, no
+// lower than what it holds.
+func (c *tcb) applySendBuffer() {
+	s := &c.snd
+	if s.bufWant == 0 {
+		return
+	}
+	s.buf.Resize(s.bufWant)
+	if s.buf.Cap() == s.bufWant {
+		s.bufWant = 0
+	}
+}
+
+// setRecvBuffer is SetReadBuffer (SO_RCVBUF): the receive buffer offers
+// size octets and autotuning stops. Growing opens the window at once,
+// within what the window scale agreed at the SYN can carry (available); a
+// window update goes out if the peer could be held up without one.
+// Shrinking keeps what is held and every octet of the window already
+// offered, so it takes effect as the user reads.
+func (c *tcb) setRecvBuffer(size int) {
+	r := &c.rcv
+	r.maxBuf = size
+	r.bufWant = size
+	r.applyBufWant()
+	if c.state.synchronized() && !r.finRcvd && r.windowUpdateWorthIt() {
+		c.ackFor(ReasonWindowUpdate) // the buffer grew
+	}
+}
+
+// applyBufWant moves the receive buffer's capacity toward bufWant, no
+// lower than the octets held plus the window offered. Reading and every
+// window advertised call it.
+func (r *recvSpace) applyBufWant() {
+	want := r.bufWant + r.slack()
+	// RFC 9293 SHLD-14: the right edge offered never moves left, so the
+	// room for it stays.
+	r.buf.Resize(max(want, r.buf.Len()+int(max(0, r.adv.Sub(r.nxt)))+r.slack()))
+	if r.buf.Cap() == want {
+		r.bufWant = 0
+	}
+}

@@ -174,7 +174,7 @@ func (c *tcb) ackArrived(now time.Time, seg *Segment) {
 // a sender on a long path.
 func (c *tcb) growSendBuffer() {
 	b := &c.snd.buf
-	if want := 2 * int(c.cc.cwnd()); want > b.Cap() && b.Cap() < c.cfg.SendBufferMax && !b.acct.pressure() {
+	if want := 2 * int(c.cc.cwnd()); want > b.Cap() && b.Cap() < c.cfg.SendBufferMax && !b.acct.pressure() && !c.snd.bufFixed {
 		// Double at least, so a window growing by a segment per ACK does
 		// not wake the writer on every ACK.
 		b.Grow(min(max(want, 2*b.Cap()), c.cfg.SendBufferMax))

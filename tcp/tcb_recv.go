@@ -24,6 +24,9 @@ type recvSpace struct {
 	mss     int    // the MSS we announce (RFC 9293 MUST-67: MTU-40; MTU-60 over IPv6)
 
 	buf ring // in-order octets the user has not read, then out-of-order octets in place
+	// bufWant is SetReadBuffer's size while what is held or promised
+	// exceeds it; 0 when reached.
+	bufWant int
 	// direct is the free part of a waiting Read's buffer: while the ring is
 	// empty, in-order data goes there instead, the one copy between the
 	// link's buffer and the application's. directN counts what it took.
@@ -122,6 +125,9 @@ func (r *recvSpace) windowUpdateWorthIt() bool {
 // advertise computes the window field of an outgoing segment and records
 // it as RCV.WND.
 func (r *recvSpace) advertise() uint16 {
+	if r.bufWant > 0 {
+		r.applyBufWant() // SetReadBuffer's smaller size, as the window offered is used up
+	}
 	edge := r.nxt.Add(uint32(r.available()))
 	// MUST-39: hold the right edge until it can move by the SWS threshold,
 	// from a zero window too.

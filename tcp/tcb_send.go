@@ -34,6 +34,8 @@ type sendSpace struct {
 	synRetransmitted bool      // the SYN or SYN,ACK went more than once (RFC 5681 §3.1, RFC 6298 §5.7)
 
 	buf       ring // octets from the first unacknowledged data octet on
+	bufWant   int  // SetWriteBuffer's size while the octets held exceed it; 0 when reached
+	bufFixed  bool // SetWriteBuffer was called: the buffer no longer grows with cwnd
 	finQueued bool // the user called CLOSE: a FIN follows the queued data (§3.10.4)
 	finSeq    Seq  // the FIN's sequence number, fixed when finQueued is set
 

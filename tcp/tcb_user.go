@@ -43,6 +43,7 @@ func (c *tcb) send(p []byte) (int, error) {
 		if c.snd.finQueued {
 			return 0, errConnectionClosing
 		}
+		c.applySendBuffer()
 		// Queued before ESTABLISHED, data goes out once the handshake completes.
 		return c.snd.buf.Write(p), nil
 	default:
@@ -59,6 +60,9 @@ func (c *tcb) receive(p []byte) (int, error) {
 	if c.rcv.buf.Len() > 0 {
 		n := c.rcv.buf.Read(p)
 		c.rcv.copied += uint64(n)
+		if c.rcv.bufWant > 0 {
+			c.rcv.applyBufWant()
+		}
 		// RFC 9293 §3.8.6.2.2: reading opens the window; a window update
 		// goes out if the opening is worth a segment (see recvSpace).
 		if c.state.synchronized() && !c.rcv.finRcvd && c.rcv.windowUpdateWorthIt() {

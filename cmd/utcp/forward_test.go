@@ -49,7 +49,7 @@ func echoThrough(t *testing.T, n *testNet, dst netip.AddrPort, size int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
-	c, err := n.peer.DialContext(ctx, dst)
+	c, err := n.peer.DialAddrPort(ctx, dst)
 	require.NoError(t, err, "dial %v through utcp forward", dst)
 	defer c.Close()
 	data := make([]byte, size)
@@ -70,7 +70,7 @@ func dialRefused(t *testing.T, n *testNet, dst netip.AddrPort) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
-	_, err := n.peer.DialContext(ctx, dst)
+	_, err := n.peer.DialAddrPort(ctx, dst)
 	require.ErrorIs(t, err, syscall.ECONNREFUSED, "a dial to %v is refused", dst)
 }
 
@@ -228,7 +228,7 @@ func TestForward_ResetsPassThrough(t *testing.T) {
 	relay := func() (*tcp.Conn, *net.TCPConn) {
 		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 		defer cancel()
-		cc, err := n.peer.DialContext(ctx, dst)
+		cc, err := n.peer.DialAddrPort(ctx, dst)
 		require.NoError(t, err)
 		t.Cleanup(func() { cc.Close() })
 		sc, err := ln.Accept()

@@ -4,18 +4,22 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"expvar"
 	"fmt"
 	"html/template"
 	"log"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"time"
 )
 
 // serveHTTP is `utcp http`: net/http over the stack's listener, with the
-// status page at /, its JSON at /status.json and, with --dir, the files
-// under /files/. It runs until ctx ends.
+// status page at /, its JSON at /status.json, the process's expvars with
+// the stack's under "utcp" at /debug/vars, the profiles of net/http/pprof
+// under /debug/pprof/ and, with --dir, the files under /files/. It runs
+// until ctx ends.
 func (s *session) serveHTTP(ctx context.Context) error {
 	ln, err := s.listenOn()
 	if err != nil {
@@ -72,7 +76,32 @@ func (s *session) httpHandler(start time.Time) http.Handler {
 	if s.o.dir != "" {
 		mux.Handle("GET /files/", http.StripPrefix("/files", http.FileServer(http.Dir(s.o.dir))))
 	}
+	mux.Handle("GET /debug/vars", s.varsHandler(start))
+	// The pprof handlers on this mux, not http.DefaultServeMux.
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	return mux
+}
+
+// varsHandler serves what expvar.Handler does, the process's published
+// variables, with this session's stack as an expvar.Func named "utcp": its
+// counters and a summary of each connection (the status page's JSON). The
+// Func is not published globally, so that each session has its own.
+func (s *session) varsHandler(start time.Time) http.Handler {
+	own := expvar.Func(func() any { return s.status(start) })
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		fmt.Fprintf(w, "{\n")
+		expvar.Do(func(kv expvar.KeyValue) {
+			if kv.Key != "utcp" {
+				fmt.Fprintf(w, "%q: %s,\n", kv.Key, kv.Value)
+			}
+		})
+		fmt.Fprintf(w, "%q: %s\n}\n", "utcp", own)
+	})
 }
 
 // status is what the status page shows, and its JSON.
@@ -143,7 +172,7 @@ var statusPage = template.Must(template.New("status").Parse(`<!DOCTYPE html>
 </head><body>
 <h1>utcp at {{.Addr}}</h1>
 <p>A TCP stack in user space on TUN device {{.TUN}} (MTU {{.MTU}}); the kernel is {{.Peer}}. Up {{.Uptime}}.
-Reload for fresh numbers; the same as JSON: <a href="/status.json">/status.json</a>; the segments as a ladder and graphs: <a href="/trace/">/trace/</a>{{if .Files}}; files: <a href="/files/">/files/</a>{{end}}.</p>
+Reload for fresh numbers; the same as JSON: <a href="/status.json">/status.json</a>, and as expvars: <a href="/debug/vars">/debug/vars</a>; profiles: <a href="/debug/pprof/">/debug/pprof/</a>; the segments as a ladder and graphs: <a href="/trace/">/trace/</a>{{if .Files}}; files: <a href="/files/">/files/</a>{{end}}.</p>
 <h2>Connections ({{len .Connections}})</h2>
 <table>
 <tr><th>local</th><th>remote</th><th>state</th><th>segs in</th><th>segs out</th><th>bytes in</th><th>bytes out</th><th>retransmits</th><th>srtt ms</th><th>rto ms</th><th>cwnd</th><th>snd wnd</th><th>rcv wnd</th><th>cc</th><th>phase</th><th>ssthresh</th><th>min rtt ms</th><th>pipe</th><th>lost</th><th>rate B/s</th><th>options</th></tr>

@@ -155,7 +155,7 @@ func (n *testNet) dial(t testing.TB, port uint16) *tcp.Conn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
-	c, err := n.peer.DialContext(ctx, netip.AddrPortFrom(utcpAddr, port))
+	c, err := n.peer.DialAddrPort(ctx, netip.AddrPortFrom(utcpAddr, port))
 	require.NoError(t, err)
 	return c
 }

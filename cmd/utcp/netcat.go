@@ -86,7 +86,7 @@ func (s *session) dial(ctx context.Context) error {
 		dctx, cancel = context.WithTimeout(ctx, s.o.timeout)
 		defer cancel()
 	}
-	c, err := s.stack.DialContext(dctx, to)
+	c, err := s.stack.DialAddrPort(dctx, to)
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()

@@ -74,7 +74,7 @@ func TestListen_PeerClosesFirst_HalfCloseBothWays(t *testing.T) {
 	r := bufio.NewReader(conn)
 
 	// Like nc -l, utcp takes one connection: the next SYN is refused.
-	_, err := n.peer.DialContext(context.Background(), netip.AddrPortFrom(utcpAddr, 4567))
+	_, err := n.peer.DialAddrPort(context.Background(), netip.AddrPortFrom(utcpAddr, 4567))
 	require.ErrorIs(t, err, syscall.ECONNREFUSED)
 
 	writeString(t, conn, "hello from the peer\n")

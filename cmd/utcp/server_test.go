@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -25,7 +24,7 @@ import (
 func echoOnce(n *testNet, port uint16, data []byte) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
-	conn, err := n.peer.DialContext(ctx, netip.AddrPortFrom(utcpAddr, port))
+	conn, err := n.peer.DialAddrPort(ctx, netip.AddrPortFrom(utcpAddr, port))
 	if err != nil {
 		return nil, err
 	}
@@ -91,19 +90,7 @@ func TestEcho_SmallMTU(t *testing.T) {
 
 // httpClient sends its requests through the peer stack.
 func httpClient(n *testNet) *http.Client {
-	return &http.Client{Transport: &http.Transport{
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			ap, err := netip.ParseAddrPort(addr)
-			if err != nil {
-				return nil, err
-			}
-			c, err := n.peer.DialContext(ctx, ap)
-			if err != nil {
-				return nil, err
-			}
-			return c, nil
-		},
-	}}
+	return &http.Client{Transport: &http.Transport{DialContext: n.peer.DialContext}}
 }
 
 func get(t *testing.T, client *http.Client, url string) (int, string, http.Header) {
@@ -116,12 +103,19 @@ func get(t *testing.T, client *http.Client, url string) (int, string, http.Heade
 	return resp.StatusCode, string(body), resp.Header
 }
 
-func TestHTTP_StatusPageAndJSON(t *testing.T) {
+// startHTTP runs `utcp http 8080` and returns it with a client through the
+// peer stack; the test's cleanup closes the client's idle connections.
+func startHTTP(t *testing.T) (*cmd, *http.Client) {
 	n := newTestNet(t, netOpts{})
 	c := start(t, n.open, nil, "http", "8080")
 	c.stderr.waitFor(t, "listening on 10.9.0.2:8080\n")
 	client := httpClient(n)
-	defer client.CloseIdleConnections()
+	t.Cleanup(client.CloseIdleConnections)
+	return c, client
+}
+
+func TestHTTP_StatusPageAndJSON(t *testing.T) {
+	c, client := startHTTP(t)
 
 	code, body, hdr := get(t, client, "http://10.9.0.2:8080/")
 	assert.Equal(t, http.StatusOK, code)
@@ -166,6 +160,53 @@ func TestHTTP_StatusPageAndJSON(t *testing.T) {
 
 	code, _, _ = get(t, client, "http://10.9.0.2:8080/files/x")
 	assert.Equal(t, http.StatusNotFound, code, "no --dir, no files")
+
+	c.interrupt(syscall.SIGTERM)
+	assert.Equal(t, 143, c.wait(t))
+}
+
+// /debug/vars has the process's expvars and the stack's under "utcp";
+// /debug/pprof/ the profiles, on the server's own mux.
+func TestHTTP_ExpvarAndPprof(t *testing.T) {
+	c, client := startHTTP(t)
+
+	code, body, hdr := get(t, client, "http://10.9.0.2:8080/debug/vars")
+	assert.Equal(t, http.StatusOK, code)
+	assert.Equal(t, "application/json; charset=utf-8", hdr.Get("Content-Type"))
+	var vars struct {
+		Memstats map[string]any `json:"memstats"`
+		Cmdline  []string       `json:"cmdline"`
+		Utcp     struct {
+			Addr        string             `json:"addr"`
+			Stack       map[string]float64 `json:"stack"`
+			Connections []struct {
+				Local, State string
+				Stats        map[string]float64
+			} `json:"connections"`
+		} `json:"utcp"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(body), &vars), body)
+	assert.NotEmpty(t, vars.Memstats, "the standard expvars are there")
+	assert.NotEmpty(t, vars.Cmdline)
+	assert.Equal(t, "10.9.0.2", vars.Utcp.Addr)
+	assert.Greater(t, vars.Utcp.Stack["segs_in"], 0.0)
+	assert.Contains(t, vars.Utcp.Stack, "unhandled")
+	require.Len(t, vars.Utcp.Connections, 1, "the request's own connection")
+	assert.Equal(t, "ESTABLISHED", vars.Utcp.Connections[0].State)
+	assert.Greater(t, vars.Utcp.Connections[0].Stats["segs_in"], 0.0)
+
+	code, body, _ = get(t, client, "http://10.9.0.2:8080/debug/pprof/")
+	assert.Equal(t, http.StatusOK, code)
+	assert.Contains(t, body, "goroutine")
+	code, body, _ = get(t, client, "http://10.9.0.2:8080/debug/pprof/goroutine?debug=1")
+	assert.Equal(t, http.StatusOK, code)
+	assert.Contains(t, body, "goroutine profile:")
+	code, _, _ = get(t, client, "http://10.9.0.2:8080/debug/pprof/cmdline")
+	assert.Equal(t, http.StatusOK, code)
+
+	code, body, _ = get(t, client, "http://10.9.0.2:8080/")
+	assert.Equal(t, http.StatusOK, code)
+	assert.Contains(t, body, `href="/debug/vars"`)
 
 	c.interrupt(syscall.SIGTERM)
 	assert.Equal(t, 143, c.wait(t))
