@@ -77,6 +77,8 @@ lint: $(STATICCHECK)
 	$(STATICCHECK) ./...
 	@echo "== sans-IO core and host: tcp/tcb*.go and tcp/host*.go must not read the clock, start goroutines or lock"; \
 	if grep -nE 'time\.Now|go func|sync\.' $$(ls tcp/tcb*.go tcp/host*.go | grep -v '_test\.go$$'); then exit 1; fi
+	@echo "== the library builds for macOS and Windows too (wireguard-go's TUN runs there)"; \
+	for os in darwin windows; do GOOS=$$os $(GO) build ./tcp/... ./ip ./tun || exit 1; done
 
 $(STATICCHECK):
 	$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)

@@ -140,7 +140,7 @@ func icmpErrno(typ, code uint8) error {
 	case 7:
 		return syscall.EHOSTDOWN
 	case 8:
-		return syscall.ENONET
+		return errNoNet
 	}
 	return syscall.EHOSTUNREACH // 1, 9, 10, 12-15 and codes RFC 1812 does not name
 }
