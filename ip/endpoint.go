@@ -94,7 +94,7 @@ type Endpoint struct {
 	// retain pkt.
 	Unhandled func(pkt []byte)
 
-	// AnyDst accepts IPv4 TCP segments and ICMP errors sent to any
+	// AnyDst accepts TCP segments and ICMP errors, over IPv4 and IPv6, sent to any
 	// address, for a stack that answers for every destination (forwarding mode).
 	AnyDst bool
 	// EchoAny, with AnyDst, answers echo requests to any unicast address

@@ -36,7 +36,7 @@ func (e *Endpoint) input6(now time.Time, pkt, reply []byte) (Header, []byte, []b
 		e.Stats.Malformed.Add(1)
 		return Header{}, nil, nil, ICMPError{}
 	}
-	if !e.IsLocal(h6.Dst) {
+	if !e.IsLocal(h6.Dst) && !e.AnyDst {
 		// RFC 8200 and RFC 4291 §2.7: multicast is not supported, so a
 		// packet to any address not ours is discarded, as for IPv4.
 		e.Stats.NotForUs.Add(1)
@@ -73,6 +73,10 @@ func (e *Endpoint) inputICMPv6(h *Header6, payload, reply []byte) (out []byte, i
 	case ICMPv6TypeDestUnreachable, ICMPv6TypePacketTooBig, ICMPv6TypeTimeExceeded, ICMPv6TypeParamProblem:
 		ie, pass = e.inputICMPError(&icmpIn{ICMP: m, V6: true, dst: h.Dst})
 		return nil, ie, pass
+	}
+	if m.Type == ICMPv6TypeEchoRequest && !e.IsLocal(h.Dst) && (!e.EchoAny || h.Dst.IsMulticast()) {
+		e.Stats.NotForUs.Add(1) // AnyDst: only EchoAny answers for other addresses, never multicast
+		return nil, ICMPError{}, false
 	}
 	if m.Type != ICMPv6TypeEchoRequest || m.Code != 0 {
 		e.Stats.ICMPDropped.Add(1)

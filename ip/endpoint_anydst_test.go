@@ -3,6 +3,7 @@ package ip
 import (
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -61,6 +62,49 @@ func TestEndpoint_AnyDst(t *testing.T) {
 				rh, _, err := Parse(out)
 				require.NoError(t, err)
 				assert.Equal(t, h.Dst, rh.Src, "RFC 1122 §3.2.2.6: the reply comes from the address asked")
+			}
+		})
+	}
+}
+
+// TestEndpoint_AnyDst6: the same over IPv6.
+func TestEndpoint_AnyDst6(t *testing.T) {
+	other := netip.MustParseAddr("2001:db8:18::7")
+	tcp := packet6(ProtoTCP, make([]byte, 20))
+	binaryDst := func(p []byte, a netip.Addr) []byte {
+		q := append([]byte(nil), p...)
+		d := a.As16()
+		copy(q[24:40], d[:])
+		return q
+	}
+	rows := []struct {
+		name         string
+		anyDst, echo bool
+		pkt          []byte
+		want         StatsSnapshot
+		seg, reply   bool
+	}{
+		{"TCP to another address, AnyDst off: not for us", false, false, binaryDst(tcp, other), StatsSnapshot{NotForUs: 1}, false, false},
+		{"TCP to another address, AnyDst: delivered", true, false, binaryDst(tcp, other), StatsSnapshot{Delivered: 1}, true, false},
+		{"echo to another address, EchoAny off: not for us", true, false, AppendEchoRequest6(nil, remote6, other, 1, 1, nil), StatsSnapshot{NotForUs: 1}, false, false},
+		{"echo to another address, EchoAny: answered from it", true, true, AppendEchoRequest6(nil, remote6, other, 1, 1, nil),
+			StatsSnapshot{Delivered: 1, EchoRequests: 1, EchoReplies: 1}, false, true},
+		{"echo to a multicast address, EchoAny: not answered", true, true, AppendEchoRequest6(nil, remote6, netip.MustParseAddr("ff02::1"), 1, 1, nil),
+			StatsSnapshot{NotForUs: 1}, false, false},
+	}
+	for _, row := range rows {
+		t.Run(row.name, func(t *testing.T) {
+			e := &Endpoint{Addr: local6, AnyDst: row.anyDst, EchoAny: row.echo}
+			h, seg, out, _ := e.InputAt(time.Unix(1, 0), row.pkt, nil)
+			row.want.Received = 1
+			got := e.Stats.Snapshot()
+			assert.Equal(t, row.want, got)
+			assert.Equal(t, row.seg, seg != nil)
+			require.Equal(t, row.reply, out != nil)
+			if out != nil {
+				rh, _, err := Parse6(out)
+				require.NoError(t, err)
+				assert.Equal(t, h.Dst, rh.Src, "RFC 4443 §4.2: the reply comes from the address asked")
 			}
 		})
 	}

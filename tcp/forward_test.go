@@ -18,9 +18,9 @@ import (
 	"github.com/utcp/utcp/tun"
 )
 
-// forwardPair is a forwarding stack (10.0.0.1) and a client stack
-// (10.0.0.2) joined by a tun.Pipe: every packet the client sends, to any
-// address, reaches the forwarding stack.
+// forwardPair is a forwarding stack (10.0.0.1, fd00::1) and a client stack
+// (10.0.0.2, fd00::2) joined by a tun.Pipe: every packet the client sends,
+// to any address of either family, reaches the forwarding stack.
 type forwardPair struct {
 	fwd, client    *tcp.Stack
 	fwdEnd, cliEnd *tun.PipeEnd
@@ -31,6 +31,7 @@ func newForwardPair(t *testing.T, cfg tcp.Config) *forwardPair {
 	p := &forwardPair{}
 	p.fwdEnd, p.cliEnd = tun.Pipe(1500)
 	cfg.Addr = netip.MustParseAddr("10.0.0.1")
+	cfg.Addrs = []netip.Addr{netip.MustParseAddr("fd00::1")}
 	var err error
 	p.fwd, err = tcp.NewStack(p.fwdEnd, cfg)
 	require.NoError(t, err)
@@ -41,7 +42,7 @@ func newForwardPair(t *testing.T, cfg tcp.Config) *forwardPair {
 func (p *forwardPair) startClient(t *testing.T) {
 	t.Helper()
 	var err error
-	p.client, err = tcp.NewStack(p.cliEnd, tcp.Config{Addr: netip.MustParseAddr("10.0.0.2")})
+	p.client, err = tcp.NewStack(p.cliEnd, tcp.Config{Addr: netip.MustParseAddr("10.0.0.2"), Addrs: []netip.Addr{netip.MustParseAddr("fd00::2")}})
 	require.NoError(t, err)
 	t.Cleanup(func() { p.client.Close(); p.cliEnd.Close() })
 }
@@ -61,8 +62,9 @@ func seeded(seed uint64, n int) []byte {
 func TestForward_StackTransfers(t *testing.T) {
 	const size = 1 << 20
 	seeds := map[netip.AddrPort]uint64{
-		netip.MustParseAddrPort("198.18.0.7:80"):   1,
-		netip.MustParseAddrPort("203.0.113.5:443"): 2,
+		netip.MustParseAddrPort("198.18.0.7:80"):         1,
+		netip.MustParseAddrPort("203.0.113.5:443"):       2,
+		netip.MustParseAddrPort("[2001:db8:18::7]:8080"): 3, // forwarded over IPv6 too
 	}
 	accepted := make(chan netip.AddrPort, len(seeds))
 	p := newForwardPair(t, tcp.Config{Forward: func(req *tcp.ForwardRequest) {
@@ -102,11 +104,12 @@ func TestForward_StackTransfers(t *testing.T) {
 	for a := range accepted {
 		got = append(got, a)
 	}
-	assert.ElementsMatch(t, []netip.AddrPort{netip.MustParseAddrPort("198.18.0.7:80"), netip.MustParseAddrPort("203.0.113.5:443")}, got,
+	assert.ElementsMatch(t, []netip.AddrPort{netip.MustParseAddrPort("198.18.0.7:80"), netip.MustParseAddrPort("203.0.113.5:443"),
+		netip.MustParseAddrPort("[2001:db8:18::7]:8080")}, got,
 		"each connection's local address is its original destination")
 	st := p.fwd.Stats().Forward
-	assert.Equal(t, uint64(2), st.Requests)
-	assert.Equal(t, uint64(2), st.Accepted)
+	assert.Equal(t, uint64(3), st.Requests)
+	assert.Equal(t, uint64(3), st.Accepted)
 }
 
 // TestForward_Decisions: Refuse gives the client ECONNREFUSED at once;

@@ -401,8 +401,8 @@ func parseForward(fs *pflag.FlagSet, o *options) error {
 	allow, _ := fs.GetStringArray("allow")
 	for _, a := range allow {
 		p, err := netip.ParsePrefix(a)
-		if err != nil || !p.Addr().Is4() {
-			return usagef("bad --allow %q: want an IPv4 prefix such as 198.18.0.0/15", a)
+		if err != nil || p.Addr().Is4In6() || p.Addr().Zone() != "" {
+			return usagef("bad --allow %q: want an IPv4 or IPv6 prefix such as 198.18.0.0/15 or 2001:db8::/32", a)
 		}
 		o.allow = append(o.allow, p.Masked())
 	}

@@ -65,7 +65,7 @@ func (s *session) forwardSetup(cfg *tcp.Config) {
 	base := &net.Dialer{Control: outgoingControl(s.o.mark, s.o.bindIface)}
 	if s.o.socks5 == "" {
 		f.dial = func(ctx context.Context, addr string) (net.Conn, net.Conn, error) {
-			c, err := base.DialContext(ctx, "tcp4", addr)
+			c, err := base.DialContext(ctx, "tcp", addr) // addr names the family
 			return c, c, err
 		}
 	} else {
@@ -73,7 +73,7 @@ func (s *session) forwardSetup(cfg *tcp.Config) {
 			// The proxy's connection, kept to half-close it: the SOCKS
 			// client's wrapper has no CloseWrite.
 			var raw net.Conn
-			d, err := proxy.SOCKS5("tcp4", s.o.socks5, nil, contextDialer(func(ctx context.Context, network, a string) (net.Conn, error) {
+			d, err := proxy.SOCKS5("tcp", s.o.socks5, nil, contextDialer(func(ctx context.Context, network, a string) (net.Conn, error) {
 				c, err := base.DialContext(ctx, network, a)
 				raw = c
 				return c, err
@@ -81,7 +81,7 @@ func (s *session) forwardSetup(cfg *tcp.Config) {
 			if err != nil {
 				return nil, nil, err
 			}
-			up, err := d.(proxy.ContextDialer).DialContext(ctx, "tcp4", addr)
+			up, err := d.(proxy.ContextDialer).DialContext(ctx, "tcp", addr)
 			if err != nil && raw != nil {
 				raw.Close()
 			}

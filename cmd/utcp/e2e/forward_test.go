@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 // TestForward puts `utcp forward` between the test's namespace and a
@@ -46,6 +47,14 @@ var (
 	fwdFar     = netip.MustParseAddr("10.12.0.2")
 	fwdPrefix  = netip.MustParsePrefix("198.18.0.0/15")
 	fwdOutside = netip.MustParseAddrPort("203.0.113.9:80") // routed into the TUN, outside --allow
+
+	// The same over IPv6: the server also at 2001:db8:18::5, behind the
+	// veth's fd00:12::/64.
+	fwdServer6  = netip.MustParseAddrPort("[2001:db8:18::5]:80")
+	fwdNear6    = netip.MustParseAddr("fd00:12::1")
+	fwdFar6     = netip.MustParseAddr("fd00:12::2")
+	fwdPrefix6  = netip.MustParsePrefix("2001:db8:18::/64")
+	fwdOutside6 = netip.MustParseAddrPort("[2001:db8:99::9]:80")
 )
 
 func TestForward(t *testing.T) {
@@ -65,11 +74,18 @@ func TestForward(t *testing.T) {
 	t.Cleanup(func() { srv.Close() })
 
 	const tunName = "utcpf0"
-	u := startUtcp(t, tunName, "forward", "--mark", strconv.Itoa(fwdMark), "--allow", fwdPrefix.String(), "-v")
+	var ln6 net.Listener
+	require.NoError(t, internet.inNS(func() (err error) {
+		ln6, err = listenWhenReady("tcp6", fwdServer6)
+		return err
+	}), "the server's IPv6 listener")
+	go srv.Serve(ln6)
+
+	u := startUtcp(t, tunName, "forward", "--ipv6", "--mark", strconv.Itoa(fwdMark), "--allow", fwdPrefix.String(), "--allow", fwdPrefix6.String(), "-v")
 	u.waitStderr(t, "forwarding every TCP connection")
 	dev, err := netlink.LinkByName(tunName)
 	require.NoError(t, err)
-	for _, p := range []netip.Prefix{fwdPrefix, netip.PrefixFrom(fwdOutside.Addr(), 32)} {
+	for _, p := range []netip.Prefix{fwdPrefix, netip.PrefixFrom(fwdOutside.Addr(), 32), fwdPrefix6, netip.PrefixFrom(fwdOutside6.Addr(), 128)} {
 		require.NoError(t, netlink.RouteAdd(&netlink.Route{LinkIndex: dev.Attrs().Index, Dst: prefixNet(p)}), "route %v into the TUN", p)
 	}
 
@@ -120,6 +136,30 @@ func TestForward(t *testing.T) {
 		t.Logf("net/http: %d concurrent downloads of %d MiB in %v", fwdParallel, size>>20, time.Since(start).Round(time.Millisecond))
 	})
 
+	t.Run("IPv6", func(t *testing.T) {
+		const n, size = 10, 1 << 20
+		client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: fwdDeadline}
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				seed := uint64(2000 + i)
+				resp, err := client.Get(fmt.Sprintf("http://%v/%d?n=%d", fwdServer6, seed, size))
+				if !assert.NoError(t, err) {
+					return
+				}
+				defer resp.Body.Close()
+				h := sha256.New()
+				got, err := io.Copy(h, resp.Body)
+				assert.NoError(t, err)
+				assert.Equal(t, int64(size), got)
+				assert.Equal(t, patternSHA256(seed, size), [32]byte(h.Sum(nil)), "download %d over IPv6: SHA-256", seed)
+			})
+		}
+		wg.Wait()
+		_, err := net.DialTimeout("tcp6", fwdOutside6.String(), waitTimeout)
+		require.ErrorIs(t, err, syscall.ECONNREFUSED, "outside --allow over IPv6: a RST")
+	})
+
 	t.Run("outside --allow: RST", func(t *testing.T) {
 		start := time.Now()
 		_, err := net.DialTimeout("tcp4", fwdOutside.String(), waitTimeout)
@@ -136,9 +176,9 @@ func TestForward(t *testing.T) {
 	c := forwardCounters(t, stderr)
 	assert.Equal(t, c["dialed"], c["relayed"], "every dial relayed")
 	assert.Equal(t, c["relayed"], c["accepted"], "every connection the stack accepted was relayed: none came from utcp's own dials looping back")
-	assert.GreaterOrEqual(t, c["relayed"], uint64(fwdParallel+1), "curl may reuse connections; net/http does not")
-	assert.Equal(t, uint64(2), c["not_allowed"])
-	assert.Equal(t, uint64(2), c["refused"], "the stack's RSTs")
+	assert.GreaterOrEqual(t, c["relayed"], uint64(fwdParallel+1+10), "curl may reuse connections; net/http does not")
+	assert.Equal(t, uint64(3), c["not_allowed"])
+	assert.Equal(t, uint64(3), c["refused"], "the stack's RSTs")
 	assert.Zero(t, c["dial_refused"]+c["dial_timeouts"]+c["accept_failed"])
 }
 
@@ -208,6 +248,7 @@ func newForwardInternet(t *testing.T) *kernelPath {
 	link, err := netlink.LinkByName(near)
 	require.NoError(t, err)
 	require.NoError(t, netlink.AddrAdd(link, &netlink.Addr{IPNet: prefixNet(netip.PrefixFrom(fwdNear, 24))}))
+	require.NoError(t, netlink.AddrAdd(link, &netlink.Addr{IPNet: prefixNet(netip.PrefixFrom(fwdNear6, 64)), Flags: unix.IFA_F_NODAD}))
 	require.NoError(t, netlink.LinkSetUp(link))
 	require.NoError(t, p.inNS(func() error {
 		lo, err := netlink.LinkByName("lo")
@@ -218,8 +259,9 @@ func newForwardInternet(t *testing.T) *kernelPath {
 		if err != nil {
 			return err
 		}
-		for _, a := range []netip.Prefix{netip.PrefixFrom(fwdFar, 24), netip.PrefixFrom(fwdServer.Addr(), 32)} {
-			if err := netlink.AddrAdd(l, &netlink.Addr{IPNet: prefixNet(a)}); err != nil {
+		for _, a := range []netip.Prefix{netip.PrefixFrom(fwdFar, 24), netip.PrefixFrom(fwdServer.Addr(), 32),
+			netip.PrefixFrom(fwdFar6, 64), netip.PrefixFrom(fwdServer6.Addr(), 128)} {
+			if err := netlink.AddrAdd(l, &netlink.Addr{IPNet: prefixNet(a), Flags: unix.IFA_F_NODAD}); err != nil {
 				return err
 			}
 		}
@@ -228,10 +270,13 @@ func newForwardInternet(t *testing.T) *kernelPath {
 
 	// Table 100: the real route, for the relay's marked sockets only.
 	require.NoError(t, netlink.RouteAdd(&netlink.Route{LinkIndex: link.Attrs().Index, Dst: prefixNet(fwdPrefix), Gw: fwdFar.AsSlice(), Table: fwdMark}))
-	rule := netlink.NewRule()
-	rule.Mark, rule.Table = fwdMark, fwdMark
-	require.NoError(t, netlink.RuleAdd(rule), "ip rule add fwmark 100 table 100")
-	t.Cleanup(func() { assert.NoError(t, netlink.RuleDel(rule)) })
+	require.NoError(t, netlink.RouteAdd(&netlink.Route{LinkIndex: link.Attrs().Index, Dst: prefixNet(fwdPrefix6), Gw: fwdFar6.AsSlice(), Table: fwdMark}))
+	for _, family := range []int{unix.AF_INET, unix.AF_INET6} {
+		rule := netlink.NewRule()
+		rule.Family, rule.Mark, rule.Table = family, fwdMark, fwdMark
+		require.NoError(t, netlink.RuleAdd(rule), "ip rule add fwmark 100 table 100 (family %d)", family)
+		t.Cleanup(func() { assert.NoError(t, netlink.RuleDel(rule)) })
+	}
 	// Replies to the marked connections come in on the veth from an address
 	// the main table routes into the TUN: strict reverse-path filtering
 	// would drop them.
