@@ -196,13 +196,14 @@ func TestForward_SOCKS5(t *testing.T) {
 }
 
 func TestParseArgs_Forward(t *testing.T) {
-	o, err := parseArgs([]string{"forward", "--allow", "198.18.0.1/15", "--allow", "10.0.0.0/8", "--mark", "100"})
+	o, err := parseArgs([]string{"forward", "--allow", "198.18.0.1/15", "--allow", "10.0.0.0/8", "--allow", "2001:db8::1/32", "--mark", "100"})
 	require.NoError(t, err)
-	assert.Equal(t, []netip.Prefix{netip.MustParsePrefix("198.18.0.0/15"), netip.MustParsePrefix("10.0.0.0/8")}, o.allow)
+	assert.Equal(t, []netip.Prefix{netip.MustParsePrefix("198.18.0.0/15"), netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("2001:db8::/32")}, o.allow)
 	assert.Equal(t, 100, o.mark)
 	for _, args := range [][]string{
 		{"forward", "--allow", "nope"},
-		{"forward", "--allow", "::/0"},
+		{"forward", "--allow", "::ffff:10.0.0.0/104"},
+		{"forward", "--allow", "fe80::/10%eth0"},
 		{"forward", "--mark", "-1"},
 		{"forward", "--dial-timeout", "0s"},
 		{"forward", "80"},
