@@ -55,7 +55,11 @@ type host struct {
 // listenState is one listener: a passive OPEN on a port (RFC 9293 §3.10.1).
 // Every SYN it admits gets a TCB of its own, a child.
 type listenState struct {
-	port     uint16
+	port uint16
+	// addr is the one address the listener takes connections to; zero
+	// takes every address of ours, of IPv4 only with only4.
+	addr     netip.Addr
+	only4    bool
 	queue    []*tcb // children whose handshake completed, oldest first, until accepted
 	halfOpen int    // children in SYN-RECEIVED
 	closed   bool
@@ -141,7 +145,7 @@ func (h *host) input(now time.Time, src, dst netip.Addr, seg *Segment) *tcb {
 		t = h.thaw(id)
 	}
 	if t == nil {
-		if ln := h.listeners[id.Local.Port()]; ln != nil && h.listensOn(id) {
+		if ln := h.listeners[id.Local.Port()]; h.listensOn(ln, id) {
 			return h.listenInput(now, ln, id, seg)
 		}
 		if h.forwarding() {
@@ -300,7 +304,7 @@ func (h *host) reopenTimeWait(now time.Time, t *tcb, seg *Segment) (Seq, admissi
 		return 0, 0, false
 	}
 	ln := h.listeners[t.id.Local.Port()]
-	if ln == nil || !h.listensOn(t.id) {
+	if !h.listensOn(ln, t.id) {
 		return 0, 0, false
 	}
 	a, _ := h.admit(now, ln)
@@ -344,6 +348,13 @@ func (h *host) dial(now time.Time, remote netip.AddrPort) (*tcb, error) {
 // fails with syscall.EADDRINUSE if the port has a listener already, and
 // with ErrNoPorts if no ephemeral port is free.
 func (h *host) listen(port uint16) (*listenState, error) {
+	return h.listenAt(netip.Addr{}, false, port)
+}
+
+// listenAt is listen for connections to addr only, or with a zero addr to
+// every address of ours (of IPv4 only with only4). One listener holds a
+// port, whatever its address.
+func (h *host) listenAt(addr netip.Addr, only4 bool, port uint16) (*listenState, error) {
 	if port == 0 {
 		p, ok := h.listenPort()
 		if !ok {
@@ -354,7 +365,7 @@ func (h *host) listen(port uint16) (*listenState, error) {
 	if h.listeners[port] != nil {
 		return nil, syscall.EADDRINUSE
 	}
-	ln := &listenState{port: port}
+	ln := &listenState{port: port, addr: addr, only4: only4}
 	h.listeners[port] = ln
 	return ln, nil
 }

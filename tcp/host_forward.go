@@ -235,8 +235,16 @@ func (h *host) forwardClear(err error) {
 	h.fwd.fresh = h.fwd.fresh[:0]
 }
 
-// listensOn reports whether a SYN to id goes to a listener of ours: one
-// on its port, and in forwarding mode only at one of our own addresses.
-func (h *host) listensOn(id FourTuple) bool {
-	return !h.forwarding() || slices.Contains(h.addrs, id.Local.Addr())
+// listensOn reports whether a SYN to id goes to ln, the listener on its
+// port if any: ln takes id's address (listenState.addr, only4), and in
+// forwarding mode only our own addresses have listeners.
+func (h *host) listensOn(ln *listenState, id FourTuple) bool {
+	if ln == nil {
+		return false
+	}
+	a := id.Local.Addr()
+	if ln.addr.IsValid() && a != ln.addr || ln.only4 && !a.Is4() {
+		return false
+	}
+	return !h.forwarding() || slices.Contains(h.addrs, a)
 }

@@ -16,6 +16,7 @@ import (
 type Listener struct {
 	s    *Stack
 	port uint16
+	addr netip.Addr   // the address it was bound to; zero for Listen
 	ls   *listenState // the host's listener; guarded by the stack's mu
 
 	ready  chan struct{} // the loop signals a connection in the queue
@@ -30,14 +31,25 @@ var _ net.Listener = (*Listener)(nil)
 // fails with an error wrapping syscall.EADDRINUSE if the port already has a
 // listener.
 func (s *Stack) Listen(port uint16) (*Listener, error) {
-	ln := &Listener{s: s, ready: make(chan struct{}, 1), closed: make(chan struct{})}
+	return s.listen(netip.Addr{}, port)
+}
+
+// listen is Listen for connections to addr only; a zero or unspecified
+// addr takes every address of the stack (0.0.0.0: of IPv4 only, as a
+// kernel socket bound to it).
+func (s *Stack) listen(addr netip.Addr, port uint16) (*Listener, error) {
+	ln := &Listener{s: s, ready: make(chan struct{}, 1), closed: make(chan struct{}), addr: addr}
+	bound, only4 := addr, addr == netip.IPv4Unspecified()
+	if addr.IsUnspecified() {
+		bound = netip.Addr{}
+	}
 	var err error
 	if e := s.runOnLoop(func(time.Time) {
 		if s.shuttingDown {
 			err = net.ErrClosed
 			return
 		}
-		ln.ls, err = s.host.listen(port)
+		ln.ls, err = s.host.listenAt(bound, only4, port)
 		if err == nil {
 			ln.port = ln.ls.port
 			s.listeners[ln.port] = ln
@@ -46,15 +58,22 @@ func (s *Stack) Listen(port uint16) (*Listener, error) {
 		err = e
 	}
 	if err != nil {
-		addr := net.TCPAddrFromAddrPort(netip.AddrPortFrom(s.cfg.Addr, port))
-		return nil, opError("listen", nil, addr, err)
+		return nil, opError("listen", nil, net.TCPAddrFromAddrPort(netip.AddrPortFrom(ln.shownAddr(), port)), err)
 	}
 	return ln, nil
 }
 
-// Addr returns the listening address, a *net.TCPAddr.
+// Addr returns the listening address, a *net.TCPAddr: the address it was
+// bound to, or for Listen the stack's first (Config.Addr).
 func (l *Listener) Addr() net.Addr {
-	return net.TCPAddrFromAddrPort(netip.AddrPortFrom(l.s.cfg.Addr, l.port))
+	return net.TCPAddrFromAddrPort(netip.AddrPortFrom(l.shownAddr(), l.port))
+}
+
+func (l *Listener) shownAddr() netip.Addr {
+	if l.addr.IsValid() {
+		return l.addr
+	}
+	return l.s.cfg.Addr
 }
 
 // Port returns the listening port.

@@ -62,10 +62,11 @@ func (s *Stack) resolve(ctx context.Context, op, network, address string) (netip
 	}
 	var addr netip.Addr
 	switch a, err := netip.ParseAddr(host); {
-	case host == "" && network == "tcp6":
-		addr = netip.IPv6Unspecified()
-	case host == "":
+	case host == "" && network == "tcp4":
 		addr = netip.IPv4Unspecified()
+	case host == "":
+		// As net.Listen: an empty host listens on both families.
+		addr = netip.IPv6Unspecified()
 	case err == nil:
 		addr = a.Unmap()
 		if !fits(addr) {
@@ -89,15 +90,17 @@ func (s *Stack) resolve(ctx context.Context, op, network, address string) (netip
 	return netip.AddrPortFrom(addr, uint16(port)), nil
 }
 
-// ListenAddrPort listens on addr's port, as Listen does (on every address
-// of the stack). addr's address is one of the stack's or an unspecified
-// address, 0.0.0.0 or ::; any other fails with an error wrapping
-// syscall.EADDRNOTAVAIL. Port 0 picks an ephemeral port.
+// ListenAddrPort listens on addr's port for connections to addr, one of
+// the stack's addresses, or, with an unspecified address, to every address
+// of the stack: of IPv4 only for 0.0.0.0 and of both families for ::, as
+// kernel sockets bound to them. Any other address fails with an error
+// wrapping syscall.EADDRNOTAVAIL. Port 0 picks an ephemeral port. A port
+// has one listener, whatever its address (EADDRINUSE).
 func (s *Stack) ListenAddrPort(addr netip.AddrPort) (*Listener, error) {
 	if a := addr.Addr().Unmap(); !a.IsUnspecified() && !s.ep.IsLocal(a) {
 		return nil, opError("listen", nil, net.TCPAddrFromAddrPort(addr), syscall.EADDRNOTAVAIL)
 	}
-	return s.Listen(addr.Port())
+	return s.listen(addr.Addr().Unmap(), addr.Port())
 }
 
 // ListenAddr listens with the shape of net.Listen: network "tcp", "tcp4"

@@ -35,7 +35,7 @@ func httpPair(t *testing.T, addrServer netip.Addr, v6 bool) (*Stack, *Stack, *ht
 	require.NoError(t, err)
 	b, err := NewStack(eb, cfg(addrServer, "2001:db8::2"))
 	require.NoError(t, err)
-	ln, err := b.ListenAddr("tcp", "0.0.0.0:0")
+	ln, err := b.ListenAddr("tcp", "[::]:0") // both families, as a kernel socket bound to ::
 	require.NoError(t, err)
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "hello %s from %s", r.RemoteAddr, r.Host)
@@ -193,7 +193,48 @@ func TestListenAddrPort(t *testing.T) {
 			} else {
 				assert.NotZero(t, ln.Port())
 			}
-			assert.Equal(t, netip.AddrPortFrom(addrB, ln.Port()).String(), ln.Addr().String())
+			assert.Equal(t, netip.AddrPortFrom(tt.addr.Addr().Unmap(), ln.Port()).String(), ln.Addr().String(), "the address it was bound to")
+		})
+	}
+}
+
+// A listener bound to one address takes connections to it only; 0.0.0.0
+// takes IPv4 only and :: both families, as kernel sockets bound to them.
+func TestListenAddrPort_BoundAddressOnly(t *testing.T) {
+	p := newPair(t, Config{Addr: addrA, Addrs: []netip.Addr{addrA6}}, Config{Addr: addrB, Addrs: []netip.Addr{addrB6}})
+	tests := []struct {
+		bind     netip.Addr
+		takes4   bool
+		takes6   bool
+		shownFor string
+	}{
+		{addrB, true, false, "10.0.0.2"},
+		{addrB6, false, true, "fd00::2"},
+		{netip.IPv4Unspecified(), true, false, "0.0.0.0"},
+		{netip.IPv6Unspecified(), true, true, "::"},
+	}
+	for i, tt := range tests {
+		port := uint16(7000 + i)
+		t.Run(tt.shownFor, func(t *testing.T) {
+			ln, err := p.b.ListenAddrPort(netip.AddrPortFrom(tt.bind, port))
+			require.NoError(t, err)
+			defer ln.Close()
+			for _, c := range []struct {
+				dst   netip.Addr
+				takes bool
+			}{{addrB, tt.takes4}, {addrB6, tt.takes6}} {
+				conn, err := p.a.Dial(netip.AddrPortFrom(c.dst, port))
+				if !c.takes {
+					assert.ErrorIs(t, err, syscall.ECONNREFUSED, "a SYN to %v: no listener takes it, so a RST", c.dst)
+					continue
+				}
+				require.NoError(t, err, "dial %v", c.dst)
+				got, err := ln.AcceptTCP()
+				require.NoError(t, err)
+				assert.Equal(t, c.dst, got.ID().Local.Addr())
+				got.Close()
+				conn.Close()
+			}
 		})
 	}
 }

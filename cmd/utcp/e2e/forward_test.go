@@ -114,48 +114,13 @@ func TestForward(t *testing.T) {
 
 	t.Run("net/http", func(t *testing.T) {
 		const size = 1 << 20
-		client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: fwdDeadline}
 		start := time.Now()
-		var wg sync.WaitGroup
-		for i := range fwdParallel {
-			wg.Go(func() {
-				seed := uint64(1000 + i)
-				resp, err := client.Get(fmt.Sprintf("http://%v/%d?n=%d", fwdServer, seed, size))
-				if !assert.NoError(t, err) {
-					return
-				}
-				defer resp.Body.Close()
-				h := sha256.New()
-				n, err := io.Copy(h, resp.Body)
-				assert.NoError(t, err)
-				assert.Equal(t, int64(size), n)
-				assert.Equal(t, patternSHA256(seed, size), [32]byte(h.Sum(nil)), "download %d: SHA-256", seed)
-			})
-		}
-		wg.Wait()
+		httpDownloads(t, fwdServer, fwdParallel, 1000, size)
 		t.Logf("net/http: %d concurrent downloads of %d MiB in %v", fwdParallel, size>>20, time.Since(start).Round(time.Millisecond))
 	})
 
 	t.Run("IPv6", func(t *testing.T) {
-		const n, size = 10, 1 << 20
-		client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: fwdDeadline}
-		var wg sync.WaitGroup
-		for i := range n {
-			wg.Go(func() {
-				seed := uint64(2000 + i)
-				resp, err := client.Get(fmt.Sprintf("http://%v/%d?n=%d", fwdServer6, seed, size))
-				if !assert.NoError(t, err) {
-					return
-				}
-				defer resp.Body.Close()
-				h := sha256.New()
-				got, err := io.Copy(h, resp.Body)
-				assert.NoError(t, err)
-				assert.Equal(t, int64(size), got)
-				assert.Equal(t, patternSHA256(seed, size), [32]byte(h.Sum(nil)), "download %d over IPv6: SHA-256", seed)
-			})
-		}
-		wg.Wait()
+		httpDownloads(t, fwdServer6, 10, 2000, 1<<20)
 		_, err := net.DialTimeout("tcp6", fwdOutside6.String(), waitTimeout)
 		require.ErrorIs(t, err, syscall.ECONNREFUSED, "outside --allow over IPv6: a RST")
 	})
@@ -180,6 +145,31 @@ func TestForward(t *testing.T) {
 	assert.Equal(t, uint64(3), c["not_allowed"])
 	assert.Equal(t, uint64(3), c["refused"], "the stack's RSTs")
 	assert.Zero(t, c["dial_refused"]+c["dial_timeouts"]+c["accept_failed"])
+}
+
+// httpDownloads makes n concurrent net/http downloads of size octets from
+// server, pattern seeds from seed0 on, one connection each, and checks
+// each one's SHA-256.
+func httpDownloads(t *testing.T, server netip.AddrPort, n int, seed0 uint64, size int) {
+	t.Helper()
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: fwdDeadline}
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			seed := seed0 + uint64(i)
+			resp, err := client.Get(fmt.Sprintf("http://%v/%d?n=%d", server, seed, size))
+			if !assert.NoError(t, err) {
+				return
+			}
+			defer resp.Body.Close()
+			h := sha256.New()
+			got, err := io.Copy(h, resp.Body)
+			assert.NoError(t, err)
+			assert.Equal(t, int64(size), got)
+			assert.Equal(t, patternSHA256(seed, int64(size)), [32]byte(h.Sum(nil)), "download %d from %v: SHA-256", seed, server)
+		})
+	}
+	wg.Wait()
 }
 
 // forwardCounters reads the counters of utcp forward -v's "tcp:" and
