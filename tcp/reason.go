@@ -42,6 +42,7 @@ const (
 
 	ReasonData                 // data: new data
 	ReasonDataNagle            // data: a short segment, nothing in flight (Nagle)
+	ReasonDataOverride         // data: the SWS override timeout sends what a small window takes
 	ReasonFINClose             // FIN: the application called Close
 	ReasonFINCloseWrite        // FIN: the application called CloseWrite
 	ReasonRetransmitRTO        // retransmission: RTO
@@ -143,6 +144,7 @@ var reasons = [reasonCount]reasonInfo{
 
 	ReasonData:                 {"data", "data: new data in the window", "RFC 9293 §3.8.6"},
 	ReasonDataNagle:            {"data-nagle", "data: a short segment, nothing unacknowledged (Nagle)", "RFC 9293 §3.7.4"},
+	ReasonDataOverride:         {"data-sws-override", "data: a window too small for a full segment, nothing in flight: the override timeout sends what fits", "RFC 9293 §3.8.6.2.1"},
 	ReasonFINClose:             {"fin-close", "FIN: the application called Close", "RFC 9293 §3.10.4"},
 	ReasonFINCloseWrite:        {"fin-closewrite", "FIN: the application called CloseWrite", "RFC 9293 §3.10.4"},
 	ReasonRetransmitRTO:        {"retransmit-rto", "retransmission: RTO", "RFC 6298 §5.4"},

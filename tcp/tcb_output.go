@@ -127,10 +127,19 @@ func (c *tcb) sendData(now time.Time, emit func(FourTuple, *Segment)) {
 		if n == 0 && !fin {
 			break
 		}
+		why := c.newDataWhy(n, size, fin)
 		if n < size && !c.maySendSmall(n, avail) {
-			break
+			if !snd.zeroWindowProbeDue || snd.una != snd.nxt {
+				break
+			}
+			// RFC 9293 §3.8.6.2.1 (4): the override timeout. A window too
+			// small for the sender's SWS rules, with nothing in flight,
+			// would wait for ever for an update the receiver may never
+			// send; the persist timer's expiry sends what fits.
+			why = ReasonDataOverride
 		}
-		c.sendNew(now, n, fin, size, c.newDataWhy(n, size, fin), emit)
+		snd.zeroWindowProbeDue = false
+		c.sendNew(now, n, fin, size, why, emit)
 		sentNew = true
 	}
 	if sentNew {

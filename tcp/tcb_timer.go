@@ -112,7 +112,7 @@ func (c *tcb) handleTimeout(now time.Time) {
 // that if it is alive after all it learns; why is the RST's reason.
 func (c *tcb) giveUp(now time.Time, why Reason) {
 	if c.state.synchronized() {
-		c.ctl = append(c.ctl, Segment{Seq: c.snd.nxt, Flags: FlagRST, Why: why})
+		c.ctl = append(c.ctl, Segment{Seq: c.rstSeq(), Flags: FlagRST, Why: why})
 	}
 	c.rcv.flush()
 	c.reset(now, c.timeoutError())

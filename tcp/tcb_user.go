@@ -173,7 +173,7 @@ func (c *tcb) abortWith(now time.Time, why Reason) {
 	case StateSynReceived, StateEstablished, StateFinWait1, StateFinWait2, StateCloseWait:
 		// "Send a reset segment: <SEQ=SND.NXT><CTL=RST>"; queues are flushed
 		// and pending calls get "connection reset".
-		c.ctl = append(c.ctl, Segment{Seq: c.snd.nxt, Flags: FlagRST, Why: why})
+		c.ctl = append(c.ctl, Segment{Seq: c.rstSeq(), Flags: FlagRST, Why: why})
 	}
 	// LISTEN, SYN-SENT: no segment. CLOSING, LAST-ACK, TIME-WAIT: "respond
 	// with ok and delete the TCB". All of them end in CLOSED.
@@ -208,4 +208,17 @@ func (c *tcb) setCongestion(a Congestion) {
 	if ss < infiniteSSThresh {
 		c.cc.setSSThresh(ss)
 	}
+}
+
+// rstSeq is the sequence number of a RST we send of our own accord (ABORT,
+// a timeout): RFC 9293 §3.10.5's SND.NXT, unless that lies past the
+// peer's window (known once our SYN is acknowledged), as after a
+// zero-window probe's octet it never took. Then
+// the window's right edge, which an RFC 5961 §3.2 peer accepts where it
+// would answer SND.NXT with a challenge ACK (Linux's tcp_acceptable_seq).
+func (c *tcb) rstSeq() Seq {
+	if end := c.snd.una.Add(c.snd.wnd); c.snd.synAcked && end.LessThan(c.snd.nxt) {
+		return end
+	}
+	return c.snd.nxt
 }
