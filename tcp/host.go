@@ -152,14 +152,7 @@ func (h *host) input(now time.Time, src, dst netip.Addr, seg *Segment) *tcb {
 			h.forwardInput(now, id, seg)
 			return nil
 		}
-		// RFC 9293 §3.10.7.1: no connection; answer anything but a RST with a RST.
-		if rst, ok := replyToClosed(seg); ok {
-			h.stats.noPort.Add(1)
-			h.drop(now, id, seg, ReasonDropNoListener)
-			h.ctl = append(h.ctl, hostSegment{id, rst})
-		} else {
-			h.drop(now, id, seg, ReasonDropClosedRst)
-		}
+		h.replyClosed(now, id, seg)
 		return nil
 	}
 	if oldNxt, a, ok := h.reopenTimeWait(now, t, seg); ok {
@@ -601,4 +594,17 @@ func localAddrs(cfg *Config) []netip.Addr {
 		}
 	}
 	return out
+}
+
+// replyClosed answers a segment to a four-tuple with no connection and no
+// listener. RFC 9293 §3.10.7.1: anything but a RST gets a RST; a RST is
+// dropped.
+func (h *host) replyClosed(now time.Time, id FourTuple, seg *Segment) {
+	if rst, ok := replyToClosed(seg); ok {
+		h.stats.noPort.Add(1)
+		h.drop(now, id, seg, ReasonDropNoListener)
+		h.ctl = append(h.ctl, hostSegment{id, rst})
+		return
+	}
+	h.drop(now, id, seg, ReasonDropClosedRst)
 }

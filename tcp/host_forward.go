@@ -93,14 +93,7 @@ func (h *host) forwardInput(now time.Time, id FourTuple, seg *Segment) {
 		return
 	}
 	if seg.Flags&(FlagSYN|FlagACK|FlagRST) != FlagSYN {
-		// RFC 9293 §3.10.7.1: no connection; answer anything but a RST with a RST.
-		if rst, ok := replyToClosed(seg); ok {
-			h.stats.noPort.Add(1)
-			h.drop(now, id, seg, ReasonDropNoListener)
-			h.ctl = append(h.ctl, hostSegment{id, rst})
-		} else {
-			h.drop(now, id, seg, ReasonDropClosedRst)
-		}
+		h.replyClosed(now, id, seg)
 		return
 	}
 	if !validUnicast(id.Local.Addr()) {
