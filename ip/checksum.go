@@ -85,10 +85,11 @@ func Checksum(b []byte, initial uint32) uint16 { return Fold(Sum(b, initial)) }
 // ICMPv6 checksums cover: for IPv4 source, destination, zero, protocol and
 // length (RFC 9293 §3.1); for IPv6 source, destination, the 32-bit
 // upper-layer length, zero and the next header (RFC 8200 §8.1). The sums
-// are equal once folded, so one formula serves both.
+// are equal once folded, so one formula serves both. It never panics,
+// whatever the addresses: a pair that is not both IPv4 is summed as IPv6.
 func PseudoHeaderSum(src, dst netip.Addr, proto uint8, length int) uint32 {
 	var s uint32
-	if src.Is4() {
+	if src.Is4() && dst.Is4() {
 		s4, d4 := src.As4(), dst.As4()
 		s = Sum(s4[:], 0)
 		s = Sum(d4[:], s)

@@ -206,18 +206,11 @@ func VerifyChecksum(b []byte, src, dst netip.Addr) bool {
 	return ip.Checksum(b, pseudoHeaderSum(src, dst, len(b))) == 0
 }
 
-// pseudoHeaderSum is the running sum of TCP's pseudo-header for length octets
-// of segment. IPv4 uses ip.PseudoHeaderSum; IPv6 (RFC 8200 §8.1) sums to the
-// same words with 16-octet addresses, and this form never panics on a zero Addr.
+// pseudoHeaderSum is the running sum of TCP's pseudo-header for length
+// octets of segment, IPv4 (RFC 9293 §3.1) or IPv6 (RFC 8200 §8.1): an
+// IPv4-mapped address is taken as IPv4.
 func pseudoHeaderSum(src, dst netip.Addr, length int) uint32 {
-	src, dst = src.Unmap(), dst.Unmap()
-	if src.Is4() && dst.Is4() {
-		return ip.PseudoHeaderSum(src, dst, ip.ProtoTCP, length)
-	}
-	s16, d16 := src.As16(), dst.As16()
-	s := ip.Sum(s16[:], 0)
-	s = ip.Sum(d16[:], s)
-	return s + ip.ProtoTCP + uint32(length>>16) + uint32(length&0xffff)
+	return ip.PseudoHeaderSum(src.Unmap(), dst.Unmap(), ip.ProtoTCP, length)
 }
 
 // optionsLayout returns the option octets AppendSegment writes for o and how many SACK blocks fit.
