@@ -36,10 +36,8 @@ func (s *Stack) WritePacket(pkt []byte) error {
 	default:
 	}
 	s.wmu.Lock()
-	err := s.link.WritePacket(pkt)
-	s.wmu.Unlock()
-	s.drainTx() // what the stack queued while this wrote
-	if err != nil {
+	defer s.wmu.Unlock()
+	if err := s.link.WritePacket(pkt); err != nil {
 		s.stats.linkWriteErrors.Add(1)
 		return err
 	}
