@@ -105,9 +105,16 @@ func flood(t testing.TB, ctx context.Context, dst netip.AddrPort) <-chan int {
 	return done
 }
 
-// connectDuringFlood connects from the kernel to dst and waits for the
-// server's FIN: a connection whose cookie failed would be reset instead.
-// It returns how long the connect took.
+// connectDuringFlood connects from the kernel to dst, sends one byte and
+// waits for the server's FIN: a connection whose cookie failed would be
+// reset instead. It returns how long the connect took.
+//
+// The client speaks first, as in HTTP. A cookie keeps no state, so when
+// the handshake's final ACK is lost (the TUN queue overflows under the
+// flood) the server never learns of the connection and never retransmits
+// anything (RFC 4987 §3.6). A client that only waited would sit idle until
+// its keep-alive probe drew a RST. The byte's segment carries the same ACK,
+// and the client retransmits it until it is acknowledged.
 func connectDuringFlood(t testing.TB, dst netip.AddrPort) time.Duration {
 	t.Helper()
 	d := net.Dialer{Timeout: waitTimeout}
@@ -116,23 +123,43 @@ func connectDuringFlood(t testing.TB, dst netip.AddrPort) time.Duration {
 	took := time.Since(start)
 	require.NoError(t, err, "a real client's connect during the flood")
 	defer c.Close()
-	require.NoError(t, c.SetReadDeadline(time.Now().Add(waitTimeout)))
+	require.NoError(t, c.SetDeadline(time.Now().Add(waitTimeout)))
+	_, err = c.Write([]byte{1})
+	require.NoError(t, err)
 	var one [1]byte
 	_, err = c.Read(one[:])
-	require.ErrorIs(t, err, io.EOF, "the connection is real: the server accepts it and closes it")
+	require.ErrorIs(t, err, io.EOF, "the connection is real: the server accepts it, reads the byte and closes it")
 	return took
 }
 
+// readOneAndClose accepts connections and, for each, reads one byte and
+// closes it, until ln closes. Reading first means the Close sends a FIN,
+// not the RST that unread data would draw (RFC 9293 SHLD-3).
+func readOneAndClose(ln net.Listener) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			c.SetReadDeadline(time.Now().Add(waitTimeout))
+			var one [1]byte
+			io.ReadFull(c, one[:])
+		}()
+	}
+}
+
 // floodTarget starts a stack with the default configuration on the TUN
-// device name, and a listener on port that accepts each connection and
-// closes it at once.
+// device name, and a listener on port that reads one byte from each
+// connection and closes it.
 func floodTarget(t testing.TB, name string, port uint16) *tcp.Stack {
 	t.Helper()
 	st := stackOnTUN(t, name, tcp.Config{})
 	requireNoWayBack(t)
 	ln, err := st.Listen(port)
 	require.NoError(t, err)
-	go closeEach(ln)
+	go readOneAndClose(ln)
 	t.Cleanup(func() { ln.Close() })
 	return st
 }
