@@ -53,7 +53,8 @@ type Stack struct {
 	rxLink  OffloadLink // the link, when the reader uses ReadOffload (stack_offload.go)
 	bigFree chan []byte // the reader's spare big buffers on an offload link
 	rxBig   []byte      // the big buffer the reader reads into; the reader's own
-	wmu     sync.Mutex  // serializes writes to the link: the loop's and WritePacket's (unhandled.go)
+	wmu     sync.Mutex  // serializes writes to the link: the transmit queue's (stack_tx.go) and WritePacket's (unhandled.go)
+	tx      txQueue     // packets built under mu, written under wmu (stack_tx.go)
 
 	fwd stackForward // forwarding mode's decisions (forward.go)
 
@@ -207,9 +208,9 @@ func NewStack(link Link, cfg Config) (*Stack, error) {
 	s.ep.Unhandled = s.cfg.Unhandled
 	s.bufSz = max(s.cfg.MTU, link.MTU())
 	s.setupOffloadRx(link)
-	s.pkt = make([]byte, 0, s.cfg.MTU+ip.Header6Len+HeaderLen+MaxOptionsLen)
-	s.setupOutput(link)
+	outLen := s.setupOutput(link)
 	s.setupBatch(link)
+	s.setupTx(outLen, max(outLen, s.cfg.MTU+ip.Header6Len+HeaderLen+MaxOptionsLen))
 	s.emitFn = s.writeSegment
 	s.wakeFn = s.wake
 	if s.batch != nil {
@@ -331,7 +332,7 @@ func (s *Stack) Wait(ctx context.Context) error {
 // without running f, once the stack is closed.
 func (s *Stack) runOnLoop(f func(now time.Time)) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	if s.closed {
 		return net.ErrClosed
 	}
@@ -395,7 +396,7 @@ func (s *Stack) run() {
 				}
 			}
 			s.flush(now)
-			s.mu.Unlock()
+			s.unlock()
 		case bt := <-s.rxBatches:
 			s.inputBatches(bt)
 		case <-s.timer.C:
@@ -404,16 +405,20 @@ func (s *Stack) run() {
 			s.timerAt = time.Time{}
 			s.host.handleTimeout(now)
 			s.flush(now)
-			s.mu.Unlock()
+			s.unlock()
 		case <-s.fwd.wake: // a Refuse or Drop from off the loop
 			s.mu.Lock()
 			s.flush(time.Now())
-			s.mu.Unlock()
+			s.unlock()
 		case <-s.quit:
 			s.mu.Lock()
 			s.shutdown(time.Now())
 			s.closed = true
 			s.mu.Unlock()
+			// The RSTs are on the link when Close returns.
+			s.wmu.Lock()
+			s.writeQueued()
+			s.wmu.Unlock()
 			return
 		}
 	}
@@ -492,9 +497,6 @@ func (s *Stack) update(now time.Time, c *Conn) { s.host.touch(now, c.tcb) }
 func (s *Stack) flush(now time.Time) {
 	s.forwardDispatch()
 	s.host.flush(now, s.emitFn, s.wakeFn)
-	if s.batch != nil {
-		s.flushTx()
-	}
 	if t := s.host.nextTimeout(); !t.IsZero() {
 		s.schedule(now, t)
 	}
@@ -562,24 +564,23 @@ func (s *Stack) schedule(now, t time.Time) {
 // the largest IP and TCP headers: IPv6's fixed header is the larger.
 const outHeadroom = ip.Header6Len + HeaderLen + MaxOptionsLen
 
-// setupOutput makes the output buffer, and on an offload link lets TCBs
-// emit segments of up to 64 KiB (TSO). The host's shared payload scratch
-// is the output buffer past outHeadroom, so a TCB copies its payload from
-// the send buffer straight into the packet.
-func (s *Stack) setupOutput(link Link) {
+// setupOutput returns the length of the output buffer, and on an offload
+// link lets TCBs emit segments of up to 64 KiB (TSO). The host's shared
+// payload scratch is the output buffer past outHeadroom (setupTx), so a
+// TCB copies its payload from the send buffer straight into the packet.
+func (s *Stack) setupOutput(link Link) int {
 	maxPayload := s.cfg.MTU - ip.HeaderLen - HeaderLen
 	if ol, ok := link.(OffloadLink); ok && ol.OffloadSize() > s.cfg.MTU {
 		s.offload = ol
 		maxPayload = min(ol.OffloadSize(), 0xffff) - outHeadroom
 		s.host.tsoMax = maxPayload
 	}
-	s.out = make([]byte, outHeadroom+maxPayload)
-	s.host.scratch = s.out[outHeadroom:outHeadroom]
+	return outHeadroom + maxPayload
 }
 
-// writeSegment sends seg as an IP packet from id.Local to id.Remote, IPv4
-// or IPv6 as their addresses are. The packet buffers are reused, so this
-// does not allocate.
+// writeSegment queues seg for the link as an IP packet from id.Local to
+// id.Remote, IPv4 or IPv6 as their addresses are. The packet buffers are
+// reused, so this does not allocate.
 func (s *Stack) writeSegment(id FourTuple, seg *Segment) {
 	var b []byte
 	src, dst := id.Local.Addr(), id.Remote.Addr()
@@ -626,33 +627,18 @@ func (s *Stack) writeSegment(id FourTuple, seg *Segment) {
 		ip.PutHeader(b, &h)
 	}
 	s.stats.segsOut.Add(1)
+	var o ip.Offload
 	if s.offload != nil {
-		o := ip.Offload{ChecksumPartial: partial}
+		o.ChecksumPartial = partial
 		if g := int(seg.GSOSize); g > 0 && len(seg.Payload) > g {
 			o.GSOSize = seg.GSOSize
 		}
-		s.wmu.Lock()
-		if err := s.offload.WriteOffload(b, o); err != nil {
-			s.stats.linkWriteErrors.Add(1)
-		}
-		s.wmu.Unlock()
-		return
 	}
-	s.write(b)
+	s.queue(b, o)
 }
 
-// write hands one packet to the link.
-func (s *Stack) write(pkt []byte) {
-	if s.batch != nil {
-		s.queueTx(pkt) // written by flushTx, under wmu
-		return
-	}
-	s.wmu.Lock()
-	if err := s.link.WritePacket(pkt); err != nil {
-		s.stats.linkWriteErrors.Add(1)
-	}
-	s.wmu.Unlock()
-}
+// write queues one packet for the link.
+func (s *Stack) write(pkt []byte) { s.queue(pkt, ip.Offload{}) }
 
 // putBuf returns a packet buffer to the reader's free list.
 func (s *Stack) putBuf(b []byte) {

@@ -11,11 +11,10 @@ import (
 // The stack on a BatchLink. The reader fills a batch of buffers with one
 // ReadPackets call and hands the whole batch to the loop, which processes
 // its packets (and any other batch already waiting, up to maxBatch
-// packets) before it flushes, then returns the batch. The loop queues the
-// packets of a flush in transmit buffers of its own and sends them with
-// one WritePackets call per BatchSize packets. Nothing is allocated per
-// packet: the receive buffers are one slab, and a queued packet's buffer
-// trades places with a spare one instead of being copied.
+// packets) before it flushes, then returns the batch. The transmit queue
+// (stack_tx.go) sends what a flush queued with one WritePackets call per
+// BatchSize packets. Nothing is allocated per packet: the receive buffers
+// are one slab, and the transmit buffers are the queue's.
 
 // maxLinkBatch bounds BatchSize, so a link cannot make the stack allocate
 // without bound.
@@ -33,11 +32,6 @@ type stackBatch struct {
 	link   BatchLink
 	size   int           // packets per call
 	rxFree chan *rxBatch // batches the reader may fill
-
-	// The loop's, under mu.
-	txPkts [][]byte // the packets queued since the last WritePackets
-	txBufs [][]byte // their buffers, whole
-	spare  [][]byte // transmit buffers not in use
 }
 
 // setupBatch makes the stack use ReadPackets and WritePackets when link is
@@ -60,24 +54,6 @@ func (s *Stack) setupBatch(link Link) {
 		}
 		b.rxFree <- bt
 	}
-	// Transmit buffers: the packet being built in s.out, the one in s.pkt,
-	// and a full queue. All have one size, so any can stand for either.
-	txSize := max(len(s.out), cap(s.pkt))
-	tx := make([]byte, (b.size+2)*txSize)
-	next := func() []byte {
-		buf := tx[:txSize:txSize]
-		tx = tx[txSize:]
-		return buf
-	}
-	s.out = next()[:len(s.out)]
-	s.host.scratch = s.out[outHeadroom:outHeadroom]
-	s.pkt = next()[:0]
-	b.spare = make([][]byte, 0, b.size)
-	for range b.size {
-		b.spare = append(b.spare, next())
-	}
-	b.txPkts = make([][]byte, 0, b.size)
-	b.txBufs = make([][]byte, 0, b.size)
 	s.batch = b
 }
 
@@ -120,7 +96,7 @@ func (s *Stack) readBatches() {
 // the segments of a batch.
 func (s *Stack) inputBatches(bt *rxBatch) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	now := time.Now()
 	done := s.inputBatch(now, bt)
 more:
@@ -150,65 +126,6 @@ func (s *Stack) inputBatch(now time.Time, bt *rxBatch) int {
 	bt.n = 0
 	s.batch.rxFree <- bt // never blocks: every batch fits
 	return n
-}
-
-// queueTx queues pkt for the next WritePackets. A packet built in s.out or
-// s.pkt keeps its buffer, which a spare one replaces; any other is copied.
-func (s *Stack) queueTx(pkt []byte) {
-	b := s.batch
-	if len(b.txPkts) == b.size {
-		s.flushTx()
-	}
-	var whole []byte
-	switch {
-	case sameArray(pkt, s.out):
-		whole = s.out[:cap(s.out)]
-		s.out = b.takeSpare()[:len(s.out)]
-		s.host.scratch = s.out[outHeadroom:outHeadroom]
-	case sameArray(pkt, s.pkt):
-		whole = s.pkt[:cap(s.pkt)]
-		s.pkt = b.takeSpare()[:0]
-	case len(pkt) <= cap(b.spare[len(b.spare)-1]):
-		whole = b.takeSpare()
-		pkt = whole[:copy(whole, pkt)]
-	default: // larger than any buffer: alone, after what is queued
-		s.flushTx()
-		s.wmu.Lock()
-		if _, err := b.link.WritePackets([][]byte{pkt}); err != nil {
-			s.stats.linkWriteErrors.Add(1)
-		}
-		s.wmu.Unlock()
-		return
-	}
-	b.txPkts = append(b.txPkts, pkt)
-	b.txBufs = append(b.txBufs, whole)
-}
-
-// takeSpare returns a free transmit buffer. There is always one: a full
-// queue is written before a packet joins it.
-func (b *stackBatch) takeSpare() []byte {
-	buf := b.spare[len(b.spare)-1]
-	b.spare = b.spare[:len(b.spare)-1]
-	return buf
-}
-
-// flushTx writes the queued packets with one WritePackets call and takes
-// their buffers back. Packets the link did not send count as write errors.
-func (s *Stack) flushTx() {
-	b := s.batch
-	if len(b.txPkts) == 0 {
-		return
-	}
-	s.wmu.Lock() // Stack.WritePacket may write at the same time
-	n, err := b.link.WritePackets(b.txPkts)
-	s.wmu.Unlock()
-	if err != nil {
-		s.stats.linkWriteErrors.Add(uint64(len(b.txPkts) - min(max(n, 0), len(b.txPkts))))
-	}
-	b.spare = append(b.spare, b.txBufs...)
-	clear(b.txPkts)
-	clear(b.txBufs)
-	b.txPkts, b.txBufs = b.txPkts[:0], b.txBufs[:0]
 }
 
 // sameArray reports whether a and b end at the same place in one array,

@@ -602,6 +602,7 @@ func TestStack_HotPathDoesNotAllocate(t *testing.T) {
 			allocs = testing.AllocsPerRun(100, func() {
 				s.handlePacket(now, pkt, false)
 				s.flush(now)
+				s.drainTx() // as unlock does
 			})
 			s.link = counter.Link
 		}))

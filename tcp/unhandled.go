@@ -36,8 +36,10 @@ func (s *Stack) WritePacket(pkt []byte) error {
 	default:
 	}
 	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	if err := s.link.WritePacket(pkt); err != nil {
+	err := s.link.WritePacket(pkt)
+	s.wmu.Unlock()
+	s.drainTx() // what the stack queued while this wrote
+	if err != nil {
 		s.stats.linkWriteErrors.Add(1)
 		return err
 	}
