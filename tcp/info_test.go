@@ -14,7 +14,14 @@ import (
 
 func TestConn_Info(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		p := newPair(t, fastConfig(addrA), fastConfig(addrB))
+		// B acknowledges every segment. With delayed ACKs it may hold the
+		// ACK of a full segment, the 224-octet tail and the FIN for 40 ms
+		// (SHLD-19 asks for one per two full-sized segments), and A's tail
+		// probe at 2·SRTT (RFC 8985 §7.2) would send the tail again: a
+		// retransmission by design, not a fault of the pipe.
+		cfgB := fastConfig(addrB)
+		cfgB.DelayedACK = -1
+		p := newPair(t, fastConfig(addrA), cfgB)
 		p.ea.SetFaults(tun.Faults{Delay: time.Millisecond})
 		p.eb.SetFaults(tun.Faults{Delay: time.Millisecond})
 		ca, cb := p.connect(t, 80)
