@@ -128,6 +128,21 @@ func BenchmarkHandshake(b *testing.B) {
 	})
 }
 
+// serveEach accepts connections until ln closes, and runs handle on each
+// in a goroutine of its own, closing the connection when handle returns.
+func serveEach(ln net.Listener, handle func(net.Conn)) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			handle(c)
+		}()
+	}
+}
+
 // closeEach accepts connections and closes each at once, until ln closes.
 func closeEach(ln net.Listener) {
 	for {

@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"io"
+	"net"
 	"testing"
 	"time"
 
@@ -22,18 +23,7 @@ func TestMultiQueueShardsKernelConns(t *testing.T) {
 	m, err := tcp.ListenAll(stacks, 5700)
 	require.NoError(t, err)
 	t.Cleanup(func() { m.Close() })
-	go func() {
-		for {
-			c, err := m.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				echo(c)
-			}()
-		}
-	}()
+	go serveEach(m, func(c net.Conn) { echo(c) })
 
 	for i := range conns {
 		k := dialKernel(t, utcpAt(5700), 0)

@@ -132,22 +132,12 @@ func connectDuringFlood(t testing.TB, dst netip.AddrPort) time.Duration {
 	return took
 }
 
-// readOneAndClose accepts connections and, for each, reads one byte and
-// closes it, until ln closes. Reading first means the Close sends a FIN,
+// readOne reads one byte from c, so that closing it then sends a FIN,
 // not the RST that unread data would draw (RFC 9293 SHLD-3).
-func readOneAndClose(ln net.Listener) {
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		go func() {
-			defer c.Close()
-			c.SetReadDeadline(time.Now().Add(waitTimeout))
-			var one [1]byte
-			io.ReadFull(c, one[:])
-		}()
-	}
+func readOne(c net.Conn) {
+	c.SetReadDeadline(time.Now().Add(waitTimeout))
+	var one [1]byte
+	io.ReadFull(c, one[:])
 }
 
 // floodTarget starts a stack with the default configuration on the TUN
@@ -159,7 +149,7 @@ func floodTarget(t testing.TB, name string, port uint16) *tcp.Stack {
 	requireNoWayBack(t)
 	ln, err := st.Listen(port)
 	require.NoError(t, err)
-	go readOneAndClose(ln)
+	go serveEach(ln, readOne)
 	t.Cleanup(func() { ln.Close() })
 	return st
 }

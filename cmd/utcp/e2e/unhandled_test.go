@@ -45,18 +45,7 @@ func TestUnhandled_KernelUDPEcho(t *testing.T) {
 	ln, err := s.Listen(7)
 	require.NoError(t, err)
 	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				io.Copy(c, c)
-			}()
-		}
-	}()
+	go serveEach(ln, func(c net.Conn) { io.Copy(c, c) })
 
 	tcpConn := dialKernel(t, utcpAt(7), 0)
 	defer tcpConn.Close()
